@@ -1,0 +1,140 @@
+//! `find_k IMAGE [-o]`: run `k_means` for every K from 2 to 20 and plot loss against K.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use kquant::{loss_line, run_sweep, suggestion_line, Error, SweepSpec};
+
+const AFTER_HELP: &str = "\
+Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
+the child made, then writes OUT_DIR/find_k_output<SHA-256 of the arguments>/:
+  loss_graph.png   loss against K, the suggested K circled
+  losses.csv       k,loss rows
+  details.txt      the arguments, seed, losses and suggested K
+
+The suggested K is the elbow of the curve (Kneedle: the point furthest below the chord from the first
+to the last point, on the normalised, non-increasing curve).
+
+Example:
+  find_k dog.jpeg -o
+  find_k photo.png --k-max 32 --seed 1 -j 4";
+
+/// Help choose K: run k_means for every K and plot the loss against K.
+#[derive(Debug, Parser)]
+#[command(version, about, after_help = AFTER_HELP)]
+struct Cli {
+    /// The image (any format k_means reads).
+    image: PathBuf,
+    /// One round: each K gets a single restart instead of 20.
+    #[arg(short = 'o', conflicts_with = "restarts")]
+    one_round: bool,
+    /// Seed passed to every k_means run; drawn once and written to details.txt when absent.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Restarts per K, passed to k_means [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    restarts: Option<u32>,
+    /// Maximum epochs per restart, passed to k_means [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_epochs: Option<u32>,
+    /// Smallest K.
+    #[arg(long, value_name = "K", default_value_t = kquant::DEFAULT_K_MIN as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    k_min: u16,
+    /// Largest K.
+    #[arg(long, value_name = "K", default_value_t = kquant::DEFAULT_K_MAX as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    k_max: u16,
+    /// How many k_means runs at once [default: twice the number of cores]
+    #[arg(short = 'j', long = "jobs", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// Folder that the run folder is created in.
+    #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
+    out_dir: PathBuf,
+    /// The k_means binary to run [default: the one next to find_k]
+    #[arg(long = "k-means", value_name = "PATH")]
+    k_means: Option<PathBuf>,
+}
+
+impl Cli {
+    fn spec(&self) -> SweepSpec {
+        SweepSpec {
+            image: self.image.clone(),
+            one_round: self.one_round,
+            seed: self.seed,
+            restarts: self.restarts.map(|r| r as usize),
+            max_epochs: self.max_epochs.map(|e| e as usize),
+            k_min: usize::from(self.k_min),
+            k_max: usize::from(self.k_max),
+            jobs: self.jobs.map_or_else(kquant::default_jobs, |j| j as usize),
+            out_dir: self.out_dir.clone(),
+            k_means: self.k_means.clone(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let spec = Cli::parse().spec();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    // Without a handler Ctrl-C would kill find_k before it removes its temporary folder.
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("error: cannot catch Ctrl-C: {e}");
+        return ExitCode::FAILURE;
+    }
+    let bar = progress_bar((spec.k_max + 1).saturating_sub(spec.k_min) as u64);
+    let result = run_sweep(
+        &spec,
+        &cancel,
+        |k, loss| bar.suspend(|| println!("{}", loss_line(k, loss))),
+        |_| bar.inc(1),
+    );
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            println!("{}", suggestion_line(report.suggested));
+            for line in &report.lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(Error::Interrupted) => {
+            eprintln!("error: interrupted; nothing was written");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A bar over the K values on a terminal; hidden otherwise.
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len).with_style(
+        ProgressStyle::with_template("{spinner} k values {pos}/{len} {wide_bar} {elapsed}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,144 @@
+//! `k_means IMAGE K [-c -g -l -i -p -o]`: redraw an image with K colours.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use kquant::{run_job, JobSpec, Outputs};
+
+const AFTER_HELP: &str = "\
+Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
+folder):
+  details.txt               always: image, K, flags, seed, epochs, loss, colours used, timings
+  colors_k{K}.txt     (-c)  one R,G,B line per colour (0-255), most-used first
+  loss_graph_k{K}.png (-g)  loss per epoch of the best restart
+  loss_k{K}.txt       (-l)  the final loss (mean RGB distance of a pixel to its colour)
+  final_image_k{K}.jpeg (-i) the image drawn with the K colours (JPEG quality 95)
+  3D_model_init_k{K}.png, 3D_model_after_k{K}.png (-p)
+                            the pixels in RGB space with the initial / final centroids
+
+Example:
+  k_means dog.jpeg 16 -i -l -p -c -g -o
+  k_means photo.png 8 -ci --seed 42 --out-dir runs";
+
+/// Redraw an image with only K colours, found by k-means clustering.
+#[derive(Debug, Parser)]
+#[command(version, about, after_help = AFTER_HELP)]
+struct Cli {
+    /// The image (JPEG, PNG, GIF, BMP, TIFF, WebP, ...). Pixels with alpha 0 are left out.
+    image: PathBuf,
+    /// Number of colours, 1 to 256.
+    #[arg(value_parser = clap::value_parser!(u16).range(1..=256))]
+    k: u16,
+    /// Write colors_k{K}.txt: the colours, one R,G,B line each.
+    #[arg(short = 'c')]
+    colors: bool,
+    /// Write loss_graph_k{K}.png: the loss after each epoch.
+    #[arg(short = 'g')]
+    graph: bool,
+    /// Write loss_k{K}.txt: the final loss.
+    #[arg(short = 'l')]
+    loss: bool,
+    /// Write final_image_k{K}.jpeg: the image in K colours.
+    #[arg(short = 'i')]
+    image_out: bool,
+    /// Write 3D_model_init_k{K}.png and 3D_model_after_k{K}.png: the colours in RGB space.
+    #[arg(short = 'p')]
+    models: bool,
+    /// One round: a single restart instead of 20 (faster, usually a higher loss).
+    #[arg(short = 'o', conflicts_with = "restarts")]
+    one_round: bool,
+    /// Seed of the random initial centroids; a run with the same seed gives the same result.
+    /// Without it a seed is drawn and written to details.txt.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Restarts from new random centroids; the one with the lowest loss is kept [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    restarts: Option<u32>,
+    /// Maximum epochs (assign, then update) per restart [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_epochs: Option<u32>,
+    /// Folder that run folders are created in.
+    #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
+    out_dir: PathBuf,
+    /// Print how long each phase took (decode, histogram, k-means, files) on stderr.
+    #[arg(long)]
+    timings: bool,
+}
+
+impl Cli {
+    fn spec(&self) -> JobSpec {
+        JobSpec {
+            image: self.image.clone(),
+            k: usize::from(self.k),
+            outputs: Outputs {
+                colors: self.colors,
+                graph: self.graph,
+                loss: self.loss,
+                image: self.image_out,
+                models: self.models,
+            },
+            one_round: self.one_round,
+            seed: self.seed,
+            restarts: self.restarts.map(|r| r as usize),
+            max_epochs: self.max_epochs.map(|e| e as usize),
+            out_dir: self.out_dir.clone(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let spec = cli.spec();
+    let progress = progress_bar(spec.effective_restarts() as u64);
+    let result = run_job(&spec, |_| progress.inc(1));
+    progress.finish_and_clear();
+    match result {
+        Ok(report) => {
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!(
+                "{}, {:.2} s",
+                report.summary,
+                report.timings.total().as_secs_f64()
+            );
+            if cli.timings {
+                eprintln!("timings: {}", report.timings.line());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A bar over the restarts on a terminal, shown only if the run lasts more than a moment; hidden
+/// otherwise.
+fn progress_bar(restarts: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(restarts).with_style(
+        ProgressStyle::with_template("{spinner} restarts {pos}/{len} {wide_bar} {elapsed}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

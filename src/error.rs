@@ -1,0 +1,77 @@
+//! The one error type of the library: a variant per rule that input or the file system can break.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `kquant`. Messages are lowercase, without a trailing period, and
+/// name the file involved, so a binary can print `error: {e}` as one clear line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The image file could not be opened or read.
+    #[error("cannot read image '{path}': {source}")]
+    ReadImage {
+        /// The path as the user gave it.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file was read but is not an image the decoder understands (or is truncated).
+    #[error("cannot read image '{path}': {message}")]
+    DecodeImage {
+        /// The path as the user gave it.
+        path: PathBuf,
+        /// What the decoder said.
+        message: String,
+    },
+    /// Every pixel is fully transparent, so there is no colour to cluster.
+    #[error("image '{path}' has no opaque pixels to cluster")]
+    NoOpaquePixels {
+        /// The path as the user gave it.
+        path: PathBuf,
+    },
+    /// A parameter is outside the range the algorithm accepts.
+    #[error("invalid {name}: {message}")]
+    InvalidParameter {
+        /// The parameter's name as the user knows it (`k`, `restarts`, ...).
+        name: &'static str,
+        /// Why the value is refused.
+        message: String,
+    },
+    /// An output file or folder could not be written.
+    #[error("cannot write '{path}': {source}")]
+    Write {
+        /// The file or folder that could not be written.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// An output image or plot could not be encoded.
+    #[error("cannot encode '{path}': {message}")]
+    Encode {
+        /// The file being made.
+        path: PathBuf,
+        /// What the encoder or plotting library said.
+        message: String,
+    },
+    /// The `k_means` binary that `find_k` runs could not be found or started.
+    #[error("cannot run k_means at '{looked}': {why}")]
+    MissingKMeans {
+        /// Where it was looked for.
+        looked: PathBuf,
+        /// Why it could not be used.
+        why: String,
+    },
+    /// A `k_means` child of `find_k` failed.
+    #[error("k_means failed for k = {k}: {why}")]
+    ChildFailed {
+        /// The K it was run for.
+        k: usize,
+        /// The child's own error line.
+        why: String,
+    },
+    /// The user interrupted the run (Ctrl-C); everything it made was removed.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,452 @@
+//! One `k_means` run from start to finish: load, cluster, and write the run folder.
+//!
+//! The binary only turns its arguments into a [`JobSpec`] and prints the [`JobReport`]; every decision
+//! (what the folder is called, which files are written, what they say) is made here.
+
+use std::hash::BuildHasher;
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use image::codecs::jpeg::JpegEncoder;
+
+use crate::error::{Error, Result};
+use crate::kmeans::{fit, Clustering, KMeansParams, Points};
+use crate::palette::{remap, Palette};
+use crate::pixels::{load_picture, ColorHistogram, Picture};
+use crate::plot;
+use crate::report::{colors_text, details_text, loss_text};
+use crate::run_dir::{canonical_text, folder_name, Staging};
+
+/// Default number of restarts, as in the original.
+pub const DEFAULT_RESTARTS: usize = 20;
+/// Default maximum number of epochs per restart, as in the original.
+pub const DEFAULT_MAX_EPOCHS: usize = 20;
+/// Default folder that run folders go in.
+pub const DEFAULT_OUT_DIR: &str = "output";
+/// Quality of `final_image_k{K}.jpeg`: high, so the picture shows the palette, not JPEG artefacts.
+pub const JPEG_QUALITY: u8 = 95;
+
+/// Which optional files to write (the original's flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// `-c`: `colors_k{K}.txt`.
+    pub colors: bool,
+    /// `-g`: `loss_graph_k{K}.png`.
+    pub graph: bool,
+    /// `-l`: `loss_k{K}.txt`.
+    pub loss: bool,
+    /// `-i`: `final_image_k{K}.jpeg`.
+    pub image: bool,
+    /// `-p`: `3D_model_init_k{K}.png` and `3D_model_after_k{K}.png`.
+    pub models: bool,
+}
+
+/// Everything a `k_means` run is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    /// The image, as the user wrote its path.
+    pub image: PathBuf,
+    /// Number of colours.
+    pub k: usize,
+    /// Optional files.
+    pub outputs: Outputs,
+    /// `-o`: one restart instead of 20.
+    pub one_round: bool,
+    /// `--seed`; a random one is drawn (and recorded) when absent.
+    pub seed: Option<u64>,
+    /// `--restarts`; 20 when absent (1 with `-o`).
+    pub restarts: Option<usize>,
+    /// `--max-epochs`; 20 when absent.
+    pub max_epochs: Option<usize>,
+    /// Where run folders go.
+    pub out_dir: PathBuf,
+}
+
+impl JobSpec {
+    /// A run of `k` colours on `image` with no optional file and every default.
+    pub fn new(image: impl Into<PathBuf>, k: usize) -> Self {
+        Self {
+            image: image.into(),
+            k,
+            outputs: Outputs::default(),
+            one_round: false,
+            seed: None,
+            restarts: None,
+            max_epochs: None,
+            out_dir: PathBuf::from(DEFAULT_OUT_DIR),
+        }
+    }
+
+    /// The number of restarts this run makes.
+    pub fn effective_restarts(&self) -> usize {
+        if self.one_round {
+            1
+        } else {
+            self.restarts.unwrap_or(DEFAULT_RESTARTS)
+        }
+    }
+
+    /// The flags as the user would write them, in the original's order (`-c -g -l -i -p -o`).
+    pub fn flags_text(&self) -> String {
+        let o = &self.outputs;
+        [
+            (o.colors, "-c"),
+            (o.graph, "-g"),
+            (o.loss, "-l"),
+            (o.image, "-i"),
+            (o.models, "-p"),
+            (self.one_round, "-o"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+
+    /// The canonical text that names the run folder: the image path as given, K, the flags, and each
+    /// option that differs from its default. The order of flags on the command line does not matter.
+    pub fn canonical_text(&self) -> String {
+        let mut entries = vec![
+            ("tool", "k_means".to_string()),
+            ("image", self.image.to_string_lossy().into_owned()),
+            ("k", self.k.to_string()),
+            ("flags", self.flags_text()),
+        ];
+        if let Some(seed) = self.seed {
+            entries.push(("seed", seed.to_string()));
+        }
+        if let Some(r) = self.restarts.filter(|&r| r != DEFAULT_RESTARTS) {
+            entries.push(("restarts", r.to_string()));
+        }
+        if let Some(e) = self.max_epochs.filter(|&e| e != DEFAULT_MAX_EPOCHS) {
+            entries.push(("max-epochs", e.to_string()));
+        }
+        canonical_text(&entries)
+    }
+
+    /// The run folder's name: `output` and the hex SHA-256 of [`Self::canonical_text`].
+    pub fn folder_name(&self) -> String {
+        folder_name("output", &self.canonical_text())
+    }
+
+    /// The run folder's path.
+    pub fn run_dir(&self) -> PathBuf {
+        self.out_dir.join(self.folder_name())
+    }
+
+    /// The k-means parameters, with `seed` standing in for an absent `--seed`.
+    pub fn params(&self, seed: u64) -> KMeansParams {
+        KMeansParams::new(self.k)
+            .restarts(self.effective_restarts())
+            .max_epochs(self.max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS))
+            .seed(self.seed.unwrap_or(seed))
+    }
+}
+
+/// A seed for runs without `--seed`, from the operating system's randomness.
+pub fn random_seed() -> u64 {
+    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
+}
+
+/// How long each phase of a run took.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Reading and decoding the image.
+    pub decode: Duration,
+    /// Counting distinct colours.
+    pub histogram: Duration,
+    /// All restarts of k-means.
+    pub cluster: Duration,
+    /// Making and writing the output files.
+    pub write: Duration,
+}
+
+impl Timings {
+    /// The whole run.
+    pub fn total(&self) -> Duration {
+        self.decode + self.histogram + self.cluster + self.write
+    }
+
+    /// One line, e.g. `decode 0.291 s, histogram 0.020 s, k-means 0.310 s, files 0.002 s`.
+    pub fn line(&self) -> String {
+        format!(
+            "decode {:.3} s, histogram {:.3} s, k-means {:.3} s, files {:.3} s, total {:.3} s",
+            self.decode.as_secs_f64(),
+            self.histogram.as_secs_f64(),
+            self.cluster.as_secs_f64(),
+            self.write.as_secs_f64(),
+            self.total().as_secs_f64()
+        )
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The files written, in order (details.txt last).
+    pub files: Vec<PathBuf>,
+    /// The lines to print: `output folder name: ...`, then one per file written.
+    pub lines: Vec<String>,
+    /// The one-line summary to print after them.
+    pub summary: String,
+    /// The seed used.
+    pub seed: u64,
+    /// The final loss.
+    pub loss: f64,
+    /// Epochs of the winning restart.
+    pub epochs: usize,
+    /// Colours used (K minus the unused centroids).
+    pub colors: usize,
+    /// How long each phase took.
+    pub timings: Timings,
+}
+
+/// A picture loaded and counted, ready to cluster.
+struct Loaded {
+    picture: Picture,
+    hist: ColorHistogram,
+    points: Points,
+}
+
+fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
+    let start = Instant::now();
+    let picture = load_picture(&spec.image)?;
+    timings.decode = start.elapsed();
+    let start = Instant::now();
+    let hist = ColorHistogram::from_picture(&picture);
+    if hist.is_empty() {
+        return Err(Error::NoOpaquePixels {
+            path: spec.image.clone(),
+        });
+    }
+    let points = Points::from_histogram(&hist);
+    timings.histogram = start.elapsed();
+    Ok(Loaded {
+        picture,
+        hist,
+        points,
+    })
+}
+
+/// Runs `spec`: loads the image, clusters it, and writes the run folder. `on_restart` is called as
+/// each restart finishes (from any thread). Nothing is written when any step fails.
+///
+/// # Errors
+/// Invalid parameters, an unreadable image, or a folder or file that cannot be written.
+pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobReport> {
+    let seed = spec.seed.unwrap_or_else(random_seed);
+    let params = spec.params(seed);
+    params.validate()?;
+    let mut timings = Timings::default();
+    let loaded = load(spec, &mut timings)?;
+
+    let start = Instant::now();
+    let clustering = fit(&loaded.points, &params, on_restart)?;
+    timings.cluster = start.elapsed();
+
+    let start = Instant::now();
+    let palette = Palette::from_clustering(&clustering, &loaded.points);
+    let mut staging = Staging::begin(&spec.out_dir, &spec.folder_name())?;
+    let mut lines = vec![format!(
+        "output folder name: {}",
+        staging.run_dir().display()
+    )];
+    stage_outputs(
+        spec,
+        &loaded,
+        &clustering,
+        &palette,
+        &mut staging,
+        &mut lines,
+    )?;
+    let best = &clustering.best;
+    let summary = format!(
+        "k = {}: loss {:.6} after {} epoch{} ({}), {} of {} colours used, restart {} of {} kept",
+        spec.k,
+        best.stats.loss,
+        best.epochs,
+        if best.epochs == 1 { "" } else { "s" },
+        if best.converged {
+            "converged"
+        } else {
+            "epoch limit"
+        },
+        palette.len(),
+        spec.k,
+        clustering.restart + 1,
+        params.restarts,
+    );
+    let run_dir = spec.run_dir();
+    lines.push(format!(
+        "details saved to {}",
+        run_dir.join("details.txt").display()
+    ));
+    timings.write = start.elapsed();
+    let details = details_text(
+        "k_means",
+        &details_entries(spec, &params, &clustering, &palette, &loaded, &timings),
+        &lines,
+    );
+    staging.write("details.txt", details.as_bytes())?;
+    let files = staging.commit()?;
+    Ok(JobReport {
+        run_dir,
+        files,
+        lines,
+        summary,
+        seed: params.seed,
+        loss: best.stats.loss,
+        epochs: best.epochs,
+        colors: palette.len(),
+        timings,
+    })
+}
+
+fn details_entries(
+    spec: &JobSpec,
+    params: &KMeansParams,
+    clustering: &Clustering,
+    palette: &Palette,
+    loaded: &Loaded,
+    timings: &Timings,
+) -> Vec<(&'static str, String)> {
+    let best = &clustering.best;
+    let flags = spec.flags_text();
+    vec![
+        ("image", spec.image.display().to_string()),
+        (
+            "image size",
+            format!("{}x{}", loaded.picture.width, loaded.picture.height),
+        ),
+        ("pixels clustered", loaded.points.total_weight().to_string()),
+        ("distinct colours", loaded.hist.len().to_string()),
+        ("k", spec.k.to_string()),
+        (
+            "flags",
+            if flags.is_empty() {
+                "(none)".into()
+            } else {
+                flags
+            },
+        ),
+        ("seed", params.seed.to_string()),
+        ("restarts", params.restarts.to_string()),
+        ("max epochs", params.max_epochs.to_string()),
+        ("best restart", (clustering.restart + 1).to_string()),
+        (
+            "epochs run",
+            format!(
+                "{} ({})",
+                best.epochs,
+                if best.converged {
+                    "converged"
+                } else {
+                    "stopped at the epoch limit"
+                }
+            ),
+        ),
+        ("final loss", format!("{:.6}", best.stats.loss)),
+        (
+            "colours used",
+            format!(
+                "{} of {} ({} centroids unused)",
+                palette.len(),
+                spec.k,
+                palette.unused
+            ),
+        ),
+        ("timings", timings.line()),
+    ]
+}
+
+fn stage_outputs(
+    spec: &JobSpec,
+    loaded: &Loaded,
+    clustering: &Clustering,
+    palette: &Palette,
+    staging: &mut Staging,
+    lines: &mut Vec<String>,
+) -> Result<()> {
+    let k = spec.k;
+    let best = &clustering.best;
+    let mut put = |staging: &mut Staging, name: String, bytes: &[u8], what: String| {
+        staging.write(&name, bytes)?;
+        lines.push(format!(
+            "{what} saved to {}",
+            staging.final_path(&name).display()
+        ));
+        Ok::<(), Error>(())
+    };
+    let encode_err = |name: &str, e: &dyn std::fmt::Display| Error::Encode {
+        path: output_path(spec, name),
+        message: e.to_string(),
+    };
+    if spec.outputs.colors {
+        let what = format!(
+            "colours ({} used, {} of {} centroids unused)",
+            palette.len(),
+            palette.unused,
+            k
+        );
+        put(
+            staging,
+            format!("colors_k{k}.txt"),
+            colors_text(palette).as_bytes(),
+            what,
+        )?;
+    }
+    if spec.outputs.graph {
+        let name = format!("loss_graph_k{k}.png");
+        let losses: Vec<f64> = best.history.iter().map(|s| s.loss).collect();
+        let png = plot::loss_graph(&losses, k).map_err(|e| encode_err(&name, &e))?;
+        put(staging, name, &png, "loss graph".into())?;
+    }
+    if spec.outputs.loss {
+        let text = loss_text(best.stats.loss);
+        put(
+            staging,
+            format!("loss_k{k}.txt"),
+            text.as_bytes(),
+            format!("loss ({})", text.trim()),
+        )?;
+    }
+    if spec.outputs.image {
+        let name = format!("final_image_k{k}.jpeg");
+        let img = remap(&loaded.picture, &loaded.hist, &best.labels, &best.centroids);
+        let mut jpeg = Cursor::new(Vec::new());
+        JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
+            .encode_image(&img)
+            .map_err(|e| encode_err(&name, &e))?;
+        put(staging, name, jpeg.get_ref(), "final image".into())?;
+    }
+    if spec.outputs.models {
+        let sample = plot::sample_colors(&loaded.hist, plot::MODEL_SAMPLE);
+        let name = format!("3D_model_init_k{k}.png");
+        let png = plot::model_init(&sample, &best.initial, k).map_err(|e| encode_err(&name, &e))?;
+        put(
+            staging,
+            name,
+            &png,
+            "3D model of the initial centroids".into(),
+        )?;
+        let name = format!("3D_model_after_k{k}.png");
+        let used: Vec<_> = palette.entries.iter().map(|e| e.exact).collect();
+        let png = plot::model_after(&sample, &used, k).map_err(|e| encode_err(&name, &e))?;
+        put(
+            staging,
+            name,
+            &png,
+            "3D model of the final centroids".into(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The path of a file of the run folder of `spec` (whether or not it was written).
+pub fn output_path(spec: &JobSpec, name: &str) -> PathBuf {
+    spec.run_dir().join(name)
+}

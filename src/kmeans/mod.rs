@@ -1,0 +1,273 @@
+//! The k-means core: parameters, random initial centroids, Lloyd's epochs and restarts.
+//!
+//! Pure: it takes weighted points (distinct colours with pixel counts) and returns plain data. It never
+//! prints or touches files; progress is reported through a callback.
+//!
+//! The algorithm is the original program's: K centroids drawn uniformly in the RGB cube, then epochs
+//! of "assign every point to its nearest centroid (ties to the lowest index), move each centroid to the
+//! mean of its points (an empty one stays put)", until no point changes centroid or the epoch limit is
+//! reached; the whole thing is restarted and the restart with the lowest loss kept. The engine skips
+//! distance computations with Hamerly's bounds (G. Hamerly, "Making k-means even faster", SDM 2010),
+//! which changes no assignment: a point is skipped only when its nearest centroid is provably unique.
+
+mod engine;
+pub(crate) mod params;
+
+pub use engine::{lloyd, loss_of, nearest};
+pub use params::KMeansParams;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::pixels::ColorHistogram;
+
+/// A point in colour space: red, green and blue in 0..=255.
+pub type Color = [f64; 3];
+
+/// Points to cluster, each with a weight (the number of pixels it stands for).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Points {
+    /// Coordinates of each point.
+    pub coords: Vec<Color>,
+    /// Weight of each point; never zero.
+    pub weights: Vec<u32>,
+}
+
+impl Points {
+    /// One point per distinct colour, weighted by its pixel count.
+    pub fn from_histogram(hist: &ColorHistogram) -> Self {
+        Self {
+            coords: hist.colors.iter().map(|&c| to_color(c)).collect(),
+            weights: hist.counts.clone(),
+        }
+    }
+
+    /// One point of weight 1 per pixel (for tests and small inputs).
+    pub fn from_pixels(pixels: &[[u8; 3]]) -> Self {
+        Self {
+            coords: pixels.iter().map(|&c| to_color(c)).collect(),
+            weights: vec![1; pixels.len()],
+        }
+    }
+
+    /// The number of points.
+    pub fn len(&self) -> usize {
+        self.coords.len()
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.coords.is_empty()
+    }
+
+    /// The total weight (number of pixels).
+    pub fn total_weight(&self) -> u64 {
+        self.weights.iter().map(|&w| u64::from(w)).sum()
+    }
+}
+
+/// Converts an 8-bit colour to a point.
+pub fn to_color(c: [u8; 3]) -> Color {
+    [f64::from(c[0]), f64::from(c[1]), f64::from(c[2])]
+}
+
+/// Rounds a point to the nearest 8-bit colour.
+pub fn to_rgb8(c: Color) -> [u8; 3] {
+    c.map(|v| v.round().clamp(0.0, 255.0) as u8)
+}
+
+/// Squared Euclidean distance. Every distance in the crate goes through this one function, so that
+/// any two implementations that compare distances make identical decisions.
+#[inline(always)]
+pub fn dist2(a: Color, b: Color) -> f64 {
+    let d0 = a[0] - b[0];
+    let d1 = a[1] - b[1];
+    let d2 = a[2] - b[2];
+    d0 * d0 + d1 * d1 + d2 * d2
+}
+
+/// Loss and sum of squared errors of a set of centroids, each point at its assigned centroid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochStats {
+    /// Mean over pixels of the Euclidean distance to the centroid (0-255 units): the original's loss.
+    pub loss: f64,
+    /// Sum over pixels of the squared distance: what Lloyd's algorithm never increases.
+    pub sse: f64,
+}
+
+/// The outcome of one run of Lloyd's algorithm from given initial centroids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The centroids the run started from.
+    pub initial: Vec<Color>,
+    /// The final centroids.
+    pub centroids: Vec<Color>,
+    /// For each point, the index of its nearest final centroid.
+    pub labels: Vec<u8>,
+    /// Number of epochs (centroid updates) performed.
+    pub epochs: usize,
+    /// Whether the run stopped because no point changed centroid (rather than at the epoch limit).
+    pub converged: bool,
+    /// Loss of the initial centroids, then after each epoch, when asked for (`epochs + 1` entries).
+    pub history: Vec<EpochStats>,
+    /// Loss and SSE of the final centroids.
+    pub stats: EpochStats,
+}
+
+/// The result of [`fit`]: the best restart, with its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clustering {
+    /// The restart with the lowest final loss (ties: the earliest).
+    pub best: Run,
+    /// Which restart that was (0-based).
+    pub restart: usize,
+    /// The final loss of every restart, in restart order.
+    pub restart_losses: Vec<f64>,
+    /// The seed the restarts were drawn from.
+    pub seed: u64,
+}
+
+impl Clustering {
+    /// Pixels per centroid, in centroid order (weights of the points assigned to each).
+    pub fn cluster_sizes(&self, points: &Points) -> Vec<u64> {
+        cluster_sizes(points, &self.best.labels, self.best.centroids.len())
+    }
+}
+
+/// Sums the weights of the points given each label.
+pub fn cluster_sizes(points: &Points, labels: &[u8], k: usize) -> Vec<u64> {
+    let mut sizes = vec![0u64; k];
+    for (&l, &w) in labels.iter().zip(&points.weights) {
+        sizes[usize::from(l)] += u64::from(w);
+    }
+    sizes
+}
+
+/// The initial centroids of restart `restart`: `k` points drawn uniformly in the RGB cube, from a
+/// ChaCha8 stream fixed by `(seed, restart)`, so a seed gives the same restarts however they are run.
+pub fn random_centroids(seed: u64, restart: usize, k: usize) -> Vec<Color> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(restart as u64);
+    (0..k)
+        .map(|_| std::array::from_fn(|_| rng.random::<f64>() * 255.0))
+        .collect()
+}
+
+/// Runs k-means with `params` on `points`: every restart from its own random centroids, keeping the
+/// one with the lowest final loss. `on_restart` is called (from any thread) as each restart finishes.
+///
+/// # Errors
+/// [`crate::Error::InvalidParameter`] when `params` do not validate or there are no points.
+///
+/// # Examples
+/// ```
+/// use kquant::{fit, KMeansParams, Points};
+/// let points = Points::from_pixels(&[[0, 0, 0], [0, 0, 2], [200, 200, 200]]);
+/// let clustering = fit(&points, &KMeansParams::new(2).seed(7), |_| {})?;
+/// assert_eq!(clustering.best.labels[0], clustering.best.labels[1]);
+/// assert_ne!(clustering.best.labels[0], clustering.best.labels[2]);
+/// # Ok::<(), kquant::Error>(())
+/// ```
+pub fn fit(
+    points: &Points,
+    params: &KMeansParams,
+    on_restart: impl Fn(usize) + Sync,
+) -> Result<Clustering> {
+    params.validate()?;
+    if points.is_empty() {
+        return Err(crate::Error::InvalidParameter {
+            name: "points",
+            message: "there is nothing to cluster".into(),
+        });
+    }
+    let init = |r| random_centroids(params.seed, r, params.k);
+    if params.restarts == 1 {
+        let best = lloyd(points, init(0), params.max_epochs, true);
+        on_restart(0);
+        return Ok(Clustering {
+            restart_losses: vec![best.stats.loss],
+            best,
+            restart: 0,
+            seed: params.seed,
+        });
+    }
+    // Restarts are independent; histories are only wanted for the winner, which is replayed (the
+    // engine is deterministic, so the replay is the same run, bit for bit).
+    let restart_losses: Vec<f64> = (0..params.restarts)
+        .into_par_iter()
+        .map(|r| {
+            let run = lloyd(points, init(r), params.max_epochs, false);
+            on_restart(r);
+            run.stats.loss
+        })
+        .collect();
+    let restart = (0..restart_losses.len())
+        .min_by(|&a, &b| restart_losses[a].total_cmp(&restart_losses[b]))
+        .expect("at least one restart");
+    let best = lloyd(points, init(restart), params.max_epochs, true);
+    debug_assert_eq!(best.stats.loss, restart_losses[restart]);
+    Ok(Clustering {
+        best,
+        restart,
+        restart_losses,
+        seed: params.seed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_initial_centroids_and_streams_differ() {
+        assert_eq!(random_centroids(5, 3, 4), random_centroids(5, 3, 4));
+        assert_ne!(random_centroids(5, 3, 4), random_centroids(5, 4, 4));
+        assert_ne!(random_centroids(5, 3, 4), random_centroids(6, 3, 4));
+        for c in random_centroids(1, 0, 100) {
+            assert!(c.iter().all(|&v| (0.0..=255.0).contains(&v)));
+        }
+    }
+
+    #[test]
+    fn fit_keeps_the_restart_with_the_lowest_loss() {
+        let pixels: Vec<[u8; 3]> = (0..300u32)
+            .map(|i| {
+                [
+                    (i * 37 % 256) as u8,
+                    (i * 91 % 256) as u8,
+                    (i * 13 % 256) as u8,
+                ]
+            })
+            .collect();
+        let points = Points::from_pixels(&pixels);
+        let c = fit(&points, &KMeansParams::new(5).seed(3).restarts(8), |_| {}).unwrap();
+        assert_eq!(c.restart_losses.len(), 8);
+        let min = c
+            .restart_losses
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(c.best.stats.loss, min);
+        assert_eq!(c.restart_losses[c.restart], min);
+        assert_eq!(c.best.initial, random_centroids(3, c.restart, 5));
+        assert_eq!(c.best.history.len(), c.best.epochs + 1);
+    }
+
+    #[test]
+    fn fit_reports_every_restart() {
+        let points = Points::from_pixels(&[[1, 2, 3], [4, 5, 6]]);
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        fit(&points, &KMeansParams::new(2).restarts(6), |_| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(count.into_inner(), 6);
+    }
+
+    #[test]
+    fn fit_refuses_no_points() {
+        assert!(fit(&Points::default(), &KMeansParams::new(2), |_| {}).is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! The parameters of a k-means run, as a validated builder.
+
+use crate::error::{Error, Result};
+
+/// The largest K: palette indices are stored in a byte, and a palette image holds 256 colours.
+pub const MAX_K: usize = 256;
+
+/// Parameters of [`crate::fit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KMeansParams {
+    /// Number of centroids (colours), 1..=256.
+    pub k: usize,
+    /// Number of restarts from new random centroids; the best is kept.
+    pub restarts: usize,
+    /// Maximum number of epochs per restart.
+    pub max_epochs: usize,
+    /// Seed of the random initial centroids.
+    pub seed: u64,
+}
+
+impl KMeansParams {
+    /// Parameters for `k` colours with the original program's defaults: 20 restarts, at most 20
+    /// epochs each, and seed 0.
+    pub fn new(k: usize) -> Self {
+        Self {
+            k,
+            restarts: 20,
+            max_epochs: 20,
+            seed: 0,
+        }
+    }
+
+    /// Sets the number of restarts.
+    pub fn restarts(mut self, restarts: usize) -> Self {
+        self.restarts = restarts;
+        self
+    }
+
+    /// Sets the maximum number of epochs per restart.
+    pub fn max_epochs(mut self, max_epochs: usize) -> Self {
+        self.max_epochs = max_epochs;
+        self
+    }
+
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks every parameter before any work starts.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first parameter out of range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name, message: String| Err(Error::InvalidParameter { name, message });
+        if !(1..=MAX_K).contains(&self.k) {
+            return bad(
+                "k",
+                format!("must be between 1 and {MAX_K}, got {}", self.k),
+            );
+        }
+        if self.restarts == 0 {
+            return bad("restarts", "must be at least 1".into());
+        }
+        if self.max_epochs == 0 {
+            return bad("max-epochs", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let p = KMeansParams::new(16);
+        assert_eq!((p.k, p.restarts, p.max_epochs), (16, 20, 20));
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(KMeansParams::new(0).validate().is_err());
+        assert!(KMeansParams::new(257).validate().is_err());
+        assert!(KMeansParams::new(256).validate().is_ok());
+        assert!(KMeansParams::new(2).restarts(0).validate().is_err());
+        assert!(KMeansParams::new(2).max_epochs(0).validate().is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! # kquant
+//!
+//! Redraw a photo with only K colours, using k-means clustering, and find a good K.
+//!
+//! A faithful, fast port of a small Python project: random initial centroids in the RGB cube,
+//! Lloyd's epochs (assign every pixel to its nearest centroid, move each centroid to the mean of its
+//! pixels) until convergence or 20 epochs, 20 restarts keeping the lowest loss. The clustering runs on
+//! the image's distinct colours weighted by their pixel counts, which gives the same result as running
+//! on every pixel, much faster.
+//!
+//! ```
+//! use kquant::{fit, ColorHistogram, KMeansParams, Palette, Picture, Points};
+//!
+//! // A 4x1 picture with two dark and two light pixels.
+//! let picture = Picture::from_rgb(4, 1, vec![[0, 0, 0], [4, 4, 4], [250, 250, 250], [254, 254, 254]]);
+//! let hist = ColorHistogram::from_picture(&picture);
+//! let points = Points::from_histogram(&hist);
+//! let clustering = fit(&points, &KMeansParams::new(2).seed(42), |_restart| {})?;
+//! let palette = Palette::from_clustering(&clustering, &points);
+//! let colours: Vec<[u8; 3]> = palette.entries.iter().map(|e| e.rgb).collect();
+//! assert!(colours.contains(&[2, 2, 2]) && colours.contains(&[252, 252, 252]));
+//! assert!((clustering.best.stats.loss - 12f64.sqrt()).abs() < 1e-9);
+//! # Ok::<(), kquant::Error>(())
+//! ```
+//!
+//! Loading a file is [`load_picture`]; a whole `k_means` run, folder and files included, is
+//! [`run_job`].
+
+mod elbow;
+mod error;
+mod job;
+mod kmeans;
+mod palette;
+mod pixels;
+pub mod plot;
+mod report;
+mod run_dir;
+mod sweep;
+
+pub use elbow::suggest_k;
+pub use error::{Error, Result};
+pub use job::{
+    output_path, random_seed, run_job, JobReport, JobSpec, Outputs, Timings, DEFAULT_MAX_EPOCHS,
+    DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
+};
+pub use kmeans::{
+    cluster_sizes, dist2, fit, lloyd, loss_of, nearest, random_centroids, to_color, to_rgb8,
+    Clustering, Color, EpochStats, KMeansParams, Points, Run,
+};
+pub use palette::{remap, Palette, PaletteEntry, TRANSPARENT_FILL};
+pub use pixels::{
+    color_key, key_color, load_picture, picture_from_dynamic, ColorHistogram, Picture,
+};
+pub use report::{colors_text, details_text, loss_text, parse_loss};
+pub use run_dir::{canonical_text, folder_name, Staging};
+pub use sweep::{
+    default_jobs, k_means_args, locate_k_means, loss_line, losses_csv, run_sweep, suggestion_line,
+    SweepReport, SweepSpec, DEFAULT_K_MAX, DEFAULT_K_MIN,
+};

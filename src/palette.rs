@@ -1,0 +1,144 @@
+//! The palette a clustering gives, and the picture redrawn with it.
+
+use image::RgbImage;
+
+use crate::kmeans::{to_rgb8, Clustering, Color, Points};
+use crate::pixels::{color_key, ColorHistogram, Picture};
+
+/// One colour of the result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PaletteEntry {
+    /// Index of the centroid this colour comes from.
+    pub centroid: usize,
+    /// The centroid rounded to 8-bit sRGB: the colour written to every file.
+    pub rgb: [u8; 3],
+    /// The exact centroid.
+    pub exact: Color,
+    /// How many pixels are drawn with it.
+    pub pixels: u64,
+}
+
+/// The colours a clustering actually uses, most-used first (ties: lower centroid index first).
+/// Centroids that no pixel is nearest to are left out: they are not colours of the image.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Palette {
+    /// The used colours.
+    pub entries: Vec<PaletteEntry>,
+    /// How many of the K centroids no pixel uses.
+    pub unused: usize,
+}
+
+impl Palette {
+    /// The palette of `clustering` over `points`.
+    pub fn from_clustering(clustering: &Clustering, points: &Points) -> Self {
+        let sizes = clustering.cluster_sizes(points);
+        let mut entries: Vec<PaletteEntry> = sizes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(j, &n)| PaletteEntry {
+                centroid: j,
+                rgb: to_rgb8(clustering.best.centroids[j]),
+                exact: clustering.best.centroids[j],
+                pixels: n,
+            })
+            .collect();
+        entries.sort_by(|a, b| b.pixels.cmp(&a.pixels).then(a.centroid.cmp(&b.centroid)));
+        Self {
+            unused: sizes.len() - entries.len(),
+            entries,
+        }
+    }
+
+    /// The number of colours used.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no colour is used (only for an empty clustering).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The total pixel count.
+    pub fn total_pixels(&self) -> u64 {
+        self.entries.iter().map(|e| e.pixels).sum()
+    }
+}
+
+/// What a fully transparent pixel becomes in an image format without alpha.
+pub const TRANSPARENT_FILL: [u8; 3] = [255, 255, 255];
+
+/// Redraws `picture` with each pixel replaced by its centroid's rounded colour. `labels` are the
+/// centroid indices of the colours of `hist` (the histogram of `picture`). Fully transparent pixels
+/// become [`TRANSPARENT_FILL`].
+pub fn remap(
+    picture: &Picture,
+    hist: &ColorHistogram,
+    labels: &[u8],
+    centroids: &[Color],
+) -> RgbImage {
+    let colors: Vec<[u8; 3]> = centroids.iter().map(|&c| to_rgb8(c)).collect();
+    // A table from colour key to label: only the pages holding the picture's colours are touched.
+    let mut table = vec![0u8; 1 << 24];
+    for (&c, &l) in hist.colors.iter().zip(labels) {
+        table[color_key(c) as usize] = l;
+    }
+    let mut out = Vec::with_capacity(picture.rgb.len() * 3);
+    for (i, &c) in picture.rgb.iter().enumerate() {
+        let rgb = if picture.is_visible(i) {
+            colors[usize::from(table[color_key(c) as usize])]
+        } else {
+            TRANSPARENT_FILL
+        };
+        out.extend_from_slice(&rgb);
+    }
+    RgbImage::from_raw(picture.width, picture.height, out).expect("buffer matches the size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmeans::{fit, KMeansParams};
+
+    #[test]
+    fn remap_draws_every_pixel_with_its_centroid() {
+        let rgb = vec![[0, 0, 0], [250, 250, 250], [2, 2, 2], [252, 250, 248]];
+        let picture = Picture::from_rgb(2, 2, rgb);
+        let hist = ColorHistogram::from_picture(&picture);
+        let points = Points::from_histogram(&hist);
+        let c = fit(&points, &KMeansParams::new(2).seed(1), |_| {}).unwrap();
+        let img = remap(&picture, &hist, &c.best.labels, &c.best.centroids);
+        let px: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+        assert_eq!(px[0], [1, 1, 1]);
+        assert_eq!(px[2], [1, 1, 1]);
+        assert_eq!(px[1], [251, 250, 249]);
+        assert_eq!(px[3], [251, 250, 249]);
+        let palette = Palette::from_clustering(&c, &points);
+        assert_eq!(palette.len(), 2);
+        assert_eq!(palette.total_pixels(), 4);
+    }
+
+    #[test]
+    fn unused_centroids_are_left_out_and_counted() {
+        let points = Points::from_pixels(&[[10, 10, 10], [10, 10, 10], [12, 10, 10]]);
+        let c = fit(&points, &KMeansParams::new(8).seed(2).restarts(1), |_| {}).unwrap();
+        let palette = Palette::from_clustering(&c, &points);
+        assert_eq!(palette.len() + palette.unused, 8);
+        assert!(palette.len() <= 2);
+        assert!(palette
+            .entries
+            .windows(2)
+            .all(|w| w[0].pixels >= w[1].pixels));
+    }
+
+    #[test]
+    fn transparent_pixels_are_filled() {
+        let mut picture = Picture::from_rgb(2, 1, vec![[5, 5, 5], [9, 9, 9]]);
+        picture.alpha = Some(vec![255, 0]);
+        let hist = ColorHistogram::from_picture(&picture);
+        let img = remap(&picture, &hist, &[0], &[[5.0, 5.0, 5.0]]);
+        assert_eq!(img.get_pixel(1, 0).0, TRANSPARENT_FILL);
+        assert_eq!(img.get_pixel(0, 0).0, [5, 5, 5]);
+    }
+}

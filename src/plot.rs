@@ -1,0 +1,394 @@
+//! The plots: loss per epoch, the 3D models of colour space before and after, and loss against K.
+//!
+//! Drawn with `plotters` into memory and encoded as PNG, with the DejaVu Sans font compiled into the
+//! binary, so plots render the same on a machine with no fonts and no system libraries.
+
+use std::sync::Once;
+
+use image::codecs::png::PngEncoder;
+use image::{ExtendedColorType, ImageEncoder};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{Color as _, FontStyle};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::kmeans::Color;
+use crate::pixels::ColorHistogram;
+
+/// The font family every plot uses (registered from the embedded DejaVu Sans).
+const FONT: &str = "sans-serif";
+/// Size of the 2D graphs.
+const GRAPH_SIZE: (u32, u32) = (960, 640);
+/// Size of the 3D models.
+const MODEL_SIZE: (u32, u32) = (900, 800);
+/// At most this many distinct colours are drawn in a 3D model, so a huge photo plots quickly.
+pub const MODEL_SAMPLE: usize = 6000;
+
+/// Plotting failed; the message is plotters' own.
+#[derive(Debug)]
+pub struct PlotError(pub String);
+
+impl std::fmt::Display for PlotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlotError {}
+
+type PlotResult<T> = std::result::Result<T, PlotError>;
+
+fn plot_err(e: impl std::fmt::Display) -> PlotError {
+    PlotError(e.to_string())
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // DejaVu Sans is a valid font: registration cannot fail.
+            let _ = plotters::style::register_font(FONT, style, dejavu::sans::regular());
+        }
+    });
+}
+
+/// Draws with `draw` on a white canvas of `size` and returns the PNG bytes.
+fn render(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> PlotResult<()>,
+) -> PlotResult<Vec<u8>> {
+    register_font();
+    let mut buf = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        draw(&root)?;
+        root.present().map_err(plot_err)?;
+    }
+    let mut png = Vec::new();
+    PngEncoder::new(&mut png)
+        .write_image(&buf, size.0, size.1, ExtendedColorType::Rgb8)
+        .map_err(plot_err)?;
+    Ok(png)
+}
+
+/// A y range that frames `values` with a little room above and below.
+fn padded_range(values: impl Iterator<Item = f64> + Clone) -> std::ops::Range<f64> {
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.08).max(0.05 * hi.abs()).max(1e-3);
+    (lo - pad).max(0.0)..hi + pad
+}
+
+/// The loss of each epoch of a run: x "iteration" (0 is the initial centroids), y "loss value",
+/// titled "K-Means, k = K", with the final value written by the last point.
+///
+/// # Errors
+/// [`PlotError`] when drawing or encoding fails.
+pub fn loss_graph(losses: &[f64], k: usize) -> PlotResult<Vec<u8>> {
+    line_graph(
+        &format!("K-Means, k = {k}"),
+        ("iteration", "loss value"),
+        &losses
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as f64, l))
+            .collect::<Vec<_>>(),
+        None,
+    )
+}
+
+/// Loss against K for `find_k`: x "k", y "loss value", titled "K-Means", every point marked, and the
+/// suggested K circled and labelled.
+///
+/// # Errors
+/// [`PlotError`] when drawing or encoding fails.
+pub fn loss_vs_k(points: &[(usize, f64)], suggested: Option<usize>) -> PlotResult<Vec<u8>> {
+    let xy: Vec<(f64, f64)> = points.iter().map(|&(k, l)| (k as f64, l)).collect();
+    let mark = suggested.and_then(|s| xy.iter().copied().find(|&(k, _)| k == s as f64));
+    line_graph("K-Means", ("k", "loss value"), &xy, mark)
+}
+
+fn line_graph(
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    xy: &[(f64, f64)],
+    suggested: Option<(f64, f64)>,
+) -> PlotResult<Vec<u8>> {
+    render(GRAPH_SIZE, |root| {
+        let x_max = xy.last().map_or(1.0, |p| p.0).max(xy[0].0 + 1.0);
+        let x_range = xy[0].0 - 0.5..x_max + 0.9;
+        let y_range = padded_range(xy.iter().map(|p| p.1));
+        let integer_x = xy.len() <= 25;
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 30))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(plot_err)?;
+        let x_fmt = |x: &f64| {
+            if integer_x && x.fract() != 0.0 {
+                String::new()
+            } else {
+                format!("{x:.0}")
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .axis_desc_style((FONT, 20))
+            .label_style((FONT, 15))
+            .x_labels(xy.len().clamp(2, 25))
+            .x_label_formatter(&x_fmt)
+            .light_line_style(BLACK.mix(0.05))
+            .draw()
+            .map_err(plot_err)?;
+        let blue = RGBColor(31, 119, 180);
+        chart
+            .draw_series(LineSeries::new(xy.iter().copied(), blue.stroke_width(2)))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(xy.iter().map(|&p| Circle::new(p, 4, blue.filled())))
+            .map_err(plot_err)?;
+        let style = TextStyle::from((FONT, 17).into_font()).color(&BLACK);
+        match suggested {
+            Some(p) => {
+                let red = RGBColor(214, 39, 40);
+                chart
+                    .draw_series([Circle::new(p, 11, red.stroke_width(3))])
+                    .map_err(plot_err)?;
+                let label = format!("suggested k = {:.0} (loss {:.2})", p.0, p.1);
+                chart
+                    .draw_series([
+                        EmptyElement::at(p) + Text::new(label, (14, -26), style.color(&red))
+                    ])
+                    .map_err(plot_err)?;
+            }
+            None => {
+                let &last = xy.last().expect("at least one point");
+                let label = format!("{:.4}", last.1);
+                chart
+                    .draw_series([EmptyElement::at(last) + Text::new(label, (-20, -28), style)])
+                    .map_err(plot_err)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// At most `limit` distinct colours of `hist`, drawn at random with probability growing with their
+/// pixel count (Efraimidis and Spirakis' weighted sampling), so the sample looks like the photo.
+/// Deterministic: the same histogram gives the same sample.
+pub fn sample_colors(hist: &ColorHistogram, limit: usize) -> Vec<[u8; 3]> {
+    if hist.len() <= limit {
+        return hist.colors.clone();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
+    let mut keyed: Vec<(f64, usize)> = hist
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+            (u.ln() / f64::from(w), i)
+        })
+        .collect();
+    keyed.select_nth_unstable_by(limit - 1, |a, b| b.0.total_cmp(&a.0));
+    keyed.truncate(limit);
+    keyed.sort_by_key(|&(_, i)| i);
+    keyed.into_iter().map(|(_, i)| hist.colors[i]).collect()
+}
+
+/// Gold, for the initial centroids.
+const GOLD: RGBColor = RGBColor(255, 200, 0);
+
+/// A point in the 3D model: where it is, how it is filled, its radius, and its outline if any.
+type Marker = (Color, RGBColor, i32, Option<RGBColor>);
+
+/// The colour of a pixel sample point.
+fn rgb(c: [u8; 3]) -> RGBColor {
+    RGBColor(c[0], c[1], c[2])
+}
+
+/// A colour that stands out against `c`: black on light colours, white on dark ones.
+fn contrast(c: [u8; 3]) -> RGBColor {
+    let luma = 0.299 * f64::from(c[0]) + 0.587 * f64::from(c[1]) + 0.114 * f64::from(c[2]);
+    if luma > 110.0 {
+        BLACK
+    } else {
+        WHITE
+    }
+}
+
+/// The pixels (a sample, each in its own colour) with the initial centroids as larger gold points
+/// outlined in dark grey, in the RGB cube.
+///
+/// # Errors
+/// [`PlotError`] when drawing or encoding fails.
+pub fn model_init(sample: &[[u8; 3]], initial: &[Color], k: usize) -> PlotResult<Vec<u8>> {
+    let mut markers: Vec<Marker> = sample
+        .iter()
+        .map(|&c| (crate::kmeans::to_color(c), rgb(c), 2, None))
+        .collect();
+    markers.extend(
+        initial
+            .iter()
+            .map(|&c| (c, GOLD, 8, Some(RGBColor(60, 60, 60)))),
+    );
+    model(&format!("pixels and initial centroids, k = {k}"), &markers)
+}
+
+/// The final centroids, each drawn large in its own colour with a contrasting outline, over the
+/// pixel sample drawn small in the colour of its nearest centroid (the colour it becomes).
+///
+/// # Errors
+/// [`PlotError`] when drawing or encoding fails.
+pub fn model_after(sample: &[[u8; 3]], centroids: &[Color], k: usize) -> PlotResult<Vec<u8>> {
+    let colors: Vec<[u8; 3]> = centroids
+        .iter()
+        .map(|&c| crate::kmeans::to_rgb8(c))
+        .collect();
+    let mut markers: Vec<Marker> = sample
+        .iter()
+        .map(|&c| {
+            let x = crate::kmeans::to_color(c);
+            let j = crate::kmeans::nearest(centroids, x);
+            (x, rgb(colors[j]).mix(0.35).to_rgba().into_rgb(), 2, None)
+        })
+        .collect();
+    markers.extend(
+        centroids
+            .iter()
+            .zip(&colors)
+            .map(|(&c, &rgb8)| (c, rgb(rgb8), 9, Some(contrast(rgb8)))),
+    );
+    model(&format!("final centroids, k = {k}"), &markers)
+}
+
+trait IntoRgb {
+    fn into_rgb(self) -> RGBColor;
+}
+
+impl IntoRgb for RGBAColor {
+    /// Blends over white, so faded points stay opaque and cheap to draw.
+    fn into_rgb(self) -> RGBColor {
+        let blend = |c: u8| (f64::from(c) * self.3 + 255.0 * (1.0 - self.3)).round() as u8;
+        RGBColor(blend(self.0), blend(self.1), blend(self.2))
+    }
+}
+
+fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
+    render(MODEL_SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 26))
+            .margin(20)
+            .build_cartesian_3d(0.0..255.0, 0.0..255.0, 0.0..255.0)
+            .map_err(plot_err)?;
+        chart.with_projection(|mut p| {
+            p.yaw = 0.7;
+            p.pitch = 0.35;
+            p.scale = 0.8;
+            p.into_matrix()
+        });
+        // The red and green axes meet at the front corner: only one of them labels 0 there.
+        let red_fmt = |v: &f64| {
+            if *v == 0.0 {
+                String::new()
+            } else {
+                format!("{v:.0}")
+            }
+        };
+        let fmt = |v: &f64| format!("{v:.0}");
+        chart
+            .configure_axes()
+            .x_formatter(&red_fmt)
+            .y_formatter(&fmt)
+            .z_formatter(&fmt)
+            .label_style((FONT, 13))
+            .light_grid_style(BLACK.mix(0.08))
+            .max_light_lines(4)
+            .draw()
+            .map_err(plot_err)?;
+        // Axis names at the far end of each axis; plotters' 3D axes have no descriptions of their own.
+        // x is red, y (up) is blue, z is green.
+        let name_style = TextStyle::from((FONT, 20).into_font()).color(&BLACK);
+        let names = [
+            ("Red", (285.0, 0.0, 0.0)),
+            ("Blue", (0.0, 272.0, 0.0)),
+            ("Green", (0.0, 0.0, 300.0)),
+        ];
+        chart
+            .draw_series(
+                names
+                    .iter()
+                    .map(|&(name, at)| Text::new(name, at, name_style.clone())),
+            )
+            .map_err(plot_err)?;
+        // Far points first, so nearer ones are drawn over them.
+        let mut order: Vec<&Marker> = markers.iter().collect();
+        order.sort_by_key(|m| m.2);
+        chart
+            .draw_series(order.iter().flat_map(|&&(c, fill, size, outline)| {
+                let at = (c[0], c[2], c[1]);
+                let mut parts = vec![Circle::new(at, size, fill.filled())];
+                if let Some(o) = outline {
+                    parts.push(Circle::new(at, size, o.stroke_width(2)));
+                }
+                parts
+            }))
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(png: &[u8]) -> image::RgbImage {
+        image::load_from_memory(png).unwrap().to_rgb8()
+    }
+
+    #[test]
+    fn loss_graph_is_a_png_with_ink() {
+        let img = decode(&loss_graph(&[30.0, 20.0, 15.0, 14.5], 4).unwrap());
+        assert_eq!(img.dimensions(), GRAPH_SIZE);
+        let dark = img.pixels().filter(|p| p.0.iter().all(|&v| v < 80)).count();
+        assert!(dark > 500, "text and axes are drawn ({dark} dark pixels)");
+    }
+
+    #[test]
+    fn models_draw_the_centroid_colours() {
+        let sample = vec![[250, 10, 10], [10, 10, 250]];
+        let png = model_after(&sample, &[[250.0, 10.0, 10.0], [10.0, 10.0, 250.0]], 2).unwrap();
+        let img = decode(&png);
+        assert!(img.pixels().any(|p| p.0 == [250, 10, 10]));
+        assert!(img.pixels().any(|p| p.0 == [10, 10, 250]));
+        let init = decode(&model_init(&sample, &[[100.0, 100.0, 100.0]], 1).unwrap());
+        assert!(init.pixels().any(|p| p.0 == [255, 200, 0]), "gold centroid");
+    }
+
+    #[test]
+    fn sampling_is_bounded_deterministic_and_follows_weights() {
+        let hist = ColorHistogram {
+            colors: (0..10_000u32).map(crate::pixels::key_color).collect(),
+            counts: (0..10_000u32)
+                .map(|i| if i < 100 { 10_000 } else { 1 })
+                .collect(),
+        };
+        let a = sample_colors(&hist, 500);
+        assert_eq!(a.len(), 500);
+        assert_eq!(a, sample_colors(&hist, 500));
+        let heavy = a
+            .iter()
+            .filter(|&&c| crate::pixels::color_key(c) < 100)
+            .count();
+        assert!(
+            heavy >= 95,
+            "heavy colours are almost always drawn ({heavy})"
+        );
+    }
+}
