@@ -4,11 +4,10 @@
 //! (what the folder is called, which files are written, what they say) is made here.
 
 use std::hash::BuildHasher;
-use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use image::codecs::jpeg::JpegEncoder;
+use image::RgbImage;
 
 use crate::error::{Error, Result};
 use crate::kmeans::{fit, Clustering, KMeansParams, Points};
@@ -417,11 +416,8 @@ fn stage_outputs(
     if spec.outputs.image {
         let name = format!("final_image_k{k}.jpeg");
         let img = remap(&loaded.picture, &loaded.hist, &best.labels, &best.centroids);
-        let mut jpeg = Cursor::new(Vec::new());
-        JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
-            .encode_image(&img)
-            .map_err(|e| encode_err(&name, &e))?;
-        put(staging, name, jpeg.get_ref(), "final image".into())?;
+        let jpeg = encode_jpeg(&img).map_err(|e| encode_err(&name, &e))?;
+        put(staging, name, &jpeg, "final image".into())?;
     }
     if spec.outputs.models {
         let sample = plot::sample_colors(&loaded.hist, plot::MODEL_SAMPLE);
@@ -449,4 +445,26 @@ fn stage_outputs(
 /// The path of a file of the run folder of `spec` (whether or not it was written).
 pub fn output_path(spec: &JobSpec, name: &str) -> PathBuf {
     spec.run_dir().join(name)
+}
+
+/// Encodes `img` as a JPEG of quality [`JPEG_QUALITY`] without chroma subsampling: a quantized image
+/// has sharp colour edges, which 4:2:0 or 4:2:2 subsampling would smear into colours not in the
+/// palette.
+///
+/// # Errors
+/// The encoder's error, e.g. for an image wider or taller than 65535 pixels.
+pub fn encode_jpeg(img: &RgbImage) -> std::result::Result<Vec<u8>, String> {
+    let (w, h) = img.dimensions();
+    let (Ok(w), Ok(h)) = (u16::try_from(w), u16::try_from(h)) else {
+        return Err(format!(
+            "a JPEG holds at most 65535x65535 pixels, not {w}x{h}"
+        ));
+    };
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    encoder
+        .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }

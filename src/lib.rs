@@ -40,7 +40,7 @@ mod sweep;
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
 pub use job::{
-    output_path, random_seed, run_job, JobReport, JobSpec, Outputs, Timings, DEFAULT_MAX_EPOCHS,
+    encode_jpeg, output_path, random_seed, run_job, JobReport, JobSpec, Outputs, Timings, DEFAULT_MAX_EPOCHS,
     DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
 };
 pub use kmeans::{

@@ -1,0 +1,178 @@
+//! Helpers shared by the integration tests: synthetic images with known colours, running the
+//! binaries, and a plain per-pixel k-means as the reference the fast engine must match.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use image::{ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
+
+/// Well-separated colours, far from each other and from the cube's corners.
+pub const BLOBS: [[u8; 3]; 6] = [
+    [200, 40, 40],
+    [40, 180, 60],
+    [50, 60, 210],
+    [230, 220, 70],
+    [120, 40, 160],
+    [30, 200, 200],
+];
+
+/// A `width x height` image of vertical stripes in the first `n` [`BLOBS`] colours, each pixel moved
+/// by a small noise that averages to zero within every stripe, so each stripe's mean is exactly its
+/// colour.
+pub fn blob_image(n: usize, width: u32, height: u32) -> RgbImage {
+    ImageBuffer::from_fn(width, height, |x, y| {
+        let c = BLOBS[(x as usize * n / width as usize) % n];
+        // A zero-sum pattern over each 2x2 block: +d, -d, -d, +d.
+        let d: i16 = if (x + y) % 2 == 0 { 3 } else { -3 };
+        Rgb(c.map(|v| (i16::from(v) + d) as u8))
+    })
+}
+
+/// A smooth, colourful scene with many distinct colours.
+pub fn gradient_image(width: u32, height: u32) -> RgbImage {
+    ImageBuffer::from_fn(width, height, |x, y| {
+        let r = (x * 255 / width.max(1)) as u8;
+        let g = (y * 255 / height.max(1)) as u8;
+        let b = ((x + 2 * y) * 255 / (width + 2 * height).max(1)) as u8;
+        Rgb([r, g, b])
+    })
+}
+
+/// An RGBA image: the left half opaque blobs, the right half fully transparent magenta.
+pub fn half_transparent_image(width: u32, height: u32) -> RgbaImage {
+    ImageBuffer::from_fn(width, height, |x, _| {
+        if x < width / 2 {
+            let c = BLOBS[(x as usize * 2 / (width / 2) as usize) % 2];
+            Rgba([c[0], c[1], c[2], 255])
+        } else {
+            Rgba([255, 0, 255, 0])
+        }
+    })
+}
+
+/// Saves `img` under `dir` as `name` (format from the extension) and returns its path.
+pub fn save<P, C>(dir: &Path, name: &str, img: &ImageBuffer<P, C>) -> PathBuf
+where
+    P: image::Pixel + image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
+    let path = dir.join(name);
+    img.save(&path).expect("save test image");
+    path
+}
+
+/// The `k_means` binary, run in `dir`.
+pub fn k_means(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("k_means").expect("k_means is built");
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// The `find_k` binary, run in `dir`, with its temporary folder inside `tmp`.
+pub fn find_k(dir: &Path, tmp: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("find_k").expect("find_k is built");
+    cmd.current_dir(dir).env("TMPDIR", tmp);
+    cmd
+}
+
+/// The single run folder under `out`.
+pub fn only_run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .expect("out dir exists")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run folder in {out:?}: {dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+/// Every path under `dir`, recursively.
+pub fn all_entries(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd {
+            let p = e.unwrap().path();
+            out.push(p.clone());
+            if p.is_dir() {
+                out.extend(all_entries(&p));
+            }
+        }
+    }
+    out
+}
+
+/// Parses `colors_k{K}.txt`.
+pub fn parse_colors(text: &str) -> Vec<[u8; 3]> {
+    text.lines()
+        .map(|l| {
+            let v: Vec<u8> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            assert_eq!(v.len(), 3, "R,G,B line: {l}");
+            [v[0], v[1], v[2]]
+        })
+        .collect()
+}
+
+/// The loss of a palette on pixels: mean distance from each pixel to its nearest palette colour.
+pub fn palette_loss(pixels: &[[u8; 3]], palette: &[[u8; 3]]) -> f64 {
+    let f = |c: [u8; 3]| c.map(f64::from);
+    let total: f64 = pixels
+        .iter()
+        .map(|&p| {
+            palette
+                .iter()
+                .map(|&c| kquant::dist2(f(p), f(c)))
+                .fold(f64::INFINITY, f64::min)
+                .sqrt()
+        })
+        .sum();
+    total / pixels.len() as f64
+}
+
+/// Plain per-pixel Lloyd, written for obviousness, not speed: the reference the engine must match.
+/// Returns the final centroids, each pixel's label, and the number of epochs.
+pub fn reference_lloyd(
+    pixels: &[[u8; 3]],
+    mut centroids: Vec<[f64; 3]>,
+    max_epochs: usize,
+) -> (Vec<[f64; 3]>, Vec<usize>, usize) {
+    let x: Vec<[f64; 3]> = pixels.iter().map(|p| p.map(f64::from)).collect();
+    let assign = |c: &[[f64; 3]]| -> Vec<usize> {
+        x.iter()
+            .map(|&p| {
+                let mut best = 0;
+                for j in 1..c.len() {
+                    if kquant::dist2(p, c[j]) < kquant::dist2(p, c[best]) {
+                        best = j;
+                    }
+                }
+                best
+            })
+            .collect()
+    };
+    let mut labels = assign(&centroids);
+    let mut epochs = 0;
+    while epochs < max_epochs {
+        let mut sums = vec![[0.0f64; 3]; centroids.len()];
+        let mut counts = vec![0u64; centroids.len()];
+        for (p, &l) in x.iter().zip(&labels) {
+            for d in 0..3 {
+                sums[l][d] += p[d];
+            }
+            counts[l] += 1;
+        }
+        for j in 0..centroids.len() {
+            if counts[j] > 0 {
+                centroids[j] = sums[j].map(|s| s / counts[j] as f64);
+            }
+        }
+        epochs += 1;
+        let next = assign(&centroids);
+        let changed = next != labels;
+        labels = next;
+        if !changed {
+            break;
+        }
+    }
+    (centroids, labels, epochs)
+}

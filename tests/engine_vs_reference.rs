@@ -1,0 +1,97 @@
+//! The fast engine (distinct colours, Hamerly's bounds, parallel chunks) against a plain per-pixel
+//! Lloyd: same seed, same centroids, labels, epochs and loss.
+
+mod common;
+
+use common::reference_lloyd;
+use kquant::{lloyd, random_centroids, ColorHistogram, Picture, Points};
+use proptest::prelude::*;
+
+/// Pixels drawn from a few random "themes" so that clusters, ties and empty centroids all happen.
+fn pixels() -> impl Strategy<Value = Vec<[u8; 3]>> {
+    (1usize..6, 1usize..400).prop_flat_map(|(themes, n)| {
+        prop::collection::vec((0..themes, any::<[u8; 3]>(), 0u8..40), n).prop_map(move |v| {
+            v.into_iter()
+                .map(|(t, noise, spread)| {
+                    let base = [
+                        (t * 53 % 256) as u8,
+                        (t * 101 % 256) as u8,
+                        (t * 197 % 256) as u8,
+                    ];
+                    std::array::from_fn(|d| base[d].wrapping_add(noise[d] % spread.max(1)))
+                })
+                .collect()
+        })
+    })
+}
+
+fn check(pixels: &[[u8; 3]], k: usize, seed: u64, max_epochs: usize) {
+    let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.to_vec());
+    let hist = ColorHistogram::from_picture(&picture);
+    let points = Points::from_histogram(&hist);
+    let init = random_centroids(seed, 0, k);
+    let fast = lloyd(&points, init.clone(), max_epochs, true);
+    let (centroids, labels, epochs) = reference_lloyd(pixels, init, max_epochs);
+    assert_eq!(fast.centroids, centroids, "centroids");
+    assert_eq!(fast.epochs, epochs, "epochs");
+    for (p, &l) in pixels.iter().zip(&labels) {
+        let i = hist.position(*p).unwrap();
+        assert_eq!(usize::from(fast.labels[i]), l, "label of {p:?}");
+    }
+    let ref_loss: f64 = pixels
+        .iter()
+        .zip(&labels)
+        .map(|(p, &l)| kquant::dist2(p.map(f64::from), centroids[l]).sqrt())
+        .sum::<f64>()
+        / pixels.len() as f64;
+    assert!((fast.stats.loss - ref_loss).abs() <= 1e-9 * ref_loss.max(1.0));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn engine_matches_plain_per_pixel_lloyd(
+        pixels in pixels(),
+        k in 1usize..24,
+        seed in any::<u64>(),
+        max_epochs in 1usize..30,
+    ) {
+        check(&pixels, k, seed, max_epochs);
+    }
+}
+
+#[test]
+fn engine_matches_reference_on_a_large_input_spanning_many_parallel_chunks() {
+    // More distinct colours than several parallel chunks hold, with heavy duplication.
+    let pixels: Vec<[u8; 3]> = (0..60_000u32)
+        .map(|i| {
+            let h = (i % 20_011).wrapping_mul(2_654_435_761);
+            [(h >> 24) as u8, (h >> 16) as u8 & 0xF0, (h >> 8) as u8]
+        })
+        .collect();
+    for seed in 0..3 {
+        check(&pixels, 16, seed, 20);
+    }
+}
+
+#[test]
+fn ties_between_centroids_go_to_the_lowest_index_in_both() {
+    // Centroids placed symmetrically around points, so distances tie exactly.
+    let pixels = vec![
+        [100, 100, 100],
+        [100, 100, 100],
+        [110, 100, 100],
+        [90, 100, 100],
+    ];
+    let init = vec![
+        [110.0, 100.0, 100.0],
+        [90.0, 100.0, 100.0],
+        [100.0, 110.0, 100.0],
+    ];
+    let picture = Picture::from_rgb(4, 1, pixels.clone());
+    let hist = ColorHistogram::from_picture(&picture);
+    let fast = lloyd(&Points::from_histogram(&hist), init.clone(), 20, false);
+    let (centroids, _, _) = reference_lloyd(&pixels, init, 20);
+    assert_eq!(fast.centroids, centroids);
+}

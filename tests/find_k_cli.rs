@@ -1,0 +1,238 @@
+//! The `find_k` binary end to end: the sweep, its files, its suggestion, and its failures.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use predicates::prelude::*;
+use tempfile::tempdir;
+
+fn read_csv(run: &Path) -> Vec<(usize, f64)> {
+    let text = fs::read_to_string(run.join("losses.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("k,loss"));
+    lines
+        .map(|l| {
+            let (k, loss) = l.split_once(',').unwrap();
+            (k.parse().unwrap(), loss.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_sweep_writes_a_graph_and_a_row_per_k_and_leaves_no_temporary_files() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(48, 32));
+    let out = find_k(dir.path(), tmp.path())
+        .args(["scene.png", "-o", "--seed", "4"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).unwrap();
+    let run = only_run_dir(&dir.path().join("output"));
+    let name = run.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("find_k_output") && name.len() == 13 + 64,
+        "{name}"
+    );
+    let rows = read_csv(&run);
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (2..=20).collect::<Vec<_>>()
+    );
+    // The original's lines, in K order, with the CSV's values.
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("finished!")).collect();
+    assert_eq!(lines.len(), 19);
+    for (line, (k, loss)) in lines.iter().zip(&rows) {
+        assert_eq!(*line, format!("k = {k} finished! loss value: {loss:.6}"));
+    }
+    assert!(stdout.contains("suggested k: "));
+    let graph = image::open(run.join("loss_graph.png")).unwrap();
+    assert!(graph.width() >= 600);
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    assert!(
+        details.contains("seed: 4\n") && details.contains("k = 20 finished!"),
+        "{details}"
+    );
+    // The only thing made is the run folder; the children's folders and the private temporary
+    // folder are gone.
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "scene.png and output/"
+    );
+    assert_eq!(all_entries(tmp.path()), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn sweep_losses_equal_what_k_means_writes_with_the_same_seed() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(40, 40));
+    find_k(dir.path(), tmp.path())
+        .args([
+            "scene.png",
+            "--seed",
+            "8",
+            "--restarts",
+            "3",
+            "--k-min",
+            "3",
+            "--k-max",
+            "6",
+        ])
+        .assert()
+        .success();
+    let rows = read_csv(&only_run_dir(&dir.path().join("output")));
+    assert_eq!(rows.len(), 4);
+    for (k, loss) in rows {
+        let out = format!("k{k}");
+        k_means(dir.path())
+            .args([
+                "scene.png",
+                &k.to_string(),
+                "-l",
+                "--seed",
+                "8",
+                "--restarts",
+                "3",
+            ])
+            .args(["--out-dir", &out])
+            .assert()
+            .success();
+        let run = only_run_dir(&dir.path().join(&out));
+        let text = fs::read_to_string(run.join(format!("loss_k{k}.txt"))).unwrap();
+        assert_eq!(text.trim(), format!("{loss:.6}"), "k = {k}");
+    }
+}
+
+#[test]
+fn five_separated_colours_suggest_five() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "five.png", &blob_image(5, 100, 20));
+    find_k(dir.path(), tmp.path())
+        .args(["five.png", "--seed", "1", "--k-max", "12"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("suggested k: 5\n"));
+}
+
+#[test]
+fn one_and_two_jobs_give_identical_results() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(40, 30));
+    let run = |jobs: &str, out: &str| {
+        let stdout = find_k(dir.path(), tmp.path())
+            .args([
+                "scene.png",
+                "-o",
+                "--seed",
+                "2",
+                "--k-max",
+                "9",
+                "-j",
+                jobs,
+                "--out-dir",
+                out,
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let run = only_run_dir(&dir.path().join(out));
+        let stdout = String::from_utf8(stdout)
+            .unwrap()
+            .replace(&format!("{out}/"), "OUT/");
+        (stdout, fs::read(run.join("losses.csv")).unwrap())
+    };
+    assert_eq!(run("1", "jobs-one"), run("2", "jobs-two"));
+}
+
+#[test]
+fn a_failing_child_stops_the_sweep_with_its_error_and_leaves_nothing() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    fs::write(dir.path().join("bad.jpg"), b"not an image at all").unwrap();
+    let out = find_k(dir.path(), tmp.path())
+        .args(["bad.jpg", "-o"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: k_means failed for k = ")
+            && stderr.contains("cannot read image 'bad.jpg'"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only bad.jpg");
+    assert!(all_entries(tmp.path()).is_empty());
+}
+
+#[test]
+fn a_missing_k_means_says_where_it_looked() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(8, 8));
+    find_k(dir.path(), tmp.path())
+        .args(["scene.png", "--k-means", "no/such/k_means"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "error: cannot run k_means at 'no/such/k_means'",
+        ));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert!(all_entries(tmp.path()).is_empty());
+}
+
+#[test]
+fn an_earlier_k_means_run_folder_is_never_touched() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(20, 20));
+    // The user's own run with the very arguments a child would get.
+    k_means(dir.path())
+        .args(["scene.png", "2", "-l", "-o", "--seed", "6"])
+        .assert()
+        .success();
+    let before = all_entries(&dir.path().join("output"));
+    find_k(dir.path(), tmp.path())
+        .args(["scene.png", "-o", "--seed", "6", "--k-max", "3"])
+        .assert()
+        .success();
+    let after = all_entries(&dir.path().join("output"));
+    for p in &before {
+        assert!(after.contains(p), "{p:?} was removed");
+    }
+    assert_eq!(
+        after.len(),
+        before.len() + 4,
+        "plus the find_k folder and its 3 files"
+    );
+}
+
+#[test]
+fn bad_ranges_are_usage_errors() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    find_k(dir.path(), tmp.path())
+        .args(["x.png", "--k-min", "0"])
+        .assert()
+        .code(2);
+    save(dir.path(), "scene.png", &gradient_image(8, 8));
+    find_k(dir.path(), tmp.path())
+        .args(["scene.png", "--k-min", "9", "--k-max", "3"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("k-min <= k-max"));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+}

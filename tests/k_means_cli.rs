@@ -1,0 +1,469 @@
+//! The `k_means` binary end to end: every flag, every file, and every bad input.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use predicates::prelude::*;
+use tempfile::tempdir;
+
+fn pixels_of(path: &std::path::Path) -> Vec<[u8; 3]> {
+    image::open(path)
+        .unwrap()
+        .to_rgb8()
+        .pixels()
+        .map(|p| p.0)
+        .collect()
+}
+
+#[test]
+fn every_flag_writes_its_file_and_each_file_says_what_it_should() {
+    let dir = tempdir().unwrap();
+    let img = save(dir.path(), "scene.png", &gradient_image(90, 60));
+    let out = k_means(dir.path())
+        .args([
+            "scene.png",
+            "6",
+            "-c",
+            "-g",
+            "-l",
+            "-i",
+            "-p",
+            "--seed",
+            "11",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).unwrap();
+    let run = only_run_dir(&dir.path().join("output"));
+    let name = run.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("output") && name.len() == 6 + 64, "{name}");
+    assert!(stdout.starts_with(&format!("output folder name: output/{name}\n")));
+
+    let mut files: Vec<String> = fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "3D_model_after_k6.png",
+            "3D_model_init_k6.png",
+            "colors_k6.txt",
+            "details.txt",
+            "final_image_k6.jpeg",
+            "loss_graph_k6.png",
+            "loss_k6.txt",
+        ]
+    );
+    for f in &files {
+        assert!(
+            stdout.contains(&format!("{name}/{f}")),
+            "a printed line for {f}"
+        );
+    }
+
+    // Colours: integer triples, at most K, and their loss is the reported loss up to rounding.
+    let colors = parse_colors(&fs::read_to_string(run.join("colors_k6.txt")).unwrap());
+    assert!(!colors.is_empty() && colors.len() <= 6);
+    let loss: f64 = fs::read_to_string(run.join("loss_k6.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let source = pixels_of(&img);
+    let recomputed = palette_loss(&source, &colors);
+    assert!(
+        (recomputed - loss).abs() < 0.5,
+        "loss {loss} vs palette loss {recomputed}"
+    );
+    let loss_text = fs::read_to_string(run.join("loss_k6.txt")).unwrap();
+    assert!(loss_text.ends_with('\n') && loss_text.trim().split('.').nth(1).unwrap().len() >= 4);
+
+    // The final image has the source's size, and every pixel is (up to JPEG) a palette colour, the
+    // one nearest the source pixel.
+    let final_img = image::open(run.join("final_image_k6.jpeg"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(final_img.dimensions(), (90, 60));
+    let drawn: Vec<[u8; 3]> = final_img.pixels().map(|p| p.0).collect();
+    let off = palette_loss(&drawn, &colors);
+    assert!(off < 3.0, "final image strays {off} from the palette");
+
+    // Plots decode with their sizes.
+    for f in [
+        "loss_graph_k6.png",
+        "3D_model_init_k6.png",
+        "3D_model_after_k6.png",
+    ] {
+        let p = image::open(run.join(f)).unwrap();
+        assert!(p.width() >= 600 && p.height() >= 400, "{f}");
+    }
+
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    for needle in [
+        "image: scene.png",
+        "k: 6",
+        "flags: -c -g -l -i -p",
+        "seed: 11",
+        "restarts: 20",
+        "final loss: ",
+        "epochs run: ",
+        &format!("colours used: {} of 6", colors.len()),
+        &format!("output folder name: output/{name}"),
+    ] {
+        assert!(
+            details.contains(needle),
+            "details.txt lacks {needle:?}:\n{details}"
+        );
+    }
+    assert!(stdout.contains(&format!("loss {}", loss_text.trim())));
+}
+
+#[test]
+fn well_separated_blobs_come_back_as_their_colours() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "blobs.png", &blob_image(4, 80, 40));
+    k_means(dir.path())
+        .args(["blobs.png", "4", "-c", "-l", "--seed", "5"])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let mut colors = parse_colors(&fs::read_to_string(run.join("colors_k4.txt")).unwrap());
+    colors.sort();
+    let mut want = BLOBS[..4].to_vec();
+    want.sort();
+    assert_eq!(colors.len(), 4);
+    for (got, want) in colors.iter().zip(&want) {
+        for d in 0..3 {
+            assert!(got[d].abs_diff(want[d]) <= 1, "{got:?} vs {want:?}");
+        }
+    }
+    let loss: f64 = fs::read_to_string(run.join("loss_k4.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Each pixel is the noise (3,3,3) away from its blob: distance 3*sqrt(3).
+    assert!((loss - 27f64.sqrt()).abs() < 1e-6, "loss {loss}");
+}
+
+#[test]
+fn the_same_seed_gives_byte_identical_files() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(64, 64));
+    let run = |out: &str| {
+        k_means(dir.path())
+            .args([
+                "scene.png",
+                "7",
+                "-c",
+                "-l",
+                "--seed",
+                "42",
+                "--out-dir",
+                out,
+            ])
+            .assert()
+            .success();
+        let run = only_run_dir(&dir.path().join(out));
+        (
+            fs::read(run.join("colors_k7.txt")).unwrap(),
+            fs::read(run.join("loss_k7.txt")).unwrap(),
+        )
+    };
+    assert_eq!(run("a"), run("b"));
+}
+
+#[test]
+fn flag_order_and_grouping_name_the_same_folder_and_a_rerun_replaces_its_files() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(32, 32));
+    k_means(dir.path())
+        .args(["-l", "scene.png", "3", "-ci", "--seed", "1"])
+        .assert()
+        .success();
+    let first = only_run_dir(&dir.path().join("output"));
+    k_means(dir.path())
+        .args(["scene.png", "3", "-i", "-c", "-l", "--seed", "1"])
+        .assert()
+        .success();
+    assert_eq!(only_run_dir(&dir.path().join("output")), first);
+    // No staging folder or temporary file is left beside the results.
+    assert_eq!(fs::read_dir(&first).unwrap().count(), 4);
+    // Another K is another folder.
+    k_means(dir.path())
+        .args(["scene.png", "4", "-l", "--seed", "1"])
+        .assert()
+        .success();
+    assert_eq!(fs::read_dir(dir.path().join("output")).unwrap().count(), 2);
+}
+
+#[test]
+fn without_a_seed_one_is_drawn_and_recorded_so_the_run_can_be_repeated() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(40, 40));
+    k_means(dir.path())
+        .args(["scene.png", "5", "-l", "--out-dir", "a"])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("a"));
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    let seed = details
+        .lines()
+        .find_map(|l| l.strip_prefix("seed: "))
+        .expect("seed recorded");
+    let loss = fs::read_to_string(run.join("loss_k5.txt")).unwrap();
+    k_means(dir.path())
+        .args(["scene.png", "5", "-l", "--out-dir", "b", "--seed", seed])
+        .assert()
+        .success();
+    let again =
+        fs::read_to_string(only_run_dir(&dir.path().join("b")).join("loss_k5.txt")).unwrap();
+    assert_eq!(loss, again);
+}
+
+#[test]
+fn one_round_and_options_are_honoured() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(40, 40));
+    k_means(dir.path())
+        .args([
+            "scene.png",
+            "5",
+            "-o",
+            "--seed",
+            "3",
+            "--max-epochs",
+            "2",
+            "-g",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("restart 1 of 1 kept"));
+    let run = only_run_dir(&dir.path().join("output"));
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    assert!(details.contains("restarts: 1\n"), "{details}");
+    assert!(details.contains("max epochs: 2\n"));
+    assert!(
+        details.contains("epochs run: 2 (stopped at the epoch limit)")
+            || details.contains("converged")
+    );
+    k_means(dir.path())
+        .args([
+            "scene.png",
+            "5",
+            "--restarts",
+            "3",
+            "--seed",
+            "3",
+            "--out-dir",
+            "r",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(" of 3 kept"));
+    k_means(dir.path())
+        .args(["scene.png", "5", "-o", "--restarts", "3"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn transparent_pixels_are_left_out_and_grayscale_works() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "half.png", &half_transparent_image(40, 20));
+    k_means(dir.path())
+        .args(["half.png", "3", "-c", "-i", "--seed", "2"])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let colors = parse_colors(&fs::read_to_string(run.join("colors_k3.txt")).unwrap());
+    assert!(!colors.contains(&[255, 0, 255]), "{colors:?}");
+    assert!(colors.iter().all(|c| BLOBS[..2].contains(c)), "{colors:?}");
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    assert!(details.contains("pixels clustered: 400\n"), "{details}");
+
+    let gray = image::GrayImage::from_fn(30, 30, |x, _| image::Luma([(x * 8) as u8]));
+    gray.save(dir.path().join("gray.png")).unwrap();
+    k_means(dir.path())
+        .args(["gray.png", "2", "-c", "--out-dir", "g", "--seed", "1"])
+        .assert()
+        .success();
+    let colors = parse_colors(
+        &fs::read_to_string(only_run_dir(&dir.path().join("g")).join("colors_k2.txt")).unwrap(),
+    );
+    assert!(
+        colors.iter().all(|c| c[0] == c[1] && c[1] == c[2]),
+        "{colors:?}"
+    );
+}
+
+#[test]
+fn a_jpeg_input_works_and_any_size_is_kept() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "wide.jpg", &gradient_image(257, 31));
+    k_means(dir.path())
+        .args(["wide.jpg", "8", "-i", "-o", "--seed", "9"])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let img = image::open(run.join("final_image_k8.jpeg")).unwrap();
+    assert_eq!((img.width(), img.height()), (257, 31));
+}
+
+/// Runs `k_means` with `args` in a fresh folder holding `files`, expects failure with `code` and one
+/// `error:` line containing `needle`, and checks that nothing was created.
+fn fails_cleanly(files: &[(&str, &[u8])], args: &[&str], code: i32, needle: &str) {
+    let dir = tempdir().unwrap();
+    for (name, bytes) in files {
+        fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let before = all_entries(dir.path());
+    let out = k_means(dir.path())
+        .args(args)
+        .assert()
+        .code(code)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    if code == 1 {
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+    }
+    assert!(out.stdout.is_empty(), "nothing printed on stdout");
+    assert_eq!(
+        all_entries(dir.path()),
+        before,
+        "{args:?} left files behind"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_error_and_leaves_nothing() {
+    let mut png = Vec::new();
+    gradient_image(50, 50)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut jpeg = Vec::new();
+    gradient_image(50, 50)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let ok: &[(&str, &[u8])] = &[("ok.png", &png)];
+
+    fails_cleanly(
+        &[],
+        &["missing.jpg", "4"],
+        1,
+        "error: cannot read image 'missing.jpg'",
+    );
+    fails_cleanly(
+        &[("notes.jpg", b"hello, not an image")],
+        &["notes.jpg", "4"],
+        1,
+        "cannot read image 'notes.jpg'",
+    );
+    fails_cleanly(
+        &[("empty.png", b"")],
+        &["empty.png", "4"],
+        1,
+        "cannot read image 'empty.png': the file is empty",
+    );
+    fails_cleanly(
+        &[("cut.jpg", &jpeg[..jpeg.len() / 3])],
+        &["cut.jpg", "4", "-i"],
+        1,
+        "cannot read image 'cut.jpg'",
+    );
+    fails_cleanly(
+        &[("cut.png", &png[..png.len() / 2])],
+        &["cut.png", "4", "-i"],
+        1,
+        "cannot read image 'cut.png'",
+    );
+    fails_cleanly(ok, &["ok.png", "0"], 2, "0 is not in 1..=256");
+    fails_cleanly(ok, &["ok.png", "257"], 2, "257 is not in 1..=256");
+    fails_cleanly(ok, &["ok.png", "abc"], 2, "invalid value 'abc'");
+    fails_cleanly(ok, &["ok.png", "-3"], 2, "error:");
+    fails_cleanly(ok, &["ok.png", "2.5"], 2, "invalid value '2.5'");
+    fails_cleanly(ok, &["ok.png"], 2, "required");
+    fails_cleanly(ok, &["ok.png", "3", "--restarts", "0"], 2, "--restarts");
+    fails_cleanly(
+        &[("ok.png", &png), ("file", b"x")],
+        &["ok.png", "3", "-l", "--out-dir", "file/sub"],
+        1,
+        "error: cannot write 'file/sub'",
+    );
+    fails_cleanly(
+        &[("ok.png", &png), ("file", b"x")],
+        &["ok.png", "3", "-l", "--out-dir", "file"],
+        1,
+        "error: cannot write 'file/output",
+    );
+}
+
+#[test]
+fn a_fully_transparent_image_is_refused() {
+    let img = image::RgbaImage::from_pixel(8, 8, image::Rgba([10, 20, 30, 0]));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    fails_cleanly(
+        &[("clear.png", &png)],
+        &["clear.png", "2"],
+        1,
+        "has no opaque pixels",
+    );
+}
+
+#[test]
+fn help_explains_every_flag_and_file_and_version_works() {
+    let dir = tempdir().unwrap();
+    let out = k_means(dir.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(out).unwrap();
+    for needle in [
+        "-c",
+        "-g",
+        "-l",
+        "-i",
+        "-p",
+        "-o",
+        "--seed",
+        "--restarts",
+        "--max-epochs",
+        "--out-dir",
+        "colors_k{K}.txt",
+        "loss_graph_k{K}.png",
+        "loss_k{K}.txt",
+        "final_image_k{K}.jpeg",
+        "3D_model_init_k{K}.png",
+        "details.txt",
+        "Example",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}");
+    }
+    k_means(dir.path())
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+}
