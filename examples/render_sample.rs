@@ -37,10 +37,18 @@ fn scene(x: u32, y: u32) -> [f64; 3] {
     let near_hill = horizon + 0.02 - 0.08 * (fx * 3.0 + 2.0).sin() - 0.03 * (fx * 11.0).cos();
     if fy < horizon {
         if fy > near_hill {
-            return lerp([40.0, 110.0, 50.0], [20.0, 60.0, 30.0], (fy - near_hill) * 8.0);
+            return lerp(
+                [40.0, 110.0, 50.0],
+                [20.0, 60.0, 30.0],
+                (fy - near_hill) * 8.0,
+            );
         }
         if fy > far_hill {
-            return lerp([110.0, 100.0, 150.0], [70.0, 80.0, 120.0], (fy - far_hill) * 6.0);
+            return lerp(
+                [110.0, 100.0, 150.0],
+                [70.0, 80.0, 120.0],
+                (fy - far_hill) * 6.0,
+            );
         }
         return sky(fx, fy);
     }

@@ -40,8 +40,8 @@ mod sweep;
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
 pub use job::{
-    encode_jpeg, output_path, random_seed, run_job, JobReport, JobSpec, Outputs, Timings, DEFAULT_MAX_EPOCHS,
-    DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
+    encode_jpeg, output_path, random_seed, run_job, JobReport, JobSpec, Outputs, Timings,
+    DEFAULT_MAX_EPOCHS, DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
 };
 pub use kmeans::{
     cluster_sizes, dist2, fit, lloyd, loss_of, nearest, random_centroids, to_color, to_rgb8,

@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use image::codecs::png::PngEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -67,7 +67,8 @@ fn render(
         root.present().map_err(plot_err)?;
     }
     let mut png = Vec::new();
-    PngEncoder::new(&mut png)
+    // Plots are flat colours and lines: the best compression keeps committed examples small.
+    PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive)
         .write_image(&buf, size.0, size.1, ExtendedColorType::Rgb8)
         .map_err(plot_err)?;
     Ok(png)
@@ -143,7 +144,7 @@ fn line_graph(
             .label_style((FONT, 15))
             .x_labels(xy.len().clamp(2, 25))
             .x_label_formatter(&x_fmt)
-            .light_line_style(BLACK.mix(0.05))
+            .light_line_style(WHITE)
             .draw()
             .map_err(plot_err)?;
         let blue = RGBColor(31, 119, 180);
@@ -293,9 +294,10 @@ fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
             p.scale = 0.8;
             p.into_matrix()
         });
-        // The red and green axes meet at the front corner: only one of them labels 0 there.
+        // The red and green tick labels meet at the front corner (red 255, green 255): only green
+        // labels it.
         let red_fmt = |v: &f64| {
-            if *v == 0.0 {
+            if *v > 240.0 {
                 String::new()
             } else {
                 format!("{v:.0}")
@@ -308,17 +310,18 @@ fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
             .y_formatter(&fmt)
             .z_formatter(&fmt)
             .label_style((FONT, 13))
-            .light_grid_style(BLACK.mix(0.08))
-            .max_light_lines(4)
+            .light_grid_style(BLACK.mix(0.06))
+            .max_light_lines(1)
             .draw()
             .map_err(plot_err)?;
-        // Axis names at the far end of each axis; plotters' 3D axes have no descriptions of their own.
-        // x is red, y (up) is blue, z is green.
+        // Axis names beside each axis's tick labels; plotters' 3D axes have no descriptions.
+        // x is red, y (up) is blue, z is green; the tick labels sit on the edges at the far side of
+        // the floor (red along green = 255, green along red = 255, blue at red = 0, green = 255).
         let name_style = TextStyle::from((FONT, 20).into_font()).color(&BLACK);
         let names = [
-            ("Red", (285.0, 0.0, 0.0)),
-            ("Blue", (0.0, 272.0, 0.0)),
-            ("Green", (0.0, 0.0, 300.0)),
+            ("Red", (150.0, 0.0, 330.0)),
+            ("Green", (330.0, 0.0, 150.0)),
+            ("Blue", (0.0, 285.0, 255.0)),
         ];
         chart
             .draw_series(
