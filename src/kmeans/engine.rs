@@ -1,52 +1,53 @@
-//! Lloyd's algorithm from given centroids, with Hamerly's bounds to skip distance computations.
+//! Lloyd's algorithm from given centroids, assigning whole boxes of colours at once where it can.
 //!
-//! Every decision is the one plain Lloyd makes: a point keeps its centroid without a full search only
-//! when the bounds prove that centroid is its unique nearest one by a margin far above rounding error,
-//! and a full search breaks ties towards the lowest index. Centroid sums are kept as exact integers,
-//! so the centroids do not depend on the order in which points are visited, and parallel chunks give
-//! the same result as a serial loop.
+//! Every decision is the one plain Lloyd makes. A box of colours (a cell of [`Grid`]) is assigned to a
+//! centroid without looking at its points only when every point of the box is provably closer to that
+//! centroid than to any other, by a margin far above rounding error; other centroids are ruled out for
+//! a box the same way, and the points of the boxes left are searched among the centroids that remain,
+//! ties going to the lowest index. Cluster sums are exact integers, so centroids do not depend on the
+//! order in which points are visited.
 
 use rayon::prelude::*;
 
+use super::grid::{Cell, Grid, Mass};
 use super::{dist2, Color, EpochStats, Points, Run};
 
-/// Points handled by one parallel task: large enough to amortise scheduling, small enough to share
-/// the work of a few hundred thousand colours between cores.
+/// Points handled by one parallel task when summing the loss.
 const CHUNK: usize = 4096;
 
-/// A bound must beat the other side by this much (in 0-255 units) before a search is skipped.
-/// Bounds drift by a few ulps per epoch; this margin is ten orders of magnitude above that.
+/// A box is given to a centroid only if, for every point in it, the squared distance to any other
+/// centroid exceeds the squared distance to it by this much. Rounding errors of these f64 sums of
+/// numbers below 2^18 are below 1e-9.
 const MARGIN: f64 = 1e-6;
+
+/// A fine cell whose points have not been assigned yet.
+const UNSET: u16 = u16::MAX;
+/// A fine cell whose points are not all assigned to the same centroid.
+const MIXED: u16 = u16::MAX - 1;
 
 /// Index of the nearest centroid to `x` (ties: the lowest index).
 #[inline]
 pub fn nearest(centroids: &[Color], x: Color) -> usize {
-    nearest_two(centroids, x).0
-}
-
-/// The nearest centroid and the squared distances to it and to the second nearest.
-#[inline]
-fn nearest_two(centroids: &[Color], x: Color) -> (usize, f64, f64) {
-    let (mut best, mut d_best, mut d_second) = (0, f64::INFINITY, f64::INFINITY);
+    let (mut best, mut d_best) = (0, f64::INFINITY);
     for (j, &c) in centroids.iter().enumerate() {
         let d = dist2(x, c);
         if d < d_best {
-            d_second = d_best;
             d_best = d;
             best = j;
-        } else if d < d_second {
-            d_second = d;
         }
     }
-    (best, d_best, d_second)
+    best
 }
 
 /// Loss and SSE of `centroids` with each point at its label, summed in a fixed order.
 pub fn loss_of(points: &Points, centroids: &[Color], labels: &[u8]) -> EpochStats {
-    let partial: Vec<(f64, f64)> = points
-        .coords
+    loss_parts(&points.coords, &points.weights, centroids, labels)
+}
+
+fn loss_parts(coords: &[Color], weights: &[u32], centroids: &[Color], labels: &[u8]) -> EpochStats {
+    let partial: Vec<(f64, f64)> = coords
         .par_chunks(CHUNK)
-        .zip(points.weights.par_chunks(CHUNK))
+        .zip(weights.par_chunks(CHUNK))
         .zip(labels.par_chunks(CHUNK))
         .map(|((xs, ws), ls)| {
             let (mut dist, mut sq) = (0.0, 0.0);
@@ -61,225 +62,229 @@ pub fn loss_of(points: &Points, centroids: &[Color], labels: &[u8]) -> EpochStat
     let (dist, sse) = partial
         .iter()
         .fold((0.0, 0.0), |(a, b), &(c, d)| (a + c, b + d));
+    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
     EpochStats {
-        loss: dist / points.total_weight() as f64,
+        loss: dist / total as f64,
         sse,
     }
 }
 
-/// Per-point state: label and Hamerly's bounds on the distance to the assigned centroid (`upper`)
-/// and to every other centroid (`lower`).
-struct Bounds {
-    labels: Vec<u8>,
-    upper: Vec<f64>,
-    lower: Vec<f64>,
-}
-
-/// Exact per-centroid sums of the coordinates and weights of its points.
-#[derive(Clone)]
-struct Sums {
-    coord: Vec<[u64; 3]>,
-    weight: Vec<u64>,
-}
-
-impl Sums {
-    fn add(&mut self, j: usize, x: Color, w: u32, sign: i64) {
-        let w = u64::from(w);
-        for (s, &v) in self.coord[j].iter_mut().zip(&x) {
-            // Coordinates are integers 0..=255, so the sums are exact.
-            let delta = w * v as u64;
-            *s = if sign > 0 { *s + delta } else { *s - delta };
+/// The centroids whose region can hold some point of `cell`, among `candidates` (in increasing
+/// order), written to `out` in increasing order.
+fn filter(candidates: &[u8], cell: &Cell, centroids: &[Color], out: &mut Vec<u8>) {
+    out.clear();
+    let centre: Color = std::array::from_fn(|d| (cell.lo[d] + cell.hi[d]) * 0.5);
+    let (mut a, mut d_a) = (candidates[0], f64::INFINITY);
+    for &j in candidates {
+        let d = dist2(centre, centroids[usize::from(j)]);
+        if d < d_a {
+            a = j;
+            d_a = d;
         }
-        self.weight[j] = if sign > 0 {
-            self.weight[j] + w
-        } else {
-            self.weight[j] - w
-        };
+    }
+    let ca = centroids[usize::from(a)];
+    for &j in candidates {
+        if j == a || !dominates(ca, centroids[usize::from(j)], cell) {
+            out.push(j);
+        }
+    }
+}
+
+/// Whether every point of `cell` is closer to `a` than to `b` (by [`MARGIN`] in squared distance).
+/// `|x-a|^2 - |x-b|^2 = 2 x.(b-a) + |a|^2 - |b|^2` is linear in `x`, so its maximum over the box is at
+/// the corner chosen axis by axis.
+#[inline]
+fn dominates(a: Color, b: Color, cell: &Cell) -> bool {
+    let mut max = 0.0;
+    for d in 0..3 {
+        let slope = 2.0 * (b[d] - a[d]);
+        let x = if slope > 0.0 { cell.hi[d] } else { cell.lo[d] };
+        max += slope * x + a[d] * a[d] - b[d] * b[d];
+    }
+    max < -MARGIN
+}
+
+/// The assignment of one run: per-point labels (grid order), what each fine cell is known to be,
+/// and the exact sums of each cluster.
+struct Assignment {
+    labels: Vec<u8>,
+    cell_label: Vec<u16>,
+    sums: Vec<Mass>,
+}
+
+impl Assignment {
+    fn new(grid: &Grid, k: usize) -> Self {
+        Self {
+            labels: vec![0; grid.len()],
+            cell_label: vec![UNSET; grid.fine.len()],
+            sums: vec![Mass::default(); k],
+        }
+    }
+
+    /// Assigns every point to its nearest centroid; returns whether any label changed.
+    fn assign(&mut self, grid: &Grid, centroids: &[Color]) -> bool {
+        let all: Vec<u8> = (0..centroids.len()).map(|j| j as u8).collect();
+        let (mut coarse_candidates, mut fine_candidates) = (Vec::new(), Vec::new());
+        let mut changed = false;
+        for c in &grid.coarse {
+            filter(&all, &c.cell, centroids, &mut coarse_candidates);
+            for f in c.fine_start..c.fine_end {
+                if coarse_candidates.len() == 1 {
+                    changed |= self.set_cell(grid, f, coarse_candidates[0]);
+                    continue;
+                }
+                filter(
+                    &coarse_candidates,
+                    &grid.fine[f],
+                    centroids,
+                    &mut fine_candidates,
+                );
+                changed |= if fine_candidates.len() == 1 {
+                    self.set_cell(grid, f, fine_candidates[0])
+                } else {
+                    self.set_points(grid, f, &fine_candidates, centroids)
+                };
+            }
+        }
+        changed
+    }
+
+    /// Gives every point of fine cell `f` to centroid `a`.
+    fn set_cell(&mut self, grid: &Grid, f: usize, a: u8) -> bool {
+        let cell = &grid.fine[f];
+        let a_idx = usize::from(a);
+        match self.cell_label[f] {
+            l if l == u16::from(a) => return false,
+            UNSET => self.sums[a_idx].add(&cell.mass),
+            MIXED => {
+                let mut changed = false;
+                for g in cell.start..cell.end {
+                    let p = self.labels[g];
+                    if p != a {
+                        self.sums[usize::from(p)].sub(&grid.masses[g]);
+                        self.sums[a_idx].add(&grid.masses[g]);
+                        changed = true;
+                    }
+                }
+                self.labels[cell.start..cell.end].fill(a);
+                self.cell_label[f] = u16::from(a);
+                return changed;
+            }
+            b => {
+                self.sums[usize::from(b)].sub(&cell.mass);
+                self.sums[a_idx].add(&cell.mass);
+            }
+        }
+        self.labels[cell.start..cell.end].fill(a);
+        self.cell_label[f] = u16::from(a);
+        true
+    }
+
+    /// Gives each point of fine cell `f` to its nearest centroid among `candidates`.
+    fn set_points(
+        &mut self,
+        grid: &Grid,
+        f: usize,
+        candidates: &[u8],
+        centroids: &[Color],
+    ) -> bool {
+        let cell = &grid.fine[f];
+        let fresh = self.cell_label[f] == UNSET;
+        let mut changed = false;
+        for g in cell.start..cell.end {
+            let x = grid.coords[g];
+            let (mut best, mut d_best) = (candidates[0], f64::INFINITY);
+            for &j in candidates {
+                let d = dist2(x, centroids[usize::from(j)]);
+                if d < d_best {
+                    best = j;
+                    d_best = d;
+                }
+            }
+            let prev = self.labels[g];
+            if fresh || prev != best {
+                if !fresh {
+                    self.sums[usize::from(prev)].sub(&grid.masses[g]);
+                }
+                self.sums[usize::from(best)].add(&grid.masses[g]);
+                self.labels[g] = best;
+                changed = true;
+            }
+        }
+        self.cell_label[f] = MIXED;
+        changed
     }
 
     /// The mean of each cluster; an empty cluster keeps its previous centroid.
     fn means(&self, previous: &[Color]) -> Vec<Color> {
         previous
             .iter()
-            .enumerate()
-            .map(|(j, &old)| match self.weight[j] {
+            .zip(&self.sums)
+            .map(|(&old, m)| match m.weight {
                 0 => old,
-                n => self.coord[j].map(|s| s as f64 / n as f64),
+                n => m.coord.map(|s| s as f64 / n as f64),
             })
             .collect()
     }
 }
 
-/// A point that changed centroid in an assignment pass.
-struct Move {
-    point: u32,
-    from: u8,
-    to: u8,
-}
-
 /// Runs Lloyd's algorithm on `points` from `initial` for at most `max_epochs` epochs (centroid
-/// updates), stopping early when an assignment pass changes no label. The final labels are always the
+/// updates), stopping early when an assignment changes no label. The final labels are always the
 /// nearest centroids of the final centroids. With `record_history`, the loss of the initial centroids
 /// and after every epoch is recorded (one extra pass over the points per epoch).
 ///
+/// Coordinates must be integers in 0..=255 (as [`Points::from_histogram`] and
+/// [`Points::from_pixels`] make them): cluster sums are kept as exact integers.
+///
 /// # Panics
-/// If `initial` is empty or has more than 256 centroids, or a point has no weight.
+/// If `initial` is empty or has more than 256 centroids.
 pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_history: bool) -> Run {
+    lloyd_on_grid(&Grid::new(points), initial, max_epochs, record_history)
+}
+
+/// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit).
+pub(crate) fn lloyd_on_grid(
+    grid: &Grid,
+    initial: Vec<Color>,
+    max_epochs: usize,
+    record_history: bool,
+) -> Run {
     let k = initial.len();
     assert!((1..=256).contains(&k), "k out of range");
-    let n = points.len();
     let mut centroids = initial.clone();
-    let mut bounds = Bounds {
-        labels: vec![0; n],
-        upper: vec![0.0; n],
-        lower: vec![0.0; n],
-    };
-    full_assignment(points, &centroids, &mut bounds);
-    let mut sums = Sums {
-        coord: vec![[0; 3]; k],
-        weight: vec![0; k],
-    };
-    for ((&x, &w), &l) in points
-        .coords
-        .iter()
-        .zip(&points.weights)
-        .zip(&bounds.labels)
-    {
-        sums.add(usize::from(l), x, w, 1);
-    }
+    let mut state = Assignment::new(grid, k);
+    state.assign(grid, &centroids);
+    let loss = |c: &[Color], s: &Assignment| loss_parts(&grid.coords, &grid.weights, c, &s.labels);
     let mut history = Vec::new();
     if record_history {
-        history.push(loss_of(points, &centroids, &bounds.labels));
+        history.push(loss(&centroids, &state));
     }
     let (mut epochs, mut converged) = (0, false);
     while epochs < max_epochs {
-        let next = sums.means(&centroids);
-        let moved: Vec<f64> = centroids
-            .iter()
-            .zip(&next)
-            .map(|(&a, &b)| dist2(a, b).sqrt())
-            .collect();
-        centroids = next;
+        centroids = state.means(&centroids);
         epochs += 1;
-        let changes = bounded_assignment(points, &centroids, &moved, &mut bounds);
+        let changed = state.assign(grid, &centroids);
         if record_history {
-            history.push(loss_of(points, &centroids, &bounds.labels));
+            history.push(loss(&centroids, &state));
         }
-        if changes.is_empty() {
+        if !changed {
             converged = true;
             break;
-        }
-        for m in changes {
-            let i = m.point as usize;
-            let (x, w) = (points.coords[i], points.weights[i]);
-            sums.add(usize::from(m.from), x, w, -1);
-            sums.add(usize::from(m.to), x, w, 1);
         }
     }
     let stats = match history.last() {
         Some(&s) => s,
-        None => loss_of(points, &centroids, &bounds.labels),
+        None => loss(&centroids, &state),
     };
     Run {
         initial,
         centroids,
-        labels: bounds.labels,
+        labels: grid.unpermute(&state.labels),
         epochs,
         converged,
         history,
         stats,
     }
-}
-
-/// The first pass: a full search for every point, setting labels and both bounds.
-fn full_assignment(points: &Points, centroids: &[Color], bounds: &mut Bounds) {
-    points
-        .coords
-        .par_chunks(CHUNK)
-        .zip(bounds.labels.par_chunks_mut(CHUNK))
-        .zip(bounds.upper.par_chunks_mut(CHUNK))
-        .zip(bounds.lower.par_chunks_mut(CHUNK))
-        .for_each(|(((xs, ls), us), lows)| {
-            for (((&x, l), u), low) in xs.iter().zip(ls).zip(us).zip(lows) {
-                let (best, d1, d2) = nearest_two(centroids, x);
-                *l = best as u8;
-                *u = d1.sqrt();
-                *low = d2.sqrt();
-            }
-        });
-}
-
-/// An assignment pass after the centroids moved by `moved`: loosens the bounds by the moves, then
-/// searches only the points whose bounds no longer prove their centroid nearest. Returns the points
-/// that changed centroid, in point order.
-fn bounded_assignment(
-    points: &Points,
-    centroids: &[Color],
-    moved: &[f64],
-    bounds: &mut Bounds,
-) -> Vec<Move> {
-    let k = centroids.len();
-    // Half the distance from each centroid to its nearest other centroid: a point closer than that to
-    // its own centroid cannot be nearer to any other (triangle inequality).
-    let half_gap: Vec<f64> = (0..k)
-        .map(|a| {
-            (0..k)
-                .filter(|&b| b != a)
-                .map(|b| dist2(centroids[a], centroids[b]))
-                .fold(f64::INFINITY, f64::min)
-                .sqrt()
-                * 0.5
-        })
-        .collect();
-    // The largest move of any other centroid lowers each lower bound.
-    let (mut top, mut top_at, mut second) = (0.0f64, usize::MAX, 0.0f64);
-    for (j, &m) in moved.iter().enumerate() {
-        if m > top {
-            second = top;
-            top = m;
-            top_at = j;
-        } else if m > second {
-            second = m;
-        }
-    }
-    let other_move = |a: usize| if a == top_at { second } else { top };
-    let per_chunk: Vec<Vec<Move>> = points
-        .coords
-        .par_chunks(CHUNK)
-        .zip(bounds.labels.par_chunks_mut(CHUNK))
-        .zip(bounds.upper.par_chunks_mut(CHUNK))
-        .zip(bounds.lower.par_chunks_mut(CHUNK))
-        .enumerate()
-        .map(|(chunk, (((xs, ls), us), lows))| {
-            let mut changes = Vec::new();
-            for (i, (((&x, l), u), low)) in xs.iter().zip(ls).zip(us).zip(lows).enumerate() {
-                let a = usize::from(*l);
-                *u += moved[a];
-                *low -= other_move(a);
-                let limit = half_gap[a].max(*low);
-                if *u + MARGIN < limit {
-                    continue;
-                }
-                *u = dist2(x, centroids[a]).sqrt();
-                if *u + MARGIN < limit {
-                    continue;
-                }
-                let (best, d1, d2) = nearest_two(centroids, x);
-                *u = d1.sqrt();
-                *low = d2.sqrt();
-                if best != a {
-                    *l = best as u8;
-                    changes.push(Move {
-                        point: (chunk * CHUNK + i) as u32,
-                        from: a as u8,
-                        to: best as u8,
-                    });
-                }
-            }
-            changes
-        })
-        .collect();
-    per_chunk.into_iter().flatten().collect()
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@
 //! The algorithm is the original program's: K centroids drawn uniformly in the RGB cube, then epochs
 //! of "assign every point to its nearest centroid (ties to the lowest index), move each centroid to the
 //! mean of its points (an empty one stays put)", until no point changes centroid or the epoch limit is
-//! reached; the whole thing is restarted and the restart with the lowest loss kept. The engine skips
-//! distance computations with Hamerly's bounds (G. Hamerly, "Making k-means even faster", SDM 2010),
-//! which changes no assignment: a point is skipped only when its nearest centroid is provably unique.
+//! reached; the whole thing is restarted and the restart with the lowest loss kept. The engine assigns
+//! whole boxes of colours at once when one centroid provably owns a whole box (see `grid`), which
+//! changes no assignment; restarts run in parallel.
 
 mod engine;
+mod grid;
 pub(crate) mod params;
 
 pub use engine::{lloyd, loss_of, nearest};
@@ -183,8 +184,10 @@ pub fn fit(
         });
     }
     let init = |r| random_centroids(params.seed, r, params.k);
+    let grid = grid::Grid::new(points);
+    let run = |r, history| engine::lloyd_on_grid(&grid, init(r), params.max_epochs, history);
     if params.restarts == 1 {
-        let best = lloyd(points, init(0), params.max_epochs, true);
+        let best = run(0, true);
         on_restart(0);
         return Ok(Clustering {
             restart_losses: vec![best.stats.loss],
@@ -198,15 +201,15 @@ pub fn fit(
     let restart_losses: Vec<f64> = (0..params.restarts)
         .into_par_iter()
         .map(|r| {
-            let run = lloyd(points, init(r), params.max_epochs, false);
+            let loss = run(r, false).stats.loss;
             on_restart(r);
-            run.stats.loss
+            loss
         })
         .collect();
     let restart = (0..restart_losses.len())
         .min_by(|&a, &b| restart_losses[a].total_cmp(&restart_losses[b]))
         .expect("at least one restart");
-    let best = lloyd(points, init(restart), params.max_epochs, true);
+    let best = run(restart, true);
     debug_assert_eq!(best.stats.loss, restart_losses[restart]);
     Ok(Clustering {
         best,

@@ -1,0 +1,229 @@
+//! A two-level grid over the RGB cube that lets an epoch assign whole boxes of colours at once.
+//!
+//! Colours are sorted into coarse cells (32 units a side) split into fine cells (8 units a side), each
+//! with the bounding box of its colours and their exact weighted sums. If every point of a box is
+//! provably closer to one centroid than to any other, the whole box is assigned to it without looking
+//! at its points (the "filtering" idea of Kanungo et al., "An efficient k-means clustering algorithm:
+//! analysis and implementation", IEEE TPAMI 2002, on a fixed two-level tree).
+
+use super::{Color, Points};
+
+/// Exact weighted sums of integer colours: the sum of `weight * coordinate` and of weights.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Mass {
+    pub coord: [u64; 3],
+    pub weight: u64,
+}
+
+impl Mass {
+    pub fn of(x: Color, w: u32) -> Self {
+        let w = u64::from(w);
+        Self {
+            // Coordinates are integers 0..=255, so these products and their sums are exact.
+            coord: x.map(|v| w * v as u64),
+            weight: w,
+        }
+    }
+
+    pub fn add(&mut self, m: &Mass) {
+        for d in 0..3 {
+            self.coord[d] += m.coord[d];
+        }
+        self.weight += m.weight;
+    }
+
+    pub fn sub(&mut self, m: &Mass) {
+        for d in 0..3 {
+            self.coord[d] -= m.coord[d];
+        }
+        self.weight -= m.weight;
+    }
+}
+
+/// A box of points: the range of their indices in grid order, their bounding box and their mass.
+#[derive(Debug, Clone)]
+pub(crate) struct Cell {
+    pub start: usize,
+    pub end: usize,
+    pub lo: Color,
+    pub hi: Color,
+    pub mass: Mass,
+}
+
+/// A coarse cell and the range of its fine cells.
+#[derive(Debug, Clone)]
+pub(crate) struct Coarse {
+    pub cell: Cell,
+    pub fine_start: usize,
+    pub fine_end: usize,
+}
+
+/// Points reordered cell by cell, with the cells that hold them.
+#[derive(Debug, Clone)]
+pub(crate) struct Grid {
+    /// The points in grid order.
+    pub coords: Vec<Color>,
+    /// Their weights, in grid order.
+    pub weights: Vec<u32>,
+    /// The mass of each point, in grid order.
+    pub masses: Vec<Mass>,
+    /// `order[g]` is the index in the caller's points of the point at grid position `g`.
+    pub order: Vec<u32>,
+    /// The non-empty fine cells, grouped by coarse cell.
+    pub fine: Vec<Cell>,
+    /// The non-empty coarse cells.
+    pub coarse: Vec<Coarse>,
+}
+
+/// Fine cells per coarse cell along one axis (4 x 8 = 32 units).
+const FINE_PER_COARSE: usize = 4;
+
+/// The sort key of a colour: its coarse cell, then its fine cell within it (15 bits).
+fn cell_key(x: Color) -> usize {
+    let q = x.map(|v| (v.clamp(0.0, 255.0) as usize) >> 3);
+    let coarse = ((q[0] >> 2) << 6) | ((q[1] >> 2) << 3) | (q[2] >> 2);
+    let fine = ((q[0] & 3) << 4) | ((q[1] & 3) << 2) | (q[2] & 3);
+    (coarse << 6) | fine
+}
+
+fn empty_cell(start: usize) -> Cell {
+    Cell {
+        start,
+        end: start,
+        lo: [f64::INFINITY; 3],
+        hi: [f64::NEG_INFINITY; 3],
+        mass: Mass::default(),
+    }
+}
+
+fn extend(cell: &mut Cell, x: Color, m: &Mass) {
+    for d in 0..3 {
+        cell.lo[d] = cell.lo[d].min(x[d]);
+        cell.hi[d] = cell.hi[d].max(x[d]);
+    }
+    cell.mass.add(m);
+}
+
+impl Grid {
+    /// Sorts `points` into cells (a counting sort: linear in the number of points).
+    pub fn new(points: &Points) -> Self {
+        debug_assert_eq!(FINE_PER_COARSE * FINE_PER_COARSE * FINE_PER_COARSE, 64);
+        let keys: Vec<u16> = points.coords.iter().map(|&x| cell_key(x) as u16).collect();
+        let mut starts = vec![0usize; (1 << 15) + 1];
+        for &k in &keys {
+            starts[usize::from(k) + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut order = vec![0u32; points.len()];
+        let mut next = starts.clone();
+        for (i, &k) in keys.iter().enumerate() {
+            order[next[usize::from(k)]] = i as u32;
+            next[usize::from(k)] += 1;
+        }
+        let coords: Vec<Color> = order.iter().map(|&i| points.coords[i as usize]).collect();
+        let weights: Vec<u32> = order.iter().map(|&i| points.weights[i as usize]).collect();
+        let masses: Vec<Mass> = coords
+            .iter()
+            .zip(&weights)
+            .map(|(&x, &w)| Mass::of(x, w))
+            .collect();
+
+        let mut fine = Vec::new();
+        let mut coarse: Vec<Coarse> = Vec::new();
+        let mut g = 0;
+        while g < coords.len() {
+            let key = cell_key(coords[g]);
+            let mut cell = empty_cell(g);
+            while g < coords.len() && cell_key(coords[g]) == key {
+                extend(&mut cell, coords[g], &masses[g]);
+                g += 1;
+            }
+            cell.end = g;
+            let coarse_key = key >> 6;
+            let same_coarse = coarse
+                .last()
+                .is_some_and(|c| cell_key(coords[c.cell.start]) >> 6 == coarse_key);
+            if !same_coarse {
+                coarse.push(Coarse {
+                    cell: empty_cell(cell.start),
+                    fine_start: fine.len(),
+                    fine_end: fine.len(),
+                });
+            }
+            let c = coarse.last_mut().expect("just pushed");
+            for d in 0..3 {
+                c.cell.lo[d] = c.cell.lo[d].min(cell.lo[d]);
+                c.cell.hi[d] = c.cell.hi[d].max(cell.hi[d]);
+            }
+            c.cell.mass.add(&cell.mass);
+            c.cell.end = cell.end;
+            fine.push(cell);
+            c.fine_end = fine.len();
+        }
+        Self {
+            coords,
+            weights,
+            masses,
+            order,
+            fine,
+            coarse,
+        }
+    }
+
+    /// The number of points.
+    pub fn len(&self) -> usize {
+        self.coords.len()
+    }
+
+    /// Puts per-point values given in grid order back into the caller's order.
+    pub fn unpermute<T: Copy + Default>(&self, in_grid_order: &[T]) -> Vec<T> {
+        let mut out = vec![T::default(); in_grid_order.len()];
+        for (g, &i) in self.order.iter().enumerate() {
+            out[i as usize] = in_grid_order[g];
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_partition_the_points_and_hold_their_sums() {
+        let pixels: Vec<[u8; 3]> = (0..2000u32)
+            .map(|i| {
+                let h = i.wrapping_mul(2_654_435_761);
+                [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
+            })
+            .collect();
+        let points = Points::from_pixels(&pixels);
+        let grid = Grid::new(&points);
+        assert_eq!(grid.len(), 2000);
+        let mut seen = vec![false; 2000];
+        for c in &grid.coarse {
+            let mut total = Mass::default();
+            for f in &grid.fine[c.fine_start..c.fine_end] {
+                let mut m = Mass::default();
+                for g in f.start..f.end {
+                    assert!(!seen[grid.order[g] as usize]);
+                    seen[grid.order[g] as usize] = true;
+                    for d in 0..3 {
+                        assert!(f.lo[d] <= grid.coords[g][d] && grid.coords[g][d] <= f.hi[d]);
+                        assert!(f.hi[d] - f.lo[d] < 8.0);
+                        assert!(c.cell.lo[d] <= f.lo[d] && f.hi[d] <= c.cell.hi[d]);
+                    }
+                    m.add(&grid.masses[g]);
+                }
+                assert_eq!(m, f.mass);
+                total.add(&m);
+            }
+            assert_eq!(total, c.cell.mass);
+        }
+        assert!(seen.iter().all(|&s| s));
+        let labels: Vec<u32> = grid.order.clone();
+        assert_eq!(grid.unpermute(&labels), (0..2000).collect::<Vec<u32>>());
+    }
+}
