@@ -97,9 +97,9 @@ fn empty_cell(start: usize) -> Cell {
 }
 
 fn extend(cell: &mut Cell, x: Color, m: &Mass) {
-    for d in 0..3 {
-        cell.lo[d] = cell.lo[d].min(x[d]);
-        cell.hi[d] = cell.hi[d].max(x[d]);
+    for (d, &v) in x.iter().enumerate() {
+        cell.lo[d] = cell.lo[d].min(v);
+        cell.hi[d] = cell.hi[d].max(v);
     }
     cell.mass.add(m);
 }
