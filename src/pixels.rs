@@ -162,7 +162,7 @@ impl ColorHistogram {
         if picture.rgb.len() < DENSE_THRESHOLD {
             Self::by_sorting(&picture.rgb, visible)
         } else {
-            Self::by_table(&picture.rgb, visible)
+            Self::by_table(&picture.rgb, picture.alpha.as_deref())
         }
     }
 
@@ -186,11 +186,19 @@ impl ColorHistogram {
     }
 
     /// The histogram by counting into a table indexed by colour key: for large pictures.
-    fn by_table(rgb: &[[u8; 3]], visible: impl Fn(usize) -> bool) -> Self {
+    fn by_table(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Self {
         let mut table = vec![0u32; 1 << 24];
-        for (i, &c) in rgb.iter().enumerate() {
-            if visible(i) {
-                table[color_key(c) as usize] += 1;
+        match alpha {
+            // The common case without alpha gets a loop with no branch.
+            None => {
+                for &c in rgb {
+                    table[color_key(c) as usize] += 1;
+                }
+            }
+            Some(alpha) => {
+                for (&c, &a) in rgb.iter().zip(alpha) {
+                    table[color_key(c) as usize] += u32::from(a != 0);
+                }
             }
         }
         let mut hist = Self::default();
@@ -253,9 +261,11 @@ mod tests {
                 [(x % 7) as u8 * 30, (x % 5) as u8, (x >> 16) as u8 & 3]
             })
             .collect();
-        let hidden = |i: usize| !i.is_multiple_of(11);
+        let alpha: Vec<u8> = (0..rgb.len()).map(|i| (i % 11) as u8).collect();
+        let hidden = |i: usize| alpha[i] != 0;
         let a = ColorHistogram::by_sorting(&rgb, hidden);
-        let b = ColorHistogram::by_table(&rgb, hidden);
+        let b = ColorHistogram::by_table(&rgb, Some(&alpha));
+        assert_eq!(ColorHistogram::by_sorting(&rgb, |_| true), ColorHistogram::by_table(&rgb, None));
         assert_eq!(a, b);
         assert_eq!(a.total(), (0..5000).filter(|&i| hidden(i)).count() as u64);
     }
