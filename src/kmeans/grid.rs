@@ -75,15 +75,23 @@ pub(crate) struct Grid {
     pub coarse: Vec<Coarse>,
 }
 
-/// Fine cells per coarse cell along one axis (4 x 8 = 32 units).
-const FINE_PER_COARSE: usize = 4;
+/// log2 of a fine cell's side, in colour units.
+const FINE_BITS: usize = 3;
+/// log2 of the number of fine cells per coarse cell along one axis.
+const SPLIT_BITS: usize = 2;
+/// Bits of a sort key: three axes of `8 - FINE_BITS` bits.
+const KEY_BITS: usize = 3 * (8 - FINE_BITS);
+/// Bits of a key that number the fine cell within its coarse cell.
+const WITHIN_BITS: usize = 3 * SPLIT_BITS;
 
-/// The sort key of a colour: its coarse cell, then its fine cell within it (15 bits).
+/// The sort key of a colour: its coarse cell, then its fine cell within it.
 fn cell_key(x: Color) -> usize {
-    let q = x.map(|v| (v.clamp(0.0, 255.0) as usize) >> 3);
-    let coarse = ((q[0] >> 2) << 6) | ((q[1] >> 2) << 3) | (q[2] >> 2);
-    let fine = ((q[0] & 3) << 4) | ((q[1] & 3) << 2) | (q[2] & 3);
-    (coarse << 6) | fine
+    let q = x.map(|v| (v.clamp(0.0, 255.0) as usize) >> FINE_BITS);
+    let mask = (1 << SPLIT_BITS) - 1;
+    let hi = 8 - FINE_BITS - SPLIT_BITS;
+    let coarse = ((q[0] >> SPLIT_BITS) << (2 * hi)) | ((q[1] >> SPLIT_BITS) << hi) | (q[2] >> SPLIT_BITS);
+    let fine = ((q[0] & mask) << (2 * SPLIT_BITS)) | ((q[1] & mask) << SPLIT_BITS) | (q[2] & mask);
+    (coarse << WITHIN_BITS) | fine
 }
 
 fn empty_cell(start: usize) -> Cell {
@@ -107,11 +115,10 @@ fn extend(cell: &mut Cell, x: Color, m: &Mass) {
 impl Grid {
     /// Sorts `points` into cells (a counting sort: linear in the number of points).
     pub fn new(points: &Points) -> Self {
-        debug_assert_eq!(FINE_PER_COARSE * FINE_PER_COARSE * FINE_PER_COARSE, 64);
-        let keys: Vec<u16> = points.coords.iter().map(|&x| cell_key(x) as u16).collect();
-        let mut starts = vec![0usize; (1 << 15) + 1];
+        let keys: Vec<u32> = points.coords.iter().map(|&x| cell_key(x) as u32).collect();
+        let mut starts = vec![0usize; (1 << KEY_BITS) + 1];
         for &k in &keys {
-            starts[usize::from(k) + 1] += 1;
+            starts[k as usize + 1] += 1;
         }
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
@@ -119,8 +126,8 @@ impl Grid {
         let mut order = vec![0u32; points.len()];
         let mut next = starts.clone();
         for (i, &k) in keys.iter().enumerate() {
-            order[next[usize::from(k)]] = i as u32;
-            next[usize::from(k)] += 1;
+            order[next[k as usize]] = i as u32;
+            next[k as usize] += 1;
         }
         let coords: Vec<Color> = order.iter().map(|&i| points.coords[i as usize]).collect();
         let weights: Vec<u32> = order.iter().map(|&i| points.weights[i as usize]).collect();
@@ -141,10 +148,10 @@ impl Grid {
                 g += 1;
             }
             cell.end = g;
-            let coarse_key = key >> 6;
+            let coarse_key = key >> WITHIN_BITS;
             let same_coarse = coarse
                 .last()
-                .is_some_and(|c| cell_key(coords[c.cell.start]) >> 6 == coarse_key);
+                .is_some_and(|c| cell_key(coords[c.cell.start]) >> WITHIN_BITS == coarse_key);
             if !same_coarse {
                 coarse.push(Coarse {
                     cell: empty_cell(cell.start),
@@ -212,7 +219,7 @@ mod tests {
                     seen[grid.order[g] as usize] = true;
                     for d in 0..3 {
                         assert!(f.lo[d] <= grid.coords[g][d] && grid.coords[g][d] <= f.hi[d]);
-                        assert!(f.hi[d] - f.lo[d] < 8.0);
+                        assert!(f.hi[d] - f.lo[d] < (1 << FINE_BITS) as f64);
                         assert!(c.cell.lo[d] <= f.lo[d] && f.hi[d] <= c.cell.hi[d]);
                     }
                     m.add(&grid.masses[g]);
