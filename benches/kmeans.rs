@@ -1,7 +1,90 @@
-//! Criterion benchmarks of the k-means core (filled in with the speed work).
-use criterion::{criterion_group, criterion_main, Criterion};
+//! Criterion benchmarks of the k-means core: a full fit (20 restarts, at most 20 epochs) over a grid
+//! of distinct-colour counts and K, the cost of one epoch, and the histogram of a large picture.
+//! Inputs are built outside the timed loops. `cargo bench`; the whole-process comparison with other
+//! tools is `bench/compare.sh`.
 
-fn placeholder(_c: &mut Criterion) {}
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kquant::{fit, lloyd, random_centroids, ColorHistogram, KMeansParams, Picture, Points};
 
-criterion_group!(benches, placeholder);
+/// `n` distinct colours shaped like a photo's: a few smooth clusters, with uneven weights.
+fn photo_like_points(n: usize) -> Points {
+    let mut seen = std::collections::HashSet::new();
+    let mut colors = Vec::with_capacity(n);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let centres = [
+        [40, 60, 90],
+        [200, 170, 120],
+        [90, 140, 60],
+        [230, 230, 240],
+        [120, 40, 50],
+    ];
+    while colors.len() < n {
+        let r = next();
+        let c = centres[(r % 5) as usize];
+        let spread = [(r >> 8) % 90, (r >> 16) % 90, (r >> 24) % 90];
+        let color: [u8; 3] =
+            std::array::from_fn(|d| (c[d] as i64 + spread[d] as i64 - 45).clamp(0, 255) as u8);
+        if seen.insert(color) {
+            colors.push(color);
+        }
+    }
+    let weights = (0..n).map(|i| 1 + (i % 37) as u32).collect();
+    Points {
+        coords: colors.iter().map(|&c| kquant::to_color(c)).collect(),
+        weights,
+    }
+}
+
+fn bench_fit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fit_20_restarts");
+    group.sample_size(10);
+    for &n in &[10_000usize, 100_000, 400_000] {
+        let points = photo_like_points(n);
+        for &k in &[4usize, 16, 64] {
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::new(format!("k{k}"), n), &points, |b, p| {
+                b.iter(|| fit(p, &KMeansParams::new(k).seed(1), |_| {}).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+fn bench_epoch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_epoch");
+    let points = photo_like_points(100_000);
+    for &k in &[16usize, 64] {
+        let init = random_centroids(3, 0, k);
+        group.bench_with_input(BenchmarkId::new("k", k), &init, |b, init| {
+            b.iter(|| lloyd(&points, init.clone(), 1, false))
+        });
+    }
+    group.finish();
+}
+
+fn bench_histogram(c: &mut Criterion) {
+    let mut group = c.benchmark_group("histogram");
+    group.sample_size(10);
+    let (w, h) = (4000u32, 3000u32);
+    let rgb: Vec<[u8; 3]> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            [(x / 16) as u8, (y / 12) as u8, ((x + y) % 251) as u8]
+        })
+        .collect();
+    let picture = Picture::from_rgb(w, h, rgb);
+    group.throughput(Throughput::Elements(u64::from(w * h)));
+    group.bench_function("12MP", |b| {
+        b.iter(|| ColorHistogram::from_picture(&picture))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_fit, bench_epoch, bench_histogram);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! The palette a clustering gives, and the picture redrawn with it.
 
 use image::RgbImage;
+use rayon::prelude::*;
 
 use crate::kmeans::{to_rgb8, Clustering, Color, Points};
 use crate::pixels::{color_key, ColorHistogram, Picture};
@@ -84,15 +85,23 @@ pub fn remap(
     for (&c, &l) in hist.colors.iter().zip(labels) {
         table[color_key(c) as usize] = l;
     }
-    let mut out = Vec::with_capacity(picture.rgb.len() * 3);
-    for (i, &c) in picture.rgb.iter().enumerate() {
-        let rgb = if picture.is_visible(i) {
-            colors[usize::from(table[color_key(c) as usize])]
-        } else {
-            TRANSPARENT_FILL
-        };
-        out.extend_from_slice(&rgb);
-    }
+    let mut out = vec![0u8; picture.rgb.len() * 3];
+    // Blocks of pixels in parallel: the table lookups are independent.
+    const PIXELS: usize = 1 << 16;
+    out.par_chunks_mut(PIXELS * 3)
+        .enumerate()
+        .for_each(|(chunk, dst)| {
+            let start = chunk * PIXELS;
+            for (i, px) in dst.chunks_exact_mut(3).enumerate() {
+                let p = start + i;
+                let rgb = if picture.is_visible(p) {
+                    colors[usize::from(table[color_key(picture.rgb[p]) as usize])]
+                } else {
+                    TRANSPARENT_FILL
+                };
+                px.copy_from_slice(&rgb);
+            }
+        });
     RgbImage::from_raw(picture.width, picture.height, out).expect("buffer matches the size")
 }
 

@@ -271,7 +271,10 @@ mod tests {
         let hidden = |i: usize| alpha[i] != 0;
         let a = ColorHistogram::by_sorting(&rgb, hidden);
         let b = ColorHistogram::by_table(&rgb, Some(&alpha));
-        assert_eq!(ColorHistogram::by_sorting(&rgb, |_| true), ColorHistogram::by_table(&rgb, None));
+        assert_eq!(
+            ColorHistogram::by_sorting(&rgb, |_| true),
+            ColorHistogram::by_table(&rgb, None)
+        );
         assert_eq!(a, b);
         assert_eq!(a.total(), (0..5000).filter(|&i| hidden(i)).count() as u64);
     }

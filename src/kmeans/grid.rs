@@ -89,7 +89,8 @@ fn cell_key(x: Color) -> usize {
     let q = x.map(|v| (v.clamp(0.0, 255.0) as usize) >> FINE_BITS);
     let mask = (1 << SPLIT_BITS) - 1;
     let hi = 8 - FINE_BITS - SPLIT_BITS;
-    let coarse = ((q[0] >> SPLIT_BITS) << (2 * hi)) | ((q[1] >> SPLIT_BITS) << hi) | (q[2] >> SPLIT_BITS);
+    let coarse =
+        ((q[0] >> SPLIT_BITS) << (2 * hi)) | ((q[1] >> SPLIT_BITS) << hi) | (q[2] >> SPLIT_BITS);
     let fine = ((q[0] & mask) << (2 * SPLIT_BITS)) | ((q[1] & mask) << SPLIT_BITS) | (q[2] & mask);
     (coarse << WITHIN_BITS) | fine
 }
