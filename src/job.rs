@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 
 use crate::error::{Error, Result};
-use crate::kmeans::{fit, Clustering, KMeansParams, Points};
-use crate::palette::{remap, Palette};
+use crate::indexed_png::encode as encode_indexed_png;
+use crate::kmeans::{
+    dist2, fit, to_color, to_rgb8, Clustering, Color, EmptyPolicy, Init, KMeansParams, Points,
+};
+use crate::palette::{palette_indices, remap, Palette};
 use crate::pixels::{load_picture, ColorHistogram, Picture};
 use crate::plot;
-use crate::report::{colors_text, details_text, loss_text};
+use crate::report::{colors_text, details_text, hex, loss_text, PaletteFormat};
 use crate::run_dir::{canonical_text, folder_name, Staging};
 
 /// Default number of restarts, as in the original.
@@ -58,6 +61,14 @@ pub struct JobSpec {
     pub restarts: Option<usize>,
     /// `--max-epochs`; 20 when absent.
     pub max_epochs: Option<usize>,
+    /// `--init`: how initial centroids are chosen.
+    pub init: Init,
+    /// `--empty`: what happens to empty clusters.
+    pub empty: EmptyPolicy,
+    /// `--png`: also write `final_image_k{K}.png`, an indexed PNG of exactly the palette's colours.
+    pub png: bool,
+    /// `--palette-format`: palette files written with `-c` besides `colors_k{K}.txt`.
+    pub palette_formats: Vec<PaletteFormat>,
     /// Where run folders go.
     pub out_dir: PathBuf,
 }
@@ -73,6 +84,10 @@ impl JobSpec {
             seed: None,
             restarts: None,
             max_epochs: None,
+            init: Init::Random,
+            empty: EmptyPolicy::Keep,
+            png: false,
+            palette_formats: Vec::new(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
         }
     }
@@ -122,7 +137,32 @@ impl JobSpec {
         if let Some(e) = self.max_epochs.filter(|&e| e != DEFAULT_MAX_EPOCHS) {
             entries.push(("max-epochs", e.to_string()));
         }
+        // Options added after the original: named only when used, so older runs keep their folders.
+        if self.init != Init::Random {
+            entries.push(("init", init_name(self.init).to_string()));
+        }
+        if self.empty != EmptyPolicy::Keep {
+            entries.push(("empty", empty_name(self.empty).to_string()));
+        }
+        if self.png {
+            entries.push(("png", "yes".to_string()));
+        }
+        if !self.palette_formats.is_empty() {
+            entries.push(("palette formats", self.palette_format_list()));
+        }
         canonical_text(&entries)
+    }
+
+    /// The extra palette formats as written on the command line, e.g. `gpl,json`.
+    pub fn palette_format_list(&self) -> String {
+        let mut formats = self.palette_formats.clone();
+        formats.sort();
+        formats.dedup();
+        formats
+            .iter()
+            .map(|f| f.extension())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The run folder's name: `output` and the hex SHA-256 of [`Self::canonical_text`].
@@ -141,6 +181,8 @@ impl JobSpec {
             .restarts(self.effective_restarts())
             .max_epochs(self.max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS))
             .seed(self.seed.unwrap_or(seed))
+            .init(self.init)
+            .empty(self.empty)
     }
 }
 
@@ -202,6 +244,54 @@ pub struct JobReport {
     pub colors: usize,
     /// How long each phase took.
     pub timings: Timings,
+    /// The colours used, most-used first.
+    pub palette: Palette,
+    /// How close the picture drawn with the palette is to the original.
+    pub quality: Quality,
+}
+
+/// The command-line name of an initialisation method.
+pub fn init_name(init: Init) -> &'static str {
+    match init {
+        Init::Random => "random",
+        Init::KMeansPlusPlus => "kmeans++",
+    }
+}
+
+/// The command-line name of an empty-cluster policy.
+pub fn empty_name(empty: EmptyPolicy) -> &'static str {
+    match empty {
+        EmptyPolicy::Keep => "keep",
+        EmptyPolicy::Reseed => "reseed",
+    }
+}
+
+/// Quality figures of the picture drawn with the palette's (8-bit) colours, over visible pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    /// Mean squared error per channel (0-255 units).
+    pub mse: f64,
+    /// Peak signal-to-noise ratio in dB: `10 log10(255^2 / MSE)` (infinite for an exact picture).
+    pub psnr: f64,
+}
+
+impl Quality {
+    /// The quality of drawing each colour of `points` with its label's rounded centroid.
+    pub fn of(points: &Points, labels: &[u8], centroids: &[Color]) -> Self {
+        let colors: Vec<Color> = centroids.iter().map(|&c| to_color(to_rgb8(c))).collect();
+        let sse: f64 = points
+            .coords
+            .iter()
+            .zip(&points.weights)
+            .zip(labels)
+            .map(|((&x, &w), &l)| f64::from(w) * dist2(x, colors[usize::from(l)]))
+            .sum();
+        let mse = sse / (3.0 * points.total_weight() as f64);
+        Self {
+            mse,
+            psnr: 10.0 * (255.0f64 * 255.0 / mse).log10(),
+        }
+    }
 }
 
 /// A picture loaded and counted, ready to cluster.
@@ -249,11 +339,23 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
 
     let start = Instant::now();
     let palette = Palette::from_clustering(&clustering, &loaded.points);
+    let quality = Quality::of(
+        &loaded.points,
+        &clustering.best.labels,
+        &clustering.best.centroids,
+    );
     let mut staging = Staging::begin(&spec.out_dir, &spec.folder_name())?;
     let mut lines = vec![format!(
         "output folder name: {}",
         staging.run_dir().display()
     )];
+    if loaded.hist.len() < spec.k {
+        lines.push(format!(
+            "note: the image has only {} distinct colours, fewer than k = {}",
+            loaded.hist.len(),
+            spec.k
+        ));
+    }
     stage_outputs(
         spec,
         &loaded,
@@ -264,7 +366,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     )?;
     let best = &clustering.best;
     let summary = format!(
-        "k = {}: loss {:.6} after {} epoch{} ({}), {} of {} colours used, restart {} of {} kept",
+        "k = {}: loss {:.6} after {} epoch{} ({}), {} of {} colours used, PSNR {:.2} dB, restart {} of {} kept",
         spec.k,
         best.stats.loss,
         best.epochs,
@@ -276,6 +378,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         },
         palette.len(),
         spec.k,
+        quality.psnr,
         clustering.restart + 1,
         params.restarts,
     );
@@ -287,7 +390,15 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     timings.write = start.elapsed();
     let details = details_text(
         "k_means",
-        &details_entries(spec, &params, &clustering, &palette, &loaded, &timings),
+        &details_entries(
+            spec,
+            &params,
+            &clustering,
+            &palette,
+            &loaded,
+            &quality,
+            &timings,
+        ),
         &lines,
     );
     staging.write("details.txt", details.as_bytes())?;
@@ -302,6 +413,8 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         epochs: best.epochs,
         colors: palette.len(),
         timings,
+        palette,
+        quality,
     })
 }
 
@@ -311,6 +424,7 @@ fn details_entries(
     clustering: &Clustering,
     palette: &Palette,
     loaded: &Loaded,
+    quality: &Quality,
     timings: &Timings,
 ) -> Vec<(&'static str, String)> {
     let best = &clustering.best;
@@ -358,6 +472,25 @@ fn details_entries(
                 palette.unused
             ),
         ),
+        ("init", init_name(params.init).to_string()),
+        ("empty clusters", empty_name(params.empty).to_string()),
+        ("MSE", format!("{:.4}", quality.mse)),
+        ("PSNR", format!("{:.2} dB", quality.psnr)),
+        (
+            "colour shares",
+            palette
+                .entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {:.2}%",
+                        hex(e.rgb),
+                        100.0 * e.pixels as f64 / palette.total_pixels() as f64
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
         ("timings", timings.line()),
     ]
 }
@@ -397,6 +530,15 @@ fn stage_outputs(
             colors_text(palette).as_bytes(),
             what,
         )?;
+        for format in &spec.palette_formats {
+            let ext = format.extension();
+            put(
+                staging,
+                format!("colors_k{k}.{ext}"),
+                format.text(palette, k).as_bytes(),
+                format!("colours ({ext})"),
+            )?;
+        }
     }
     if spec.outputs.graph {
         let name = format!("loss_graph_k{k}.png");
@@ -418,6 +560,20 @@ fn stage_outputs(
         let img = remap(&loaded.picture, &loaded.hist, &best.labels, &best.centroids);
         let jpeg = encode_jpeg(&img).map_err(|e| encode_err(&name, &e))?;
         put(staging, name, &jpeg, "final image".into())?;
+    }
+    if spec.png {
+        let name = format!("final_image_k{k}.png");
+        let indices = palette_indices(&loaded.picture, &loaded.hist, &best.labels, palette);
+        let png = encode_indexed_png(&loaded.picture, palette, &indices)
+            .map_err(|e| encode_err(&name, &e))?;
+        let input = std::fs::metadata(&spec.image).map_or(0, |m| m.len());
+        let what = format!(
+            "final image as PNG ({} colours, {} KB; the input is {} KB)",
+            palette.len(),
+            png.len().div_ceil(1024),
+            input.div_ceil(1024)
+        );
+        put(staging, name, &png, what)?;
     }
     if spec.outputs.models {
         let sample = plot::sample_colors(&loaded.hist, plot::MODEL_SAMPLE);

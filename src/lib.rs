@@ -28,6 +28,7 @@
 
 mod elbow;
 mod error;
+mod indexed_png;
 mod job;
 mod kmeans;
 mod palette;
@@ -39,19 +40,23 @@ mod sweep;
 
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
+pub use indexed_png::encode as encode_indexed_png;
 pub use job::{
-    encode_jpeg, output_path, random_seed, run_job, JobReport, JobSpec, Outputs, Timings,
-    DEFAULT_MAX_EPOCHS, DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
+    empty_name, encode_jpeg, init_name, output_path, random_seed, run_job, JobReport, JobSpec,
+    Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS, DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
 };
 pub use kmeans::{
-    cluster_sizes, dist2, fit, lloyd, loss_of, nearest, random_centroids, to_color, to_rgb8,
-    Clustering, Color, EpochStats, KMeansParams, Points, Run,
+    cluster_sizes, dist2, fit, initial_centroids, lloyd, loss_of, nearest, random_centroids,
+    to_color, to_rgb8, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Points, Run,
 };
-pub use palette::{remap, Palette, PaletteEntry, TRANSPARENT_FILL};
+pub use palette::{palette_indices, remap, Palette, PaletteEntry, TRANSPARENT_FILL};
 pub use pixels::{
     color_key, key_color, load_picture, picture_from_dynamic, ColorHistogram, Picture,
 };
-pub use report::{colors_text, details_text, loss_text, parse_loss};
+pub use report::{
+    colors_text, details_text, gpl_text, hex, hex_text, json_text, loss_text, parse_loss,
+    PaletteFormat,
+};
 pub use run_dir::{canonical_text, folder_name, Staging};
 pub use sweep::{
     default_jobs, k_means_args, locate_k_means, loss_line, losses_csv, run_sweep, suggestion_line,

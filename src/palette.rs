@@ -70,6 +70,39 @@ impl Palette {
 /// What a fully transparent pixel becomes in an image format without alpha.
 pub const TRANSPARENT_FILL: [u8; 3] = [255, 255, 255];
 
+/// A table from colour key to label, for looking up every pixel of a picture. Only the pages
+/// holding the picture's colours are touched.
+fn label_table(hist: &ColorHistogram, labels: &[u8]) -> Vec<u8> {
+    let mut table = vec![0u8; 1 << 24];
+    for (&c, &l) in hist.colors.iter().zip(labels) {
+        table[color_key(c) as usize] = l;
+    }
+    table
+}
+
+/// For each pixel of `picture`, the index of its colour in `palette.entries`, or `None` for a fully
+/// transparent pixel. `labels` are the centroid indices of the colours of `hist`.
+pub fn palette_indices(
+    picture: &Picture,
+    hist: &ColorHistogram,
+    labels: &[u8],
+    palette: &Palette,
+) -> Vec<Option<u8>> {
+    let mut entry_of_centroid = vec![0u8; 256];
+    for (i, e) in palette.entries.iter().enumerate() {
+        entry_of_centroid[e.centroid] = i as u8;
+    }
+    let table = label_table(hist, labels);
+    (0..picture.rgb.len())
+        .into_par_iter()
+        .map(|p| {
+            picture
+                .is_visible(p)
+                .then(|| entry_of_centroid[usize::from(table[color_key(picture.rgb[p]) as usize])])
+        })
+        .collect()
+}
+
 /// Redraws `picture` with each pixel replaced by its centroid's rounded colour. `labels` are the
 /// centroid indices of the colours of `hist` (the histogram of `picture`). Fully transparent pixels
 /// become [`TRANSPARENT_FILL`].
@@ -80,11 +113,7 @@ pub fn remap(
     centroids: &[Color],
 ) -> RgbImage {
     let colors: Vec<[u8; 3]> = centroids.iter().map(|&c| to_rgb8(c)).collect();
-    // A table from colour key to label: only the pages holding the picture's colours are touched.
-    let mut table = vec![0u8; 1 << 24];
-    for (&c, &l) in hist.colors.iter().zip(labels) {
-        table[color_key(c) as usize] = l;
-    }
+    let table = label_table(hist, labels);
     let mut out = vec![0u8; picture.rgb.len() * 3];
     // Blocks of pixels in parallel: the table lookups are independent.
     const PIXELS: usize = 1 << 16;

@@ -11,6 +11,91 @@ pub fn colors_text(palette: &Palette) -> String {
         .collect()
 }
 
+/// A palette file format beyond `colors_k{K}.txt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum PaletteFormat {
+    /// `colors_k{K}.hex`: one `#rrggbb` per line.
+    Hex,
+    /// `colors_k{K}.gpl`: a GIMP palette.
+    Gpl,
+    /// `colors_k{K}.json`: hex, RGB, pixels and share of pixels per colour.
+    Json,
+}
+
+impl PaletteFormat {
+    /// The file name extension (and the name on the command line).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Hex => "hex",
+            Self::Gpl => "gpl",
+            Self::Json => "json",
+        }
+    }
+
+    /// The file's text for `palette` of a run with `k` centroids.
+    pub fn text(self, palette: &Palette, k: usize) -> String {
+        match self {
+            Self::Hex => hex_text(palette),
+            Self::Gpl => gpl_text(palette, k),
+            Self::Json => json_text(palette, k),
+        }
+    }
+}
+
+/// `#rrggbb`, lowercase.
+pub fn hex(rgb: [u8; 3]) -> String {
+    format!("#{}", hex::encode(rgb))
+}
+
+/// One `#rrggbb` line per colour, most-used first.
+pub fn hex_text(palette: &Palette) -> String {
+    palette
+        .entries
+        .iter()
+        .map(|e| format!("{}\n", hex(e.rgb)))
+        .collect()
+}
+
+/// A GIMP palette (`GIMP Palette` header, then `R G B<TAB>name` lines).
+pub fn gpl_text(palette: &Palette, k: usize) -> String {
+    let mut out = format!("GIMP Palette\nName: kquant k={k}\nColumns: 4\n#\n");
+    for e in &palette.entries {
+        out.push_str(&format!(
+            "{:3} {:3} {:3}\t{}\n",
+            e.rgb[0],
+            e.rgb[1],
+            e.rgb[2],
+            hex(e.rgb)
+        ));
+    }
+    out
+}
+
+/// A JSON object: `k`, `pixels`, and `colors`, an array of `{hex, rgb, pixels, share}`.
+pub fn json_text(palette: &Palette, k: usize) -> String {
+    let total = palette.total_pixels().max(1) as f64;
+    let colors: Vec<String> = palette
+        .entries
+        .iter()
+        .map(|e| {
+            format!(
+                "    {{\"hex\": \"{}\", \"rgb\": [{}, {}, {}], \"pixels\": {}, \"share\": {:.6}}}",
+                hex(e.rgb),
+                e.rgb[0],
+                e.rgb[1],
+                e.rgb[2],
+                e.pixels,
+                e.pixels as f64 / total
+            )
+        })
+        .collect();
+    format!(
+        "{{\n  \"k\": {k},\n  \"pixels\": {},\n  \"colors\": [\n{}\n  ]\n}}\n",
+        palette.total_pixels(),
+        colors.join(",\n")
+    )
+}
+
 /// `loss_k{K}.txt`: the loss with six decimals and a newline.
 pub fn loss_text(loss: f64) -> String {
     format!("{loss:.6}\n")
@@ -53,6 +138,28 @@ mod tests {
             unused: 0,
         };
         assert_eq!(colors_text(&p), "255,0,7\n1,2,3\n");
+    }
+
+    #[test]
+    fn palette_formats_hold_every_colour() {
+        let entry = |rgb, pixels| PaletteEntry {
+            centroid: 0,
+            rgb,
+            exact: [0.0; 3],
+            pixels,
+        };
+        let p = Palette {
+            entries: vec![entry([255, 0, 7], 3), entry([1, 2, 3], 1)],
+            unused: 0,
+        };
+        assert_eq!(hex_text(&p), "#ff0007\n#010203\n");
+        let gpl = gpl_text(&p, 2);
+        assert!(gpl.starts_with("GIMP Palette\n"));
+        assert!(gpl.contains("255   0   7\t#ff0007\n"));
+        let json = json_text(&p, 2);
+        assert!(json.contains(
+            "\"hex\": \"#ff0007\", \"rgb\": [255, 0, 7], \"pixels\": 3, \"share\": 0.750000"
+        ));
     }
 
     #[test]

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use crate::elbow::suggest_k;
 use crate::error::{Error, Result};
-use crate::job::{JobSpec, Outputs, DEFAULT_MAX_EPOCHS, DEFAULT_OUT_DIR, DEFAULT_RESTARTS};
+use crate::job::{
+    empty_name, init_name, JobSpec, Outputs, DEFAULT_MAX_EPOCHS, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
+};
+use crate::kmeans::{EmptyPolicy, Init};
 use crate::plot;
 use crate::report::{details_text, parse_loss};
 use crate::run_dir::{canonical_text, folder_name, Staging};
@@ -37,6 +40,10 @@ pub struct SweepSpec {
     pub restarts: Option<usize>,
     /// `--max-epochs`, passed through.
     pub max_epochs: Option<usize>,
+    /// `--init`, passed through.
+    pub init: Init,
+    /// `--empty`, passed through.
+    pub empty: EmptyPolicy,
     /// First K.
     pub k_min: usize,
     /// Last K.
@@ -58,6 +65,8 @@ impl SweepSpec {
             seed: None,
             restarts: None,
             max_epochs: None,
+            init: Init::Random,
+            empty: EmptyPolicy::Keep,
             k_min: DEFAULT_K_MIN,
             k_max: DEFAULT_K_MAX,
             jobs: default_jobs(),
@@ -109,6 +118,12 @@ impl SweepSpec {
         if (self.k_min, self.k_max) != (DEFAULT_K_MIN, DEFAULT_K_MAX) {
             entries.push(("k range", format!("{}..={}", self.k_min, self.k_max)));
         }
+        if self.init != Init::Random {
+            entries.push(("init", init_name(self.init).to_string()));
+        }
+        if self.empty != EmptyPolicy::Keep {
+            entries.push(("empty", empty_name(self.empty).to_string()));
+        }
         canonical_text(&entries)
     }
 
@@ -130,6 +145,10 @@ impl SweepSpec {
             seed: Some(seed),
             restarts: if self.one_round { None } else { self.restarts },
             max_epochs: self.max_epochs,
+            init: self.init,
+            empty: self.empty,
+            png: false,
+            palette_formats: Vec::new(),
             out_dir: out_dir.to_path_buf(),
         }
     }
@@ -147,6 +166,12 @@ pub fn k_means_args(spec: &JobSpec) -> Vec<OsString> {
     }
     if let Some(e) = spec.max_epochs {
         args.extend(["--max-epochs".into(), e.to_string().into()]);
+    }
+    if spec.init != Init::Random {
+        args.extend(["--init".into(), init_name(spec.init).into()]);
+    }
+    if spec.empty != EmptyPolicy::Keep {
+        args.extend(["--empty".into(), empty_name(spec.empty).into()]);
     }
     args.extend(["--out-dir".into(), spec.out_dir.clone().into()]);
     args
@@ -416,6 +441,8 @@ fn write_sweep_folder(
             "max epochs",
             spec.max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS).to_string(),
         ),
+        ("init", init_name(spec.init).to_string()),
+        ("empty clusters", empty_name(spec.empty).to_string()),
         ("parallel jobs", spec.jobs.to_string()),
         (
             "suggested k",

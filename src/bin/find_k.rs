@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{loss_line, run_sweep, suggestion_line, Error, SweepSpec};
+use kquant::{loss_line, run_sweep, suggestion_line, EmptyPolicy, Error, Init, SweepSpec};
 
 const AFTER_HELP: &str = "\
 Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
@@ -42,6 +42,12 @@ struct Cli {
     /// Maximum epochs per restart, passed to k_means [default: 20]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_epochs: Option<u32>,
+    /// Initial centroids, passed to k_means: random (the original's) or kmeans++.
+    #[arg(long, value_enum, default_value_t = Init::Random)]
+    init: Init,
+    /// Empty clusters, passed to k_means: keep (the original's) or reseed.
+    #[arg(long, value_enum, default_value_t = EmptyPolicy::Keep)]
+    empty: EmptyPolicy,
     /// Smallest K.
     #[arg(long, value_name = "K", default_value_t = kquant::DEFAULT_K_MIN as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -70,6 +76,8 @@ impl Cli {
             seed: self.seed,
             restarts: self.restarts.map(|r| r as usize),
             max_epochs: self.max_epochs.map(|e| e as usize),
+            init: self.init,
+            empty: self.empty,
             k_min: usize::from(self.k_min),
             k_max: usize::from(self.k_max),
             jobs: self.jobs.map_or_else(kquant::default_jobs, |j| j as usize),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{run_job, JobSpec, Outputs};
+use kquant::{hex, run_job, EmptyPolicy, Init, JobReport, JobSpec, Outputs, PaletteFormat};
 
 const AFTER_HELP: &str = "\
 Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
@@ -20,8 +20,13 @@ folder):
   3D_model_init_k{K}.png, 3D_model_after_k{K}.png (-p)
                             the pixels in RGB space with the initial / final centroids
 
+  colors_k{K}.hex/.gpl/.json (-c --palette-format hex,gpl,json)
+                            the palette as hex codes, a GIMP palette, or JSON with shares
+  final_image_k{K}.png (--png) indexed PNG of exactly the palette's colours
+
 Example:
   k_means dog.jpeg 16 -i -l -p -c -g -o
+  k_means photo.jpg 16 -i --png --init kmeans++ --empty reseed
   k_means photo.png 8 -ci --seed 42 --out-dir runs";
 
 /// Redraw an image with only K colours, found by k-means clustering.
@@ -61,6 +66,25 @@ struct Cli {
     /// Maximum epochs (assign, then update) per restart [default: 20]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_epochs: Option<u32>,
+    /// Initial centroids: `random` points in the RGB cube (the original's), or `kmeans++` seeding.
+    #[arg(long, value_enum, default_value_t = Init::Random)]
+    init: Init,
+    /// Empty clusters: `keep` them where they are (the original's), or `reseed` them on the
+    /// worst-served colour, so the result has min(K, distinct colours) colours.
+    #[arg(long, value_enum, default_value_t = EmptyPolicy::Keep)]
+    empty: EmptyPolicy,
+    /// Also write final_image_k{K}.png: an indexed PNG holding exactly the palette's colours.
+    #[arg(long)]
+    png: bool,
+    /// With -c, also write the palette as colors_k{K}.hex, .gpl (GIMP) or .json; comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        value_delimiter = ',',
+        requires = "colors"
+    )]
+    palette_format: Vec<PaletteFormat>,
     /// Folder that run folders are created in.
     #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
     out_dir: PathBuf,
@@ -85,6 +109,10 @@ impl Cli {
             seed: self.seed,
             restarts: self.restarts.map(|r| r as usize),
             max_epochs: self.max_epochs.map(|e| e as usize),
+            init: self.init,
+            empty: self.empty,
+            png: self.png,
+            palette_formats: self.palette_format.clone(),
             out_dir: self.out_dir.clone(),
         }
     }
@@ -106,6 +134,9 @@ fn main() -> ExitCode {
                 report.summary,
                 report.timings.total().as_secs_f64()
             );
+            if std::io::stdout().is_terminal() {
+                print_swatches(&report);
+            }
             if cli.timings {
                 eprintln!("timings: {}", report.timings.line());
             }
@@ -115,6 +146,19 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Each palette colour as a coloured swatch beside its hex code and share of pixels.
+fn print_swatches(report: &JobReport) {
+    let total = report.palette.total_pixels().max(1) as f64;
+    for e in &report.palette.entries {
+        let [r, g, b] = e.rgb;
+        println!(
+            "\x1b[48;2;{r};{g};{b}m      \x1b[0m {} {:6.2}%",
+            hex(e.rgb),
+            100.0 * e.pixels as f64 / total
+        );
     }
 }
 

@@ -215,6 +215,40 @@ impl Assignment {
         changed
     }
 
+    /// Moves each empty cluster's centroid onto the worst-served point (the farthest from its
+    /// centroid; ties: the first in grid order), a different point for each. Returns whether any
+    /// centroid moved (none can when every point already sits on a centroid).
+    fn reseed_empty(&self, grid: &Grid, centroids: &mut [Color]) -> bool {
+        let empty: Vec<usize> = (0..centroids.len())
+            .filter(|&j| self.sums[j].weight == 0)
+            .collect();
+        if empty.is_empty() {
+            return false;
+        }
+        let mut worst: Vec<(f64, usize)> = grid
+            .coords
+            .iter()
+            .zip(&self.labels)
+            .enumerate()
+            .map(|(g, (&x, &l))| (dist2(x, centroids[usize::from(l)]), g))
+            .filter(|&(d, _)| d > 0.0)
+            .collect();
+        let n = empty.len().min(worst.len());
+        if n == 0 {
+            return false;
+        }
+        let by_worst = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if n < worst.len() {
+            worst.select_nth_unstable_by(n - 1, by_worst);
+            worst.truncate(n);
+        }
+        worst.sort_by(by_worst);
+        for (&j, &(_, g)) in empty.iter().zip(&worst) {
+            centroids[j] = grid.coords[g];
+        }
+        true
+    }
+
     /// The mean of each cluster; an empty cluster keeps its previous centroid.
     fn means(&self, previous: &[Color]) -> Vec<Color> {
         previous
@@ -239,7 +273,13 @@ impl Assignment {
 /// # Panics
 /// If `initial` is empty or has more than 256 centroids.
 pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_history: bool) -> Run {
-    lloyd_on_grid(&Grid::new(points), initial, max_epochs, record_history)
+    lloyd_on_grid(
+        &Grid::new(points),
+        initial,
+        max_epochs,
+        false,
+        record_history,
+    )
 }
 
 /// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit).
@@ -247,6 +287,7 @@ pub(crate) fn lloyd_on_grid(
     grid: &Grid,
     initial: Vec<Color>,
     max_epochs: usize,
+    reseed: bool,
     record_history: bool,
 ) -> Run {
     let k = initial.len();
@@ -262,6 +303,9 @@ pub(crate) fn lloyd_on_grid(
     let (mut epochs, mut converged) = (0, false);
     while epochs < max_epochs {
         centroids = state.means(&centroids);
+        if reseed {
+            state.reseed_empty(grid, &mut centroids);
+        }
         epochs += 1;
         let changed = state.assign(grid, &centroids);
         if record_history {
@@ -270,6 +314,19 @@ pub(crate) fn lloyd_on_grid(
         if !changed {
             converged = true;
             break;
+        }
+    }
+    // At the epoch limit a cluster may still be empty: fill what can be filled, each time assigning
+    // again, so the final labels stay the nearest centroids.
+    if reseed && !converged {
+        for _ in 0..k {
+            if !state.reseed_empty(grid, &mut centroids) {
+                break;
+            }
+            state.assign(grid, &centroids);
+            if let Some(last) = history.last_mut() {
+                *last = loss(&centroids, &state);
+            }
         }
     }
     let stats = match history.last() {

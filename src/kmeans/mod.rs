@@ -15,7 +15,7 @@ mod grid;
 pub(crate) mod params;
 
 pub use engine::{lloyd, loss_of, nearest};
-pub use params::KMeansParams;
+pub use params::{EmptyPolicy, Init, KMeansParams};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -156,6 +156,70 @@ pub fn random_centroids(seed: u64, restart: usize, k: usize) -> Vec<Color> {
         .collect()
 }
 
+/// The initial centroids of restart `restart` under `params.init`, from the restart's own stream.
+pub fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> Vec<Color> {
+    match params.init {
+        Init::Random => random_centroids(params.seed, restart, params.k),
+        Init::KMeansPlusPlus => {
+            let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+            rng.set_stream(restart as u64);
+            kmeans_plus_plus(points, params.k, &mut rng)
+        }
+    }
+}
+
+/// k-means++ seeding weighted by pixel counts: the first centroid is a colour drawn with probability
+/// proportional to its pixels, each next one a colour drawn with probability proportional to its
+/// pixels times its squared distance to the nearest centroid so far. When every colour already is a
+/// centroid (fewer distinct colours than K), the remaining centroids are drawn uniformly in the cube.
+fn kmeans_plus_plus(points: &Points, k: usize, rng: &mut ChaCha8Rng) -> Vec<Color> {
+    // Draws an index with probability proportional to `mass`; None when all mass is zero.
+    let draw = |mass: &[f64], rng: &mut ChaCha8Rng| {
+        let total: f64 = mass.iter().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let target = rng.random::<f64>() * total;
+        let mut acc = 0.0;
+        for (i, &m) in mass.iter().enumerate() {
+            acc += m;
+            if acc > target && m > 0.0 {
+                return Some(i);
+            }
+        }
+        mass.iter().rposition(|&m| m > 0.0)
+    };
+    let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
+    let first = draw(&weights, rng).expect("points are not empty");
+    let mut centroids = vec![points.coords[first]];
+    let mut d2: Vec<f64> = points
+        .coords
+        .iter()
+        .map(|&x| dist2(x, points.coords[first]))
+        .collect();
+    let mut mass: Vec<f64> = d2.iter().zip(&weights).map(|(d, w)| d * w).collect();
+    while centroids.len() < k {
+        let Some(i) = draw(&mass, rng) else { break };
+        let c = points.coords[i];
+        centroids.push(c);
+        for ((d, m), (&x, &w)) in d2
+            .iter_mut()
+            .zip(mass.iter_mut())
+            .zip(points.coords.iter().zip(&weights))
+        {
+            let nd = dist2(x, c);
+            if nd < *d {
+                *d = nd;
+                *m = nd * w;
+            }
+        }
+    }
+    while centroids.len() < k {
+        centroids.push(std::array::from_fn(|_| rng.random::<f64>() * 255.0));
+    }
+    centroids
+}
+
 /// Runs k-means with `params` on `points`: every restart from its own random centroids, keeping the
 /// one with the lowest final loss. `on_restart` is called (from any thread) as each restart finishes.
 ///
@@ -183,9 +247,11 @@ pub fn fit(
             message: "there is nothing to cluster".into(),
         });
     }
-    let init = |r| random_centroids(params.seed, r, params.k);
+    let init = |r| initial_centroids(points, params, r);
     let grid = grid::Grid::new(points);
-    let run = |r, history| engine::lloyd_on_grid(&grid, init(r), params.max_epochs, history);
+    let reseed = params.empty == EmptyPolicy::Reseed;
+    let run =
+        |r, history| engine::lloyd_on_grid(&grid, init(r), params.max_epochs, reseed, history);
     if params.restarts == 1 {
         let best = run(0, true);
         on_restart(0);
@@ -255,6 +321,10 @@ mod tests {
         assert_eq!(c.best.stats.loss, min);
         assert_eq!(c.restart_losses[c.restart], min);
         assert_eq!(c.best.initial, random_centroids(3, c.restart, 5));
+        assert_eq!(
+            c.best.initial,
+            initial_centroids(&points, &KMeansParams::new(5).seed(3), c.restart)
+        );
         assert_eq!(c.best.history.len(), c.best.epochs + 1);
     }
 
@@ -267,6 +337,43 @@ mod tests {
         })
         .unwrap();
         assert_eq!(count.into_inner(), 6);
+    }
+
+    #[test]
+    fn kmeans_plus_plus_picks_distinct_colours_of_the_image() {
+        let points =
+            Points::from_pixels(&[[0, 0, 0], [0, 0, 0], [100, 0, 0], [0, 200, 0], [9, 9, 9]]);
+        let params = KMeansParams::new(4).init(Init::KMeansPlusPlus).seed(9);
+        let c = initial_centroids(&points, &params, 0);
+        assert_eq!(c.len(), 4);
+        for x in &c {
+            assert!(points.coords.contains(x), "{x:?} is a colour of the image");
+        }
+        let mut sorted = c.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        sorted.dedup();
+        assert_eq!(sorted.len(), 4, "no colour is picked twice");
+        // More centroids than colours: the rest come from the cube.
+        let c = initial_centroids(&points, &KMeansParams::new(6).init(Init::KMeansPlusPlus), 0);
+        assert_eq!(c.len(), 6);
+    }
+
+    #[test]
+    fn reseeding_fills_every_cluster_it_can() {
+        // Twelve distinct colours, and initial centroids that leave most clusters empty.
+        let pixels: Vec<[u8; 3]> = (0..12u8).map(|i| [i * 20, 255 - i * 20, 128]).collect();
+        let points = Points::from_pixels(&pixels);
+        for k in [4, 8, 12, 16] {
+            let params = KMeansParams::new(k)
+                .seed(1)
+                .restarts(3)
+                .empty(EmptyPolicy::Reseed);
+            let c = fit(&points, &params, |_| {}).unwrap();
+            let used = c.cluster_sizes(&points).iter().filter(|&&n| n > 0).count();
+            assert_eq!(used, k.min(12), "k = {k}");
+            let keep = fit(&points, &params.clone().empty(EmptyPolicy::Keep), |_| {}).unwrap();
+            assert!(c.best.stats.loss <= keep.best.stats.loss + 1e-9);
+        }
     }
 
     #[test]

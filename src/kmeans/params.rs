@@ -5,6 +5,29 @@ use crate::error::{Error, Result};
 /// The largest K: palette indices are stored in a byte, and a palette image holds 256 colours.
 pub const MAX_K: usize = 256;
 
+/// How each restart chooses its initial centroids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Init {
+    /// K points drawn uniformly in the RGB cube: the original program's method.
+    #[default]
+    Random,
+    /// k-means++ seeding (D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful
+    /// seeding", SODA 2007), with each colour weighted by its pixel count.
+    #[value(name = "kmeans++")]
+    KMeansPlusPlus,
+}
+
+/// What happens to a centroid that no point is nearest to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmptyPolicy {
+    /// It stays where it is (the original's behaviour), so the result may use fewer than K colours.
+    #[default]
+    Keep,
+    /// It moves to the point that is worst served (farthest from its centroid), so the result has
+    /// min(K, distinct colours) colours.
+    Reseed,
+}
+
 /// Parameters of [`crate::fit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KMeansParams {
@@ -16,18 +39,36 @@ pub struct KMeansParams {
     pub max_epochs: usize,
     /// Seed of the random initial centroids.
     pub seed: u64,
+    /// How initial centroids are chosen.
+    pub init: Init,
+    /// What happens to empty clusters.
+    pub empty: EmptyPolicy,
 }
 
 impl KMeansParams {
     /// Parameters for `k` colours with the original program's defaults: 20 restarts, at most 20
-    /// epochs each, and seed 0.
+    /// epochs each, seed 0, uniform random initial centroids, and empty clusters kept.
     pub fn new(k: usize) -> Self {
         Self {
             k,
             restarts: 20,
             max_epochs: 20,
             seed: 0,
+            init: Init::Random,
+            empty: EmptyPolicy::Keep,
         }
+    }
+
+    /// Sets how initial centroids are chosen.
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// Sets what happens to empty clusters.
+    pub fn empty(mut self, empty: EmptyPolicy) -> Self {
+        self.empty = empty;
+        self
     }
 
     /// Sets the number of restarts.

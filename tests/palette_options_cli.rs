@@ -1,0 +1,306 @@
+//! The options beyond the original: k-means++, reseeding empty clusters, the indexed PNG, palette
+//! formats and quality figures.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use tempfile::tempdir;
+
+#[test]
+fn kmeans_plus_plus_finds_every_blob_from_any_seed() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "blobs.png", &blob_image(6, 120, 20));
+    for seed in 0..6 {
+        let out = format!("s{seed}");
+        k_means(dir.path())
+            .args(["blobs.png", "6", "-c", "-o", "--init", "kmeans++", "--seed"])
+            .arg(seed.to_string())
+            .args(["--out-dir", &out])
+            .assert()
+            .success();
+        let run = only_run_dir(&dir.path().join(&out));
+        let mut colors = parse_colors(&fs::read_to_string(run.join("colors_k6.txt")).unwrap());
+        colors.sort();
+        let mut want = BLOBS.to_vec();
+        want.sort();
+        assert_eq!(
+            colors, want,
+            "seed {seed}: one restart of k-means++ finds all six"
+        );
+    }
+}
+
+#[test]
+fn reseeding_uses_as_many_colours_as_the_image_has() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "three.png", &blob_image(3, 30, 10));
+    // blob_image's noise makes 2 variants of each of 3 colours: 6 distinct colours.
+    let out = k_means(dir.path())
+        .args([
+            "three.png",
+            "9",
+            "-c",
+            "--empty",
+            "reseed",
+            "--seed",
+            "1",
+            "-o",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).unwrap();
+    assert!(
+        stdout.contains("note: the image has only 6 distinct colours, fewer than k = 9"),
+        "{stdout}"
+    );
+    let run = only_run_dir(&dir.path().join("output"));
+    let colors = parse_colors(&fs::read_to_string(run.join("colors_k9.txt")).unwrap());
+    assert_eq!(colors.len(), 6);
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    assert!(details.contains("note: the image has only 6 distinct colours"));
+    assert!(details.contains("empty clusters: reseed"));
+
+    for k in ["2", "4", "6"] {
+        let out = format!("k{k}");
+        k_means(dir.path())
+            .args([
+                "three.png",
+                k,
+                "-c",
+                "--empty",
+                "reseed",
+                "--seed",
+                "3",
+                "--out-dir",
+                &out,
+            ])
+            .assert()
+            .success();
+        let run = only_run_dir(&dir.path().join(&out));
+        let colors =
+            parse_colors(&fs::read_to_string(run.join(format!("colors_k{k}.txt"))).unwrap());
+        assert_eq!(colors.len(), k.parse::<usize>().unwrap(), "k = {k}");
+    }
+}
+
+#[test]
+fn the_png_holds_exactly_the_palette_and_every_pixel_its_nearest_colour() {
+    let dir = tempdir().unwrap();
+    let img = save(dir.path(), "scene.png", &gradient_image(64, 48));
+    k_means(dir.path())
+        .args(["scene.png", "7", "-c", "--png", "--seed", "2"])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let palette = parse_colors(&fs::read_to_string(run.join("colors_k7.txt")).unwrap());
+    let decoded = image::open(run.join("final_image_k7.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(decoded.dimensions(), (64, 48));
+    let source = image::open(&img).unwrap().to_rgb8();
+    let d2 = |a: [u8; 3], b: [u8; 3]| kquant::dist2(a.map(f64::from), b.map(f64::from));
+    let mut distinct = std::collections::HashSet::new();
+    for (out, src) in decoded.pixels().zip(source.pixels()) {
+        assert!(
+            palette.contains(&out.0),
+            "{:?} is not a palette colour",
+            out.0
+        );
+        distinct.insert(out.0);
+        let best = palette
+            .iter()
+            .map(|&c| d2(src.0, c))
+            .fold(f64::INFINITY, f64::min);
+        // Nearest up to the rounding of centroids to integers (at most sqrt(3)/2 from exact).
+        assert!(
+            d2(src.0, out.0).sqrt() <= best.sqrt() + 1.8,
+            "{:?} -> {:?}",
+            src.0,
+            out.0
+        );
+    }
+    assert!(distinct.len() <= 7);
+    let bytes = fs::read(run.join("final_image_k7.png")).unwrap();
+    assert_eq!(bytes[25], 3, "colour type 3: indexed");
+}
+
+#[test]
+fn the_png_keeps_transparency() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "half.png", &half_transparent_image(40, 20));
+    k_means(dir.path())
+        .args(["half.png", "2", "--png", "--seed", "2"])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let decoded = image::open(run.join("final_image_k2.png"))
+        .unwrap()
+        .to_rgba8();
+    for (x, _, p) in decoded.enumerate_pixels() {
+        if x < 20 {
+            assert_eq!(p.0[3], 255);
+            assert!(BLOBS[..2].contains(&[p.0[0], p.0[1], p.0[2]]));
+        } else {
+            assert_eq!(p.0[3], 0, "transparent stays transparent");
+        }
+    }
+}
+
+#[test]
+fn gpl_hex_and_json_palettes_parse_back_to_the_palette() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(50, 50));
+    k_means(dir.path())
+        .args([
+            "scene.png",
+            "5",
+            "-c",
+            "--palette-format",
+            "hex,gpl,json",
+            "--seed",
+            "4",
+        ])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let palette = parse_colors(&fs::read_to_string(run.join("colors_k5.txt")).unwrap());
+
+    let hex = fs::read_to_string(run.join("colors_k5.hex")).unwrap();
+    let from_hex: Vec<[u8; 3]> = hex
+        .lines()
+        .map(|l| {
+            let v = u32::from_str_radix(l.strip_prefix('#').unwrap(), 16).unwrap();
+            kquant::key_color(v)
+        })
+        .collect();
+    assert_eq!(from_hex, palette);
+
+    let gpl = fs::read_to_string(run.join("colors_k5.gpl")).unwrap();
+    assert!(gpl.starts_with("GIMP Palette\n"));
+    let from_gpl: Vec<[u8; 3]> = gpl
+        .lines()
+        .skip_while(|l| *l != "#")
+        .skip(1)
+        .map(|l| {
+            let v: Vec<u8> = l
+                .split_whitespace()
+                .take(3)
+                .map(|x| x.parse().unwrap())
+                .collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect();
+    assert_eq!(from_gpl, palette);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(run.join("colors_k5.json")).unwrap()).unwrap();
+    let colors = json["colors"].as_array().unwrap();
+    let from_json: Vec<[u8; 3]> = colors
+        .iter()
+        .map(|c| {
+            let v: Vec<u8> = c["rgb"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u8)
+                .collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect();
+    assert_eq!(from_json, palette);
+    let shares: f64 = colors.iter().map(|c| c["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-4);
+    assert_eq!(json["pixels"].as_u64(), Some(2500));
+}
+
+#[test]
+fn palette_formats_need_colours() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(8, 8));
+    k_means(dir.path())
+        .args(["scene.png", "2", "--palette-format", "gpl"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn details_report_mse_psnr_and_shares() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "blobs.png", &blob_image(2, 20, 10));
+    k_means(dir.path())
+        .args(["blobs.png", "2", "--seed", "1", "--init", "kmeans++"])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    // Every pixel is 3 units off in each channel: MSE 9, PSNR 10 log10(255^2 / 9).
+    let psnr = 10.0 * (255.0f64 * 255.0 / 9.0).log10();
+    assert!(details.contains("MSE: 9.0000\n"), "{details}");
+    assert!(
+        details.contains(&format!("PSNR: {psnr:.2} dB\n")),
+        "{details}"
+    );
+    assert!(
+        details.contains("colour shares: #c82828 50.00%, #28b43c 50.00%")
+            || details.contains("colour shares: #28b43c 50.00%, #c82828 50.00%"),
+        "{details}"
+    );
+    assert!(details.contains("init: kmeans++\n"));
+}
+
+#[test]
+fn find_k_passes_init_and_empty_through() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(30, 30));
+    find_k(dir.path(), tmp.path())
+        .args([
+            "scene.png",
+            "-o",
+            "--seed",
+            "5",
+            "--k-max",
+            "4",
+            "--init",
+            "kmeans++",
+            "--empty",
+            "reseed",
+        ])
+        .assert()
+        .success();
+    let run = only_run_dir(&dir.path().join("output"));
+    let csv = fs::read_to_string(run.join("losses.csv")).unwrap();
+    let k4: f64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    k_means(dir.path())
+        .args([
+            "scene.png",
+            "4",
+            "-l",
+            "-o",
+            "--seed",
+            "5",
+            "--init",
+            "kmeans++",
+            "--empty",
+            "reseed",
+        ])
+        .args(["--out-dir", "single"])
+        .assert()
+        .success();
+    let single = only_run_dir(&dir.path().join("single"));
+    let loss = fs::read_to_string(single.join("loss_k4.txt")).unwrap();
+    assert_eq!(loss.trim(), format!("{k4:.6}"));
+}
