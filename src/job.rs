@@ -24,6 +24,17 @@ use crate::run_dir::{canonical_text, folder_name, Staging};
 pub const DEFAULT_RESTARTS: usize = 20;
 /// Default maximum number of epochs per restart, as in the original.
 pub const DEFAULT_MAX_EPOCHS: usize = 20;
+/// Default maximum number of epochs with k-means++ seeding, which asks for the best palette rather
+/// than the original's behaviour: enough to converge, as scikit-learn's `max_iter`.
+pub const DEFAULT_MAX_EPOCHS_KMEANS_PP: usize = 300;
+
+/// The maximum number of epochs when `--max-epochs` is not given, which depends on the seeding.
+pub fn default_max_epochs(init: Init) -> usize {
+    match init {
+        Init::Random => DEFAULT_MAX_EPOCHS,
+        Init::KMeansPlusPlus => DEFAULT_MAX_EPOCHS_KMEANS_PP,
+    }
+}
 /// Default folder that run folders go in.
 pub const DEFAULT_OUT_DIR: &str = "output";
 /// Quality of `final_image_k{K}.jpeg`: high, so the picture shows the palette, not JPEG artefacts.
@@ -59,7 +70,7 @@ pub struct JobSpec {
     pub seed: Option<u64>,
     /// `--restarts`; 20 when absent (1 with `-o`).
     pub restarts: Option<usize>,
-    /// `--max-epochs`; 20 when absent.
+    /// `--max-epochs`; when absent 20, or 300 with k-means++ (see [`default_max_epochs`]).
     pub max_epochs: Option<usize>,
     /// `--init`: how initial centroids are chosen.
     pub init: Init,
@@ -134,7 +145,10 @@ impl JobSpec {
         if let Some(r) = self.restarts.filter(|&r| r != DEFAULT_RESTARTS) {
             entries.push(("restarts", r.to_string()));
         }
-        if let Some(e) = self.max_epochs.filter(|&e| e != DEFAULT_MAX_EPOCHS) {
+        if let Some(e) = self
+            .max_epochs
+            .filter(|&e| e != default_max_epochs(self.init))
+        {
             entries.push(("max-epochs", e.to_string()));
         }
         // Options added after the original: named only when used, so older runs keep their folders.
@@ -179,7 +193,7 @@ impl JobSpec {
     pub fn params(&self, seed: u64) -> KMeansParams {
         KMeansParams::new(self.k)
             .restarts(self.effective_restarts())
-            .max_epochs(self.max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS))
+            .max_epochs(self.max_epochs.unwrap_or(default_max_epochs(self.init)))
             .seed(self.seed.unwrap_or(seed))
             .init(self.init)
             .empty(self.empty)
@@ -463,6 +477,7 @@ fn details_entries(
             ),
         ),
         ("final loss", format!("{:.6}", best.stats.loss)),
+        ("SSE", format!("{:.1}", best.stats.sse)),
         (
             "colours used",
             format!(

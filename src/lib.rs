@@ -42,8 +42,9 @@ pub use elbow::suggest_k;
 pub use error::{Error, Result};
 pub use indexed_png::encode as encode_indexed_png;
 pub use job::{
-    empty_name, encode_jpeg, init_name, output_path, random_seed, run_job, JobReport, JobSpec,
-    Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS, DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
+    default_max_epochs, empty_name, encode_jpeg, init_name, output_path, random_seed, run_job,
+    JobReport, JobSpec, Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS,
+    DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
 };
 pub use kmeans::{
     cluster_sizes, dist2, fit, initial_centroids, lloyd, loss_of, nearest, random_centroids,

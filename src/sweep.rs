@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::elbow::suggest_k;
 use crate::error::{Error, Result};
 use crate::job::{
-    empty_name, init_name, JobSpec, Outputs, DEFAULT_MAX_EPOCHS, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
+    default_max_epochs, empty_name, init_name, JobSpec, Outputs, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
 };
 use crate::kmeans::{EmptyPolicy, Init};
 use crate::plot;
@@ -112,7 +112,10 @@ impl SweepSpec {
         if let Some(r) = self.restarts.filter(|&r| r != DEFAULT_RESTARTS) {
             entries.push(("restarts", r.to_string()));
         }
-        if let Some(e) = self.max_epochs.filter(|&e| e != DEFAULT_MAX_EPOCHS) {
+        if let Some(e) = self
+            .max_epochs
+            .filter(|&e| e != default_max_epochs(self.init))
+        {
             entries.push(("max-epochs", e.to_string()));
         }
         if (self.k_min, self.k_max) != (DEFAULT_K_MIN, DEFAULT_K_MAX) {
@@ -439,7 +442,9 @@ fn write_sweep_folder(
         ),
         (
             "max epochs",
-            spec.max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS).to_string(),
+            spec.max_epochs
+                .unwrap_or(default_max_epochs(spec.init))
+                .to_string(),
         ),
         ("init", init_name(spec.init).to_string()),
         ("empty clusters", empty_name(spec.empty).to_string()),

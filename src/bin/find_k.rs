@@ -39,7 +39,7 @@ struct Cli {
     /// Restarts per K, passed to k_means [default: 20]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     restarts: Option<u32>,
-    /// Maximum epochs per restart, passed to k_means [default: 20]
+    /// Maximum epochs per restart, passed to k_means [default: 20, or 300 with --init kmeans++]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_epochs: Option<u32>,
     /// Initial centroids, passed to k_means: random (the original's) or kmeans++.

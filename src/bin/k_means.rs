@@ -63,7 +63,7 @@ struct Cli {
     /// Restarts from new random centroids; the one with the lowest loss is kept [default: 20]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     restarts: Option<u32>,
-    /// Maximum epochs (assign, then update) per restart [default: 20]
+    /// Maximum epochs (assign, then update) per restart [default: 20, or 300 with --init kmeans++]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_epochs: Option<u32>,
     /// Initial centroids: `random` points in the RGB cube (the original's), or `kmeans++` seeding.
