@@ -14,7 +14,7 @@ use crate::indexed_png::encode as encode_indexed_png;
 use crate::kmeans::{
     dist2, fit, to_color, to_rgb8, Clustering, Color, EmptyPolicy, Init, KMeansParams, Points,
 };
-use crate::palette::{palette_indices, remap, Palette};
+use crate::palette::{dither, draw, palette_indices, Palette};
 use crate::pixels::{load_picture, ColorHistogram, Picture};
 use crate::plot;
 use crate::report::{colors_text, details_text, hex, loss_text, PaletteFormat};
@@ -78,6 +78,8 @@ pub struct JobSpec {
     pub empty: EmptyPolicy,
     /// `--png`: also write `final_image_k{K}.png`, an indexed PNG of exactly the palette's colours.
     pub png: bool,
+    /// `--dither`: Floyd-Steinberg error diffusion when drawing the image files.
+    pub dither: bool,
     /// `--palette-format`: palette files written with `-c` besides `colors_k{K}.txt`.
     pub palette_formats: Vec<PaletteFormat>,
     /// Where run folders go.
@@ -98,6 +100,7 @@ impl JobSpec {
             init: Init::Random,
             empty: EmptyPolicy::Keep,
             png: false,
+            dither: false,
             palette_formats: Vec::new(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
         }
@@ -160,6 +163,9 @@ impl JobSpec {
         }
         if self.png {
             entries.push(("png", "yes".to_string()));
+        }
+        if self.dither {
+            entries.push(("dither", "yes".to_string()));
         }
         if !self.palette_formats.is_empty() {
             entries.push(("palette formats", self.palette_format_list()));
@@ -570,16 +576,22 @@ fn stage_outputs(
             format!("loss ({})", text.trim()),
         )?;
     }
-    if spec.outputs.image {
+    let indices = (spec.outputs.image || spec.png).then(|| {
+        if spec.dither {
+            dither(&loaded.picture, palette)
+        } else {
+            palette_indices(&loaded.picture, &loaded.hist, &best.labels, palette)
+        }
+    });
+    if let (true, Some(indices)) = (spec.outputs.image, &indices) {
         let name = format!("final_image_k{k}.jpeg");
-        let img = remap(&loaded.picture, &loaded.hist, &best.labels, &best.centroids);
+        let img = draw(&loaded.picture, palette, indices);
         let jpeg = encode_jpeg(&img).map_err(|e| encode_err(&name, &e))?;
         put(staging, name, &jpeg, "final image".into())?;
     }
-    if spec.png {
+    if let (true, Some(indices)) = (spec.png, &indices) {
         let name = format!("final_image_k{k}.png");
-        let indices = palette_indices(&loaded.picture, &loaded.hist, &best.labels, palette);
-        let png = encode_indexed_png(&loaded.picture, palette, &indices)
+        let png = encode_indexed_png(&loaded.picture, palette, indices)
             .map_err(|e| encode_err(&name, &e))?;
         let input = std::fs::metadata(&spec.image).map_or(0, |m| m.len());
         let what = format!(

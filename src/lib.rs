@@ -50,7 +50,7 @@ pub use kmeans::{
     cluster_sizes, dist2, fit, initial_centroids, lloyd, loss_of, nearest, random_centroids,
     to_color, to_rgb8, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Points, Run,
 };
-pub use palette::{palette_indices, remap, Palette, PaletteEntry, TRANSPARENT_FILL};
+pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
 pub use pixels::{
     color_key, key_color, load_picture, picture_from_dynamic, ColorHistogram, Picture,
 };

@@ -3,7 +3,7 @@
 use image::RgbImage;
 use rayon::prelude::*;
 
-use crate::kmeans::{to_rgb8, Clustering, Color, Points};
+use crate::kmeans::{nearest, to_color, to_rgb8, Clustering, Color, Points};
 use crate::pixels::{color_key, ColorHistogram, Picture};
 
 /// One colour of the result.
@@ -103,35 +103,50 @@ pub fn palette_indices(
         .collect()
 }
 
-/// Redraws `picture` with each pixel replaced by its centroid's rounded colour. `labels` are the
-/// centroid indices of the colours of `hist` (the histogram of `picture`). Fully transparent pixels
-/// become [`TRANSPARENT_FILL`].
-pub fn remap(
-    picture: &Picture,
-    hist: &ColorHistogram,
-    labels: &[u8],
-    centroids: &[Color],
-) -> RgbImage {
-    let colors: Vec<[u8; 3]> = centroids.iter().map(|&c| to_rgb8(c)).collect();
-    let table = label_table(hist, labels);
-    let mut out = vec![0u8; picture.rgb.len() * 3];
-    // Blocks of pixels in parallel: the table lookups are independent.
-    const PIXELS: usize = 1 << 16;
-    out.par_chunks_mut(PIXELS * 3)
-        .enumerate()
-        .for_each(|(chunk, dst)| {
-            let start = chunk * PIXELS;
-            for (i, px) in dst.chunks_exact_mut(3).enumerate() {
-                let p = start + i;
-                let rgb = if picture.is_visible(p) {
-                    colors[usize::from(table[color_key(picture.rgb[p]) as usize])]
-                } else {
-                    TRANSPARENT_FILL
-                };
-                px.copy_from_slice(&rgb);
-            }
-        });
+/// Draws `picture` with the palette: each pixel becomes the palette entry `indices` gives it
+/// (from [`palette_indices`] or [`dither`]); fully transparent pixels become [`TRANSPARENT_FILL`].
+pub fn draw(picture: &Picture, palette: &Palette, indices: &[Option<u8>]) -> RgbImage {
+    let out: Vec<u8> = indices
+        .par_iter()
+        .flat_map_iter(|&i| i.map_or(TRANSPARENT_FILL, |i| palette.entries[usize::from(i)].rgb))
+        .collect();
     RgbImage::from_raw(picture.width, picture.height, out).expect("buffer matches the size")
+}
+
+/// Floyd-Steinberg error diffusion (R. W. Floyd and L. Steinberg, 1976): each pixel, plus the error
+/// carried from its already drawn neighbours, becomes its nearest palette entry, and the difference
+/// is passed on to the pixels right and below (7/16, 3/16, 5/16, 1/16). Returns palette indices as
+/// [`palette_indices`] does; fully transparent pixels neither take nor pass on error.
+pub fn dither(picture: &Picture, palette: &Palette) -> Vec<Option<u8>> {
+    let (w, h) = (picture.width as usize, picture.height as usize);
+    let colors: Vec<Color> = palette.entries.iter().map(|e| to_color(e.rgb)).collect();
+    let mut out = vec![None; w * h];
+    // Carried error for this row and the next, with a pixel of margin on each side.
+    let mut here = vec![[0.0f64; 3]; w + 2];
+    let mut below = vec![[0.0f64; 3]; w + 2];
+    for y in 0..h {
+        for x in 0..w {
+            let p = y * w + x;
+            if !picture.is_visible(p) {
+                continue;
+            }
+            let want: Color = std::array::from_fn(|d| {
+                (f64::from(picture.rgb[p][d]) + here[x + 1][d]).clamp(0.0, 255.0)
+            });
+            let i = nearest(&colors, want);
+            out[p] = Some(i as u8);
+            let err: Color = std::array::from_fn(|d| want[d] - colors[i][d]);
+            for d in 0..3 {
+                here[x + 2][d] += err[d] * 7.0 / 16.0;
+                below[x][d] += err[d] * 3.0 / 16.0;
+                below[x + 1][d] += err[d] * 5.0 / 16.0;
+                below[x + 2][d] += err[d] / 16.0;
+            }
+        }
+        std::mem::swap(&mut here, &mut below);
+        below.iter_mut().for_each(|e| *e = [0.0; 3]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -146,13 +161,14 @@ mod tests {
         let hist = ColorHistogram::from_picture(&picture);
         let points = Points::from_histogram(&hist);
         let c = fit(&points, &KMeansParams::new(2).seed(1), |_| {}).unwrap();
-        let img = remap(&picture, &hist, &c.best.labels, &c.best.centroids);
+        let palette = Palette::from_clustering(&c, &points);
+        let indices = palette_indices(&picture, &hist, &c.best.labels, &palette);
+        let img = draw(&picture, &palette, &indices);
         let px: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
         assert_eq!(px[0], [1, 1, 1]);
         assert_eq!(px[2], [1, 1, 1]);
         assert_eq!(px[1], [251, 250, 249]);
         assert_eq!(px[3], [251, 250, 249]);
-        let palette = Palette::from_clustering(&c, &points);
         assert_eq!(palette.len(), 2);
         assert_eq!(palette.total_pixels(), 4);
     }
@@ -174,9 +190,41 @@ mod tests {
     fn transparent_pixels_are_filled() {
         let mut picture = Picture::from_rgb(2, 1, vec![[5, 5, 5], [9, 9, 9]]);
         picture.alpha = Some(vec![255, 0]);
+        let palette = Palette {
+            entries: vec![PaletteEntry {
+                centroid: 0,
+                rgb: [5, 5, 5],
+                exact: [5.0; 3],
+                pixels: 1,
+            }],
+            unused: 0,
+        };
         let hist = ColorHistogram::from_picture(&picture);
-        let img = remap(&picture, &hist, &[0], &[[5.0, 5.0, 5.0]]);
+        let indices = palette_indices(&picture, &hist, &[0], &palette);
+        assert_eq!(indices, vec![Some(0), None]);
+        let img = draw(&picture, &palette, &indices);
         assert_eq!(img.get_pixel(1, 0).0, TRANSPARENT_FILL);
         assert_eq!(img.get_pixel(0, 0).0, [5, 5, 5]);
+        assert_eq!(dither(&picture, &palette), vec![Some(0), None]);
+    }
+
+    #[test]
+    fn dithering_keeps_the_average_colour() {
+        // A flat mid grey between black and white comes out as a mix whose mean is the grey.
+        let picture = Picture::from_rgb(64, 64, vec![[100, 100, 100]; 64 * 64]);
+        let entry = |rgb: [u8; 3]| PaletteEntry {
+            centroid: 0,
+            rgb,
+            exact: to_color(rgb),
+            pixels: 1,
+        };
+        let palette = Palette {
+            entries: vec![entry([0, 0, 0]), entry([255, 255, 255])],
+            unused: 0,
+        };
+        let indices = dither(&picture, &palette);
+        let white = indices.iter().filter(|&&i| i == Some(1)).count() as f64;
+        let mean = 255.0 * white / indices.len() as f64;
+        assert!((mean - 100.0).abs() < 2.0, "mean {mean}");
     }
 }

@@ -151,6 +151,7 @@ impl SweepSpec {
             init: self.init,
             empty: self.empty,
             png: false,
+            dither: false,
             palette_formats: Vec::new(),
             out_dir: out_dir.to_path_buf(),
         }

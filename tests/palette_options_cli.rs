@@ -304,3 +304,54 @@ fn find_k_passes_init_and_empty_through() {
     let loss = fs::read_to_string(single.join("loss_k4.txt")).unwrap();
     assert_eq!(loss.trim(), format!("{k4:.6}"));
 }
+
+#[test]
+fn dithering_draws_only_palette_colours_and_keeps_the_mean_colour() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(80, 60));
+    let run_with = |extra: &[&str], out: &str| {
+        k_means(dir.path())
+            .args([
+                "scene.png",
+                "3",
+                "-c",
+                "--png",
+                "--seed",
+                "1",
+                "--out-dir",
+                out,
+            ])
+            .args(extra)
+            .assert()
+            .success();
+        let run = only_run_dir(&dir.path().join(out));
+        let palette = parse_colors(&fs::read_to_string(run.join("colors_k3.txt")).unwrap());
+        let img = image::open(run.join("final_image_k3.png"))
+            .unwrap()
+            .to_rgb8();
+        (palette, img)
+    };
+    let (palette, plain) = run_with(&[], "plain");
+    let (dpalette, dithered) = run_with(&["--dither"], "dithered");
+    assert_eq!(
+        palette, dpalette,
+        "dithering changes the drawing, not the palette"
+    );
+    assert_ne!(plain, dithered);
+    assert!(dithered.pixels().all(|p| palette.contains(&p.0)));
+    let source = gradient_image(80, 60);
+    let mean = |img: &image::RgbImage| -> [f64; 3] {
+        let n = f64::from(img.width() * img.height());
+        std::array::from_fn(|d| img.pixels().map(|p| f64::from(p.0[d])).sum::<f64>() / n)
+    };
+    // Error diffusion keeps the local (and so the overall) average colour.
+    let (m_src, m_dith) = (mean(&source), mean(&dithered));
+    for d in 0..3 {
+        assert!(
+            (m_dith[d] - m_src[d]).abs() < 2.5,
+            "channel {d}: dithered mean {} source {}",
+            m_dith[d],
+            m_src[d]
+        );
+    }
+}

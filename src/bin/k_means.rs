@@ -76,6 +76,9 @@ struct Cli {
     /// Also write final_image_k{K}.png: an indexed PNG holding exactly the palette's colours.
     #[arg(long)]
     png: bool,
+    /// Floyd-Steinberg dithering when drawing final_image_k{K}.jpeg and .png.
+    #[arg(long)]
+    dither: bool,
     /// With -c, also write the palette as colors_k{K}.hex, .gpl (GIMP) or .json; comma-separated.
     #[arg(
         long,
@@ -112,6 +115,7 @@ impl Cli {
             init: self.init,
             empty: self.empty,
             png: self.png,
+            dither: self.dither,
             palette_formats: self.palette_format.clone(),
             out_dir: self.out_dir.clone(),
         }
