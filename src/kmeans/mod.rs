@@ -169,50 +169,65 @@ pub fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize)
 }
 
 /// k-means++ seeding weighted by pixel counts: the first centroid is a colour drawn with probability
-/// proportional to its pixels, each next one a colour drawn with probability proportional to its
-/// pixels times its squared distance to the nearest centroid so far. When every colour already is a
-/// centroid (fewer distinct colours than K), the remaining centroids are drawn uniformly in the cube.
+/// proportional to its pixels; each next one is the best of `2 + ln k` candidates (the "greedy"
+/// variant that scikit-learn uses), each drawn with probability proportional to its pixels times its
+/// squared distance to the nearest centroid so far, the best being the one that leaves the smallest
+/// sum of squared distances. When every colour already is a centroid (fewer distinct colours than K),
+/// the remaining centroids are drawn uniformly in the cube.
 fn kmeans_plus_plus(points: &Points, k: usize, rng: &mut ChaCha8Rng) -> Vec<Color> {
-    // Draws an index with probability proportional to `mass`; None when all mass is zero.
-    let draw = |mass: &[f64], rng: &mut ChaCha8Rng| {
-        let total: f64 = mass.iter().sum();
-        if total <= 0.0 {
-            return None;
-        }
+    // Draws an index with probability proportional to `mass` (total `total` > 0).
+    let draw = |mass: &[f64], total: f64, rng: &mut ChaCha8Rng| {
         let target = rng.random::<f64>() * total;
         let mut acc = 0.0;
         for (i, &m) in mass.iter().enumerate() {
             acc += m;
             if acc > target && m > 0.0 {
-                return Some(i);
+                return i;
             }
         }
-        mass.iter().rposition(|&m| m > 0.0)
+        mass.iter().rposition(|&m| m > 0.0).expect("some mass")
     };
     let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
-    let first = draw(&weights, rng).expect("points are not empty");
+    let total_weight: f64 = weights.iter().sum();
+    let first = draw(&weights, total_weight, rng);
     let mut centroids = vec![points.coords[first]];
-    let mut d2: Vec<f64> = points
+    // Each point's weighted squared distance to its nearest centroid so far.
+    let mut mass: Vec<f64> = points
         .coords
         .iter()
-        .map(|&x| dist2(x, points.coords[first]))
+        .zip(&weights)
+        .map(|(&x, &w)| w * dist2(x, points.coords[first]))
         .collect();
-    let mut mass: Vec<f64> = d2.iter().zip(&weights).map(|(d, w)| d * w).collect();
+    let trials = 2 + (k as f64).ln() as usize;
+    let mut candidate_mass = vec![0.0; mass.len()];
+    let mut best_mass = vec![0.0; mass.len()];
     while centroids.len() < k {
-        let Some(i) = draw(&mass, rng) else { break };
-        let c = points.coords[i];
-        centroids.push(c);
-        for ((d, m), (&x, &w)) in d2
-            .iter_mut()
-            .zip(mass.iter_mut())
-            .zip(points.coords.iter().zip(&weights))
-        {
-            let nd = dist2(x, c);
-            if nd < *d {
-                *d = nd;
-                *m = nd * w;
+        let total: f64 = mass.iter().sum();
+        if total <= 0.0 {
+            break;
+        }
+        let mut best: Option<(f64, usize)> = None;
+        for _ in 0..trials {
+            let i = draw(&mass, total, rng);
+            let c = points.coords[i];
+            let mut potential = 0.0;
+            for (((m, cm), &x), &w) in mass
+                .iter()
+                .zip(candidate_mass.iter_mut())
+                .zip(&points.coords)
+                .zip(&weights)
+            {
+                *cm = m.min(w * dist2(x, c));
+                potential += *cm;
+            }
+            if best.is_none_or(|(p, _)| potential < p) {
+                best = Some((potential, i));
+                std::mem::swap(&mut best_mass, &mut candidate_mass);
             }
         }
+        let (_, i) = best.expect("at least one trial");
+        centroids.push(points.coords[i]);
+        std::mem::swap(&mut mass, &mut best_mass);
     }
     while centroids.len() < k {
         centroids.push(std::array::from_fn(|_| rng.random::<f64>() * 255.0));
