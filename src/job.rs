@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+use crate::colorspace::ColorSpace;
 use crate::error::{Error, Result};
 use crate::indexed_png::encode as encode_indexed_png;
 use crate::kmeans::{
-    dist2, fit, to_color, to_rgb8, Clustering, Color, EmptyPolicy, Init, KMeansParams, Points,
+    dist2, fit, loss_of, to_color, to_rgb8, Clustering, Color, EmptyPolicy, Init, KMeansParams,
+    Points,
 };
 use crate::palette::{dither, draw, palette_indices, Palette};
 use crate::pixels::{load_picture, ColorHistogram, Picture};
@@ -76,6 +78,8 @@ pub struct JobSpec {
     pub init: Init,
     /// `--empty`: what happens to empty clusters.
     pub empty: EmptyPolicy,
+    /// `--space`: the colour space to cluster in.
+    pub space: ColorSpace,
     /// `--png`: also write `final_image_k{K}.png`, an indexed PNG of exactly the palette's colours.
     pub png: bool,
     /// `--dither`: Floyd-Steinberg error diffusion when drawing the image files.
@@ -99,6 +103,7 @@ impl JobSpec {
             max_epochs: None,
             init: Init::Random,
             empty: EmptyPolicy::Keep,
+            space: ColorSpace::Rgb,
             png: false,
             dither: false,
             palette_formats: Vec::new(),
@@ -161,6 +166,9 @@ impl JobSpec {
         if self.empty != EmptyPolicy::Keep {
             entries.push(("empty", empty_name(self.empty).to_string()));
         }
+        if self.space != ColorSpace::Rgb {
+            entries.push(("space", self.space.name().to_string()));
+        }
         if self.png {
             entries.push(("png", "yes".to_string()));
         }
@@ -203,6 +211,7 @@ impl JobSpec {
             .seed(self.seed.unwrap_or(seed))
             .init(self.init)
             .empty(self.empty)
+            .space(self.space)
     }
 }
 
@@ -318,7 +327,55 @@ impl Quality {
 struct Loaded {
     picture: Picture,
     hist: ColorHistogram,
+    /// The distinct colours in the clustering space.
     points: Points,
+    /// The distinct colours in sRGB, when the clustering space is another.
+    rgb_points: Option<Points>,
+}
+
+impl Loaded {
+    /// The distinct colours in sRGB.
+    fn rgb_points(&self) -> &Points {
+        self.rgb_points.as_ref().unwrap_or(&self.points)
+    }
+}
+
+/// How good the result is: the final loss in the clustering space's units, its SSE, the loss in
+/// sRGB units, and the quality of the picture drawn with the 8-bit palette.
+#[derive(Debug, Clone, Copy)]
+struct Scores {
+    space: f64,
+    sse: f64,
+    rgb: f64,
+    quality: Quality,
+}
+
+impl Scores {
+    fn of(clustering: &Clustering, loaded: &Loaded) -> Self {
+        let best = &clustering.best;
+        let unit = clustering.space.unit();
+        let rgb = match clustering.space {
+            ColorSpace::Rgb => best.stats.loss,
+            _ => {
+                loss_of(
+                    loaded.rgb_points(),
+                    &clustering.srgb_centroids(),
+                    &best.labels,
+                )
+                .loss
+            }
+        };
+        Self {
+            space: best.stats.loss / unit,
+            sse: best.stats.sse / (unit * unit),
+            rgb,
+            quality: Quality::of(
+                loaded.rgb_points(),
+                &best.labels,
+                &clustering.srgb_centroids(),
+            ),
+        }
+    }
 }
 
 fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
@@ -332,12 +389,14 @@ fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
             path: spec.image.clone(),
         });
     }
-    let points = Points::from_histogram(&hist);
+    let points = Points::from_histogram_in(&hist, spec.space);
+    let rgb_points = (spec.space != ColorSpace::Rgb).then(|| Points::from_histogram(&hist));
     timings.histogram = start.elapsed();
     Ok(Loaded {
         picture,
         hist,
         points,
+        rgb_points,
     })
 }
 
@@ -359,11 +418,8 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
 
     let start = Instant::now();
     let palette = Palette::from_clustering(&clustering, &loaded.points);
-    let quality = Quality::of(
-        &loaded.points,
-        &clustering.best.labels,
-        &clustering.best.centroids,
-    );
+    let scores = Scores::of(&clustering, &loaded);
+    let quality = scores.quality;
     let mut staging = Staging::begin(&spec.out_dir, &spec.folder_name())?;
     let mut lines = vec![format!(
         "output folder name: {}",
@@ -386,9 +442,13 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     )?;
     let best = &clustering.best;
     let summary = format!(
-        "k = {}: loss {:.6} after {} epoch{} ({}), {} of {} colours used, PSNR {:.2} dB, restart {} of {} kept",
+        "k = {}: loss {:.6}{} after {} epoch{} ({}), {} of {} colours used, PSNR {:.2} dB, restart {} of {} kept",
         spec.k,
-        best.stats.loss,
+        scores.space,
+        match spec.space {
+            ColorSpace::Rgb => String::new(),
+            space => format!(" ({}; RGB loss {:.4})", space.name(), scores.rgb),
+        },
         best.epochs,
         if best.epochs == 1 { "" } else { "s" },
         if best.converged {
@@ -416,7 +476,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
             &clustering,
             &palette,
             &loaded,
-            &quality,
+            &scores,
             &timings,
         ),
         &lines,
@@ -429,7 +489,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         lines,
         summary,
         seed: params.seed,
-        loss: best.stats.loss,
+        loss: scores.space,
         epochs: best.epochs,
         colors: palette.len(),
         timings,
@@ -444,7 +504,7 @@ fn details_entries(
     clustering: &Clustering,
     palette: &Palette,
     loaded: &Loaded,
-    quality: &Quality,
+    scores: &Scores,
     timings: &Timings,
 ) -> Vec<(&'static str, String)> {
     let best = &clustering.best;
@@ -482,8 +542,10 @@ fn details_entries(
                 }
             ),
         ),
-        ("final loss", format!("{:.6}", best.stats.loss)),
-        ("SSE", format!("{:.1}", best.stats.sse)),
+        ("space", spec.space.name().to_string()),
+        ("final loss", format!("{:.6}", scores.space)),
+        ("final loss in RGB units", format!("{:.6}", scores.rgb)),
+        ("SSE", format!("{:.1}", scores.sse)),
         (
             "colours used",
             format!(
@@ -495,8 +557,8 @@ fn details_entries(
         ),
         ("init", init_name(params.init).to_string()),
         ("empty clusters", empty_name(params.empty).to_string()),
-        ("MSE", format!("{:.4}", quality.mse)),
-        ("PSNR", format!("{:.2} dB", quality.psnr)),
+        ("MSE", format!("{:.4}", scores.quality.mse)),
+        ("PSNR", format!("{:.2} dB", scores.quality.psnr)),
         (
             "colour shares",
             palette
@@ -563,12 +625,13 @@ fn stage_outputs(
     }
     if spec.outputs.graph {
         let name = format!("loss_graph_k{k}.png");
-        let losses: Vec<f64> = best.history.iter().map(|s| s.loss).collect();
+        let unit = clustering.space.unit();
+        let losses: Vec<f64> = best.history.iter().map(|s| s.loss / unit).collect();
         let png = plot::loss_graph(&losses, k).map_err(|e| encode_err(&name, &e))?;
         put(staging, name, &png, "loss graph".into())?;
     }
     if spec.outputs.loss {
-        let text = loss_text(best.stats.loss);
+        let text = loss_text(best.stats.loss / clustering.space.unit());
         put(
             staging,
             format!("loss_k{k}.txt"),
@@ -605,7 +668,8 @@ fn stage_outputs(
     if spec.outputs.models {
         let sample = plot::sample_colors(&loaded.hist, plot::MODEL_SAMPLE);
         let name = format!("3D_model_init_k{k}.png");
-        let png = plot::model_init(&sample, &best.initial, k).map_err(|e| encode_err(&name, &e))?;
+        let initial: Vec<Color> = best.initial.iter().map(|&c| spec.space.decode(c)).collect();
+        let png = plot::model_init(&sample, &initial, k).map_err(|e| encode_err(&name, &e))?;
         put(
             staging,
             name,

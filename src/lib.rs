@@ -26,6 +26,7 @@
 //! Loading a file is [`load_picture`]; a whole `k_means` run, folder and files included, is
 //! [`run_job`].
 
+mod colorspace;
 mod elbow;
 mod error;
 mod indexed_png;
@@ -38,6 +39,7 @@ mod report;
 mod run_dir;
 mod sweep;
 
+pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
 pub use indexed_png::encode as encode_indexed_png;

@@ -13,7 +13,7 @@ pub struct PaletteEntry {
     pub centroid: usize,
     /// The centroid rounded to 8-bit sRGB: the colour written to every file.
     pub rgb: [u8; 3],
-    /// The exact centroid.
+    /// The exact centroid, converted to sRGB (0-255, fractional).
     pub exact: Color,
     /// How many pixels are drawn with it.
     pub pixels: u64,
@@ -33,14 +33,15 @@ impl Palette {
     /// The palette of `clustering` over `points`.
     pub fn from_clustering(clustering: &Clustering, points: &Points) -> Self {
         let sizes = clustering.cluster_sizes(points);
+        let srgb = clustering.srgb_centroids();
         let mut entries: Vec<PaletteEntry> = sizes
             .iter()
             .enumerate()
             .filter(|&(_, &n)| n > 0)
             .map(|(j, &n)| PaletteEntry {
                 centroid: j,
-                rgb: to_rgb8(clustering.best.centroids[j]),
-                exact: clustering.best.centroids[j],
+                rgb: to_rgb8(srgb[j]),
+                exact: srgb[j],
                 pixels: n,
             })
             .collect();

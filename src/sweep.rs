@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::colorspace::ColorSpace;
 use crate::elbow::suggest_k;
 use crate::error::{Error, Result};
 use crate::job::{
@@ -44,6 +45,8 @@ pub struct SweepSpec {
     pub init: Init,
     /// `--empty`, passed through.
     pub empty: EmptyPolicy,
+    /// `--space`, passed through.
+    pub space: ColorSpace,
     /// First K.
     pub k_min: usize,
     /// Last K.
@@ -67,6 +70,7 @@ impl SweepSpec {
             max_epochs: None,
             init: Init::Random,
             empty: EmptyPolicy::Keep,
+            space: ColorSpace::Rgb,
             k_min: DEFAULT_K_MIN,
             k_max: DEFAULT_K_MAX,
             jobs: default_jobs(),
@@ -127,6 +131,9 @@ impl SweepSpec {
         if self.empty != EmptyPolicy::Keep {
             entries.push(("empty", empty_name(self.empty).to_string()));
         }
+        if self.space != ColorSpace::Rgb {
+            entries.push(("space", self.space.name().to_string()));
+        }
         canonical_text(&entries)
     }
 
@@ -150,6 +157,7 @@ impl SweepSpec {
             max_epochs: self.max_epochs,
             init: self.init,
             empty: self.empty,
+            space: self.space,
             png: false,
             dither: false,
             palette_formats: Vec::new(),
@@ -176,6 +184,9 @@ pub fn k_means_args(spec: &JobSpec) -> Vec<OsString> {
     }
     if spec.empty != EmptyPolicy::Keep {
         args.extend(["--empty".into(), empty_name(spec.empty).into()]);
+    }
+    if spec.space != ColorSpace::Rgb {
+        args.extend(["--space".into(), spec.space.name().into()]);
     }
     args.extend(["--out-dir".into(), spec.out_dir.clone().into()]);
     args
@@ -449,6 +460,7 @@ fn write_sweep_folder(
         ),
         ("init", init_name(spec.init).to_string()),
         ("empty clusters", empty_name(spec.empty).to_string()),
+        ("space", spec.space.name().to_string()),
         ("parallel jobs", spec.jobs.to_string()),
         (
             "suggested k",

@@ -355,3 +355,64 @@ fn dithering_draws_only_palette_colours_and_keeps_the_mean_colour() {
         );
     }
 }
+
+#[test]
+fn perceptual_spaces_find_the_blobs_and_report_both_losses() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "blobs.png", &blob_image(4, 80, 20));
+    for space in ["lab", "oklab"] {
+        let stdout = k_means(dir.path())
+            .args([
+                "blobs.png",
+                "4",
+                "-c",
+                "-l",
+                "--init",
+                "kmeans++",
+                "--seed",
+                "1",
+                "--space",
+                space,
+            ])
+            .args(["--out-dir", space])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let stdout = String::from_utf8(stdout).unwrap();
+        assert!(stdout.contains(&format!("({space}; RGB loss ")), "{stdout}");
+        let run = only_run_dir(&dir.path().join(space));
+        let mut colors = parse_colors(&fs::read_to_string(run.join("colors_k4.txt")).unwrap());
+        colors.sort();
+        let mut want = BLOBS[..4].to_vec();
+        want.sort();
+        for (got, want) in colors.iter().zip(&want) {
+            for d in 0..3 {
+                assert!(
+                    got[d].abs_diff(want[d]) <= 1,
+                    "{space}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        let details = fs::read_to_string(run.join("details.txt")).unwrap();
+        assert!(details.contains(&format!("space: {space}\n")));
+        let rgb_loss: f64 = details
+            .lines()
+            .find_map(|l| l.strip_prefix("final loss in RGB units: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Each pixel is (3, 3, 3) or (-3, -3, -3) from its blob.
+        assert!((rgb_loss - 27f64.sqrt()).abs() < 0.6, "{space}: {rgb_loss}");
+        let space_loss: f64 = fs::read_to_string(run.join("loss_k4.txt"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            space_loss > 0.0 && (space_loss - rgb_loss).abs() > 1e-3,
+            "loss in {space} units"
+        );
+    }
+}

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{loss_line, run_sweep, suggestion_line, EmptyPolicy, Error, Init, SweepSpec};
+use kquant::{
+    loss_line, run_sweep, suggestion_line, ColorSpace, EmptyPolicy, Error, Init, SweepSpec,
+};
 
 const AFTER_HELP: &str = "\
 Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
@@ -48,6 +50,10 @@ struct Cli {
     /// Empty clusters, passed to k_means: keep (the original's) or reseed.
     #[arg(long, value_enum, default_value_t = EmptyPolicy::Keep)]
     empty: EmptyPolicy,
+    /// Colour space to cluster in: rgb (the original's), lab (CIELAB) or oklab. The loss is reported
+    /// in that space, and in RGB units in details.txt; every file holds sRGB colours.
+    #[arg(long, value_enum, default_value_t = ColorSpace::Rgb)]
+    space: ColorSpace,
     /// Smallest K.
     #[arg(long, value_name = "K", default_value_t = kquant::DEFAULT_K_MIN as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -78,6 +84,7 @@ impl Cli {
             max_epochs: self.max_epochs.map(|e| e as usize),
             init: self.init,
             empty: self.empty,
+            space: self.space,
             k_min: usize::from(self.k_min),
             k_max: usize::from(self.k_max),
             jobs: self.jobs.map_or_else(kquant::default_jobs, |j| j as usize),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{hex, run_job, EmptyPolicy, Init, JobReport, JobSpec, Outputs, PaletteFormat};
+use kquant::{
+    hex, run_job, ColorSpace, EmptyPolicy, Init, JobReport, JobSpec, Outputs, PaletteFormat,
+};
 
 const AFTER_HELP: &str = "\
 Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
@@ -73,6 +75,10 @@ struct Cli {
     /// worst-served colour, so the result has min(K, distinct colours) colours.
     #[arg(long, value_enum, default_value_t = EmptyPolicy::Keep)]
     empty: EmptyPolicy,
+    /// Colour space to cluster in: rgb (the original's), lab (CIELAB) or oklab. The loss is reported
+    /// in that space, and in RGB units in details.txt; every file holds sRGB colours.
+    #[arg(long, value_enum, default_value_t = ColorSpace::Rgb)]
+    space: ColorSpace,
     /// Also write final_image_k{K}.png: an indexed PNG holding exactly the palette's colours.
     #[arg(long)]
     png: bool,
@@ -114,6 +120,7 @@ impl Cli {
             max_epochs: self.max_epochs.map(|e| e as usize),
             init: self.init,
             empty: self.empty,
+            space: self.space,
             png: self.png,
             dither: self.dither,
             palette_formats: self.palette_format.clone(),

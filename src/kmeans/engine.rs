@@ -220,7 +220,7 @@ impl Assignment {
     /// centroid moved (none can when every point already sits on a centroid).
     fn reseed_empty(&self, grid: &Grid, centroids: &mut [Color]) -> bool {
         let empty: Vec<usize> = (0..centroids.len())
-            .filter(|&j| self.sums[j].weight == 0)
+            .filter(|&j| self.sums[j].weight == 0.0)
             .collect();
         if empty.is_empty() {
             return false;
@@ -254,9 +254,12 @@ impl Assignment {
         previous
             .iter()
             .zip(&self.sums)
-            .map(|(&old, m)| match m.weight {
-                0 => old,
-                n => m.coord.map(|s| s as f64 / n as f64),
+            .map(|(&old, m)| {
+                if m.weight == 0.0 {
+                    old
+                } else {
+                    m.coord.map(|s| s / m.weight)
+                }
             })
             .collect()
     }

@@ -8,19 +8,20 @@
 
 use super::{Color, Points};
 
-/// Exact weighted sums of integer colours: the sum of `weight * coordinate` and of weights.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Weighted sums of colours: the sum of `weight * coordinate` and of weights. For integer
+/// coordinates (sRGB) every sum stays below 2^53 and is exact, whatever the order of additions and
+/// subtractions; for other spaces the order is fixed, so results are still reproducible.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Mass {
-    pub coord: [u64; 3],
-    pub weight: u64,
+    pub coord: [f64; 3],
+    pub weight: f64,
 }
 
 impl Mass {
     pub fn of(x: Color, w: u32) -> Self {
-        let w = u64::from(w);
+        let w = f64::from(w);
         Self {
-            // Coordinates are integers 0..=255, so these products and their sums are exact.
-            coord: x.map(|v| w * v as u64),
+            coord: x.map(|v| w * v),
             weight: w,
         }
     }

@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::colorspace::ColorSpace;
 use crate::error::Result;
 use crate::pixels::ColorHistogram;
 
@@ -41,6 +42,18 @@ impl Points {
     pub fn from_histogram(hist: &ColorHistogram) -> Self {
         Self {
             coords: hist.colors.iter().map(|&c| to_color(c)).collect(),
+            weights: hist.counts.clone(),
+        }
+    }
+
+    /// One point per distinct colour, in `space`, weighted by its pixel count.
+    pub fn from_histogram_in(hist: &ColorHistogram, space: ColorSpace) -> Self {
+        Self {
+            coords: hist
+                .colors
+                .iter()
+                .map(|&c| space.encode(to_color(c)))
+                .collect(),
             weights: hist.counts.clone(),
         }
     }
@@ -128,9 +141,20 @@ pub struct Clustering {
     pub restart_losses: Vec<f64>,
     /// The seed the restarts were drawn from.
     pub seed: u64,
+    /// The space the centroids are in.
+    pub space: ColorSpace,
 }
 
 impl Clustering {
+    /// The final centroids in sRGB (0-255, fractional).
+    pub fn srgb_centroids(&self) -> Vec<Color> {
+        self.best
+            .centroids
+            .iter()
+            .map(|&c| self.space.decode(c))
+            .collect()
+    }
+
     /// Pixels per centroid, in centroid order (weights of the points assigned to each).
     pub fn cluster_sizes(&self, points: &Points) -> Vec<u64> {
         cluster_sizes(points, &self.best.labels, self.best.centroids.len())
@@ -159,7 +183,10 @@ pub fn random_centroids(seed: u64, restart: usize, k: usize) -> Vec<Color> {
 /// The initial centroids of restart `restart` under `params.init`, from the restart's own stream.
 pub fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> Vec<Color> {
     match params.init {
-        Init::Random => random_centroids(params.seed, restart, params.k),
+        Init::Random => random_centroids(params.seed, restart, params.k)
+            .into_iter()
+            .map(|c| params.space.encode(c))
+            .collect(),
         Init::KMeansPlusPlus => {
             let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
             rng.set_stream(restart as u64);
@@ -275,6 +302,7 @@ pub fn fit(
             best,
             restart: 0,
             seed: params.seed,
+            space: params.space,
         });
     }
     // Restarts are independent; histories are only wanted for the winner, which is replayed (the
@@ -297,6 +325,7 @@ pub fn fit(
         restart,
         restart_losses,
         seed: params.seed,
+        space: params.space,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The parameters of a k-means run, as a validated builder.
 
+use crate::colorspace::ColorSpace;
 use crate::error::{Error, Result};
 
 /// The largest K: palette indices are stored in a byte, and a palette image holds 256 colours.
@@ -43,6 +44,9 @@ pub struct KMeansParams {
     pub init: Init,
     /// What happens to empty clusters.
     pub empty: EmptyPolicy,
+    /// The space the points are in; random initial centroids are drawn in the RGB cube and
+    /// converted to it.
+    pub space: ColorSpace,
 }
 
 impl KMeansParams {
@@ -56,7 +60,14 @@ impl KMeansParams {
             seed: 0,
             init: Init::Random,
             empty: EmptyPolicy::Keep,
+            space: ColorSpace::Rgb,
         }
+    }
+
+    /// Sets the colour space of the points.
+    pub fn space(mut self, space: ColorSpace) -> Self {
+        self.space = space;
+        self
     }
 
     /// Sets how initial centroids are chosen.
