@@ -57,17 +57,10 @@ pub struct Outputs {
     pub models: bool,
 }
 
-/// Everything a `k_means` run is asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobSpec {
-    /// The image, as the user wrote its path.
-    pub image: PathBuf,
-    /// Number of colours.
-    pub k: usize,
-    /// Optional files.
-    pub outputs: Outputs,
-    /// `-o`: one restart instead of 20.
-    pub one_round: bool,
+/// The options that change how colours are clustered, as `k_means` takes them and `find_k` passes
+/// them on. `None` means the option was not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterOptions {
     /// `--seed`; a random one is drawn (and recorded) when absent.
     pub seed: Option<u64>,
     /// `--restarts`; 20 when absent (1 with `-o`).
@@ -80,6 +73,81 @@ pub struct JobSpec {
     pub empty: EmptyPolicy,
     /// `--space`: the colour space to cluster in.
     pub space: ColorSpace,
+}
+
+impl ClusterOptions {
+    /// The maximum number of epochs these options give.
+    pub fn effective_max_epochs(&self) -> usize {
+        self.max_epochs.unwrap_or(default_max_epochs(self.init))
+    }
+
+    /// `name: value` entries for a run folder's canonical text: each option given that differs
+    /// from its default. Options added after the original come last, so older runs keep their names.
+    pub fn canonical_entries(&self) -> Vec<(&'static str, String)> {
+        let mut entries = Vec::new();
+        if let Some(seed) = self.seed {
+            entries.push(("seed", seed.to_string()));
+        }
+        if let Some(r) = self.restarts.filter(|&r| r != DEFAULT_RESTARTS) {
+            entries.push(("restarts", r.to_string()));
+        }
+        if let Some(e) = self
+            .max_epochs
+            .filter(|&e| e != default_max_epochs(self.init))
+        {
+            entries.push(("max-epochs", e.to_string()));
+        }
+        if self.init != Init::Random {
+            entries.push(("init", init_name(self.init).to_string()));
+        }
+        if self.empty != EmptyPolicy::Keep {
+            entries.push(("empty", empty_name(self.empty).to_string()));
+        }
+        if self.space != ColorSpace::Rgb {
+            entries.push(("space", self.space.name().to_string()));
+        }
+        entries
+    }
+
+    /// The command-line arguments that give these options to `k_means`.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |name: &str, value: String| args.extend([name.to_string(), value]);
+        if let Some(seed) = self.seed {
+            push("--seed", seed.to_string());
+        }
+        if let Some(r) = self.restarts {
+            push("--restarts", r.to_string());
+        }
+        if let Some(e) = self.max_epochs {
+            push("--max-epochs", e.to_string());
+        }
+        if self.init != Init::Random {
+            push("--init", init_name(self.init).to_string());
+        }
+        if self.empty != EmptyPolicy::Keep {
+            push("--empty", empty_name(self.empty).to_string());
+        }
+        if self.space != ColorSpace::Rgb {
+            push("--space", self.space.name().to_string());
+        }
+        args
+    }
+}
+
+/// Everything a `k_means` run is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    /// The image, as the user wrote its path.
+    pub image: PathBuf,
+    /// Number of colours.
+    pub k: usize,
+    /// Optional files.
+    pub outputs: Outputs,
+    /// `-o`: one restart instead of 20.
+    pub one_round: bool,
+    /// The options that change the clustering (shared with `find_k`, which passes them on).
+    pub options: ClusterOptions,
     /// `--png`: also write `final_image_k{K}.png`, an indexed PNG of exactly the palette's colours.
     pub png: bool,
     /// `--dither`: Floyd-Steinberg error diffusion when drawing the image files.
@@ -98,12 +166,7 @@ impl JobSpec {
             k,
             outputs: Outputs::default(),
             one_round: false,
-            seed: None,
-            restarts: None,
-            max_epochs: None,
-            init: Init::Random,
-            empty: EmptyPolicy::Keep,
-            space: ColorSpace::Rgb,
+            options: ClusterOptions::default(),
             png: false,
             dither: false,
             palette_formats: Vec::new(),
@@ -116,7 +179,7 @@ impl JobSpec {
         if self.one_round {
             1
         } else {
-            self.restarts.unwrap_or(DEFAULT_RESTARTS)
+            self.options.restarts.unwrap_or(DEFAULT_RESTARTS)
         }
     }
 
@@ -147,28 +210,7 @@ impl JobSpec {
             ("k", self.k.to_string()),
             ("flags", self.flags_text()),
         ];
-        if let Some(seed) = self.seed {
-            entries.push(("seed", seed.to_string()));
-        }
-        if let Some(r) = self.restarts.filter(|&r| r != DEFAULT_RESTARTS) {
-            entries.push(("restarts", r.to_string()));
-        }
-        if let Some(e) = self
-            .max_epochs
-            .filter(|&e| e != default_max_epochs(self.init))
-        {
-            entries.push(("max-epochs", e.to_string()));
-        }
-        // Options added after the original: named only when used, so older runs keep their folders.
-        if self.init != Init::Random {
-            entries.push(("init", init_name(self.init).to_string()));
-        }
-        if self.empty != EmptyPolicy::Keep {
-            entries.push(("empty", empty_name(self.empty).to_string()));
-        }
-        if self.space != ColorSpace::Rgb {
-            entries.push(("space", self.space.name().to_string()));
-        }
+        entries.extend(self.options.canonical_entries());
         if self.png {
             entries.push(("png", "yes".to_string()));
         }
@@ -207,11 +249,11 @@ impl JobSpec {
     pub fn params(&self, seed: u64) -> KMeansParams {
         KMeansParams::new(self.k)
             .restarts(self.effective_restarts())
-            .max_epochs(self.max_epochs.unwrap_or(default_max_epochs(self.init)))
-            .seed(self.seed.unwrap_or(seed))
-            .init(self.init)
-            .empty(self.empty)
-            .space(self.space)
+            .max_epochs(self.options.effective_max_epochs())
+            .seed(self.options.seed.unwrap_or(seed))
+            .init(self.options.init)
+            .empty(self.options.empty)
+            .space(self.options.space)
     }
 }
 
@@ -389,8 +431,8 @@ fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
             path: spec.image.clone(),
         });
     }
-    let points = Points::from_histogram_in(&hist, spec.space);
-    let rgb_points = (spec.space != ColorSpace::Rgb).then(|| Points::from_histogram(&hist));
+    let points = Points::from_histogram_in(&hist, spec.options.space);
+    let rgb_points = (spec.options.space != ColorSpace::Rgb).then(|| Points::from_histogram(&hist));
     timings.histogram = start.elapsed();
     Ok(Loaded {
         picture,
@@ -406,7 +448,7 @@ fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
 /// # Errors
 /// Invalid parameters, an unreadable image, or a folder or file that cannot be written.
 pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobReport> {
-    let seed = spec.seed.unwrap_or_else(random_seed);
+    let seed = spec.options.seed.unwrap_or_else(random_seed);
     let params = spec.params(seed);
     params.validate()?;
     let mut timings = Timings::default();
@@ -445,7 +487,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         "k = {}: loss {:.6}{} after {} epoch{} ({}), {} of {} colours used, PSNR {:.2} dB, restart {} of {} kept",
         spec.k,
         scores.space,
-        match spec.space {
+        match spec.options.space {
             ColorSpace::Rgb => String::new(),
             space => format!(" ({}; RGB loss {:.4})", space.name(), scores.rgb),
         },
@@ -542,7 +584,7 @@ fn details_entries(
                 }
             ),
         ),
-        ("space", spec.space.name().to_string()),
+        ("space", spec.options.space.name().to_string()),
         ("final loss", format!("{:.6}", scores.space)),
         ("final loss in RGB units", format!("{:.6}", scores.rgb)),
         ("SSE", format!("{:.1}", scores.sse)),
@@ -668,7 +710,11 @@ fn stage_outputs(
     if spec.outputs.models {
         let sample = plot::sample_colors(&loaded.hist, plot::MODEL_SAMPLE);
         let name = format!("3D_model_init_k{k}.png");
-        let initial: Vec<Color> = best.initial.iter().map(|&c| spec.space.decode(c)).collect();
+        let initial: Vec<Color> = best
+            .initial
+            .iter()
+            .map(|&c| spec.options.space.decode(c))
+            .collect();
         let png = plot::model_init(&sample, &initial, k).map_err(|e| encode_err(&name, &e))?;
         put(
             staging,

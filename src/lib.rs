@@ -45,7 +45,7 @@ pub use error::{Error, Result};
 pub use indexed_png::encode as encode_indexed_png;
 pub use job::{
     default_max_epochs, empty_name, encode_jpeg, init_name, output_path, random_seed, run_job,
-    JobReport, JobSpec, Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS,
+    ClusterOptions, JobReport, JobSpec, Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
 };
 pub use kmeans::{

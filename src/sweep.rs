@@ -12,13 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::colorspace::ColorSpace;
 use crate::elbow::suggest_k;
 use crate::error::{Error, Result};
 use crate::job::{
-    default_max_epochs, empty_name, init_name, JobSpec, Outputs, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
+    empty_name, init_name, ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
 };
-use crate::kmeans::{EmptyPolicy, Init};
 use crate::plot;
 use crate::report::{details_text, parse_loss};
 use crate::run_dir::{canonical_text, folder_name, Staging};
@@ -35,18 +33,8 @@ pub struct SweepSpec {
     pub image: PathBuf,
     /// `-o`: one restart per K.
     pub one_round: bool,
-    /// `--seed`, passed to every child; drawn once when absent.
-    pub seed: Option<u64>,
-    /// `--restarts`, passed through.
-    pub restarts: Option<usize>,
-    /// `--max-epochs`, passed through.
-    pub max_epochs: Option<usize>,
-    /// `--init`, passed through.
-    pub init: Init,
-    /// `--empty`, passed through.
-    pub empty: EmptyPolicy,
-    /// `--space`, passed through.
-    pub space: ColorSpace,
+    /// Passed to every child; a seed is drawn once when absent.
+    pub options: ClusterOptions,
     /// First K.
     pub k_min: usize,
     /// Last K.
@@ -65,12 +53,7 @@ impl SweepSpec {
         Self {
             image: image.into(),
             one_round: false,
-            seed: None,
-            restarts: None,
-            max_epochs: None,
-            init: Init::Random,
-            empty: EmptyPolicy::Keep,
-            space: ColorSpace::Rgb,
+            options: ClusterOptions::default(),
             k_min: DEFAULT_K_MIN,
             k_max: DEFAULT_K_MAX,
             jobs: default_jobs(),
@@ -110,30 +93,10 @@ impl SweepSpec {
             ("image", self.image.to_string_lossy().into_owned()),
             ("flags", if self.one_round { "-o" } else { "" }.to_string()),
         ];
-        if let Some(seed) = self.seed {
-            entries.push(("seed", seed.to_string()));
-        }
-        if let Some(r) = self.restarts.filter(|&r| r != DEFAULT_RESTARTS) {
-            entries.push(("restarts", r.to_string()));
-        }
-        if let Some(e) = self
-            .max_epochs
-            .filter(|&e| e != default_max_epochs(self.init))
-        {
-            entries.push(("max-epochs", e.to_string()));
-        }
         if (self.k_min, self.k_max) != (DEFAULT_K_MIN, DEFAULT_K_MAX) {
             entries.push(("k range", format!("{}..={}", self.k_min, self.k_max)));
         }
-        if self.init != Init::Random {
-            entries.push(("init", init_name(self.init).to_string()));
-        }
-        if self.empty != EmptyPolicy::Keep {
-            entries.push(("empty", empty_name(self.empty).to_string()));
-        }
-        if self.space != ColorSpace::Rgb {
-            entries.push(("space", self.space.name().to_string()));
-        }
+        entries.extend(self.options.canonical_entries());
         canonical_text(&entries)
     }
 
@@ -152,12 +115,15 @@ impl SweepSpec {
                 ..Outputs::default()
             },
             one_round: self.one_round,
-            seed: Some(seed),
-            restarts: if self.one_round { None } else { self.restarts },
-            max_epochs: self.max_epochs,
-            init: self.init,
-            empty: self.empty,
-            space: self.space,
+            options: ClusterOptions {
+                seed: Some(seed),
+                restarts: if self.one_round {
+                    None
+                } else {
+                    self.options.restarts
+                },
+                ..self.options.clone()
+            },
             png: false,
             dither: false,
             palette_formats: Vec::new(),
@@ -170,24 +136,7 @@ impl SweepSpec {
 pub fn k_means_args(spec: &JobSpec) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![spec.image.clone().into(), spec.k.to_string().into()];
     args.extend(spec.flags_text().split_whitespace().map(OsString::from));
-    if let Some(seed) = spec.seed {
-        args.extend(["--seed".into(), seed.to_string().into()]);
-    }
-    if let Some(r) = spec.restarts {
-        args.extend(["--restarts".into(), r.to_string().into()]);
-    }
-    if let Some(e) = spec.max_epochs {
-        args.extend(["--max-epochs".into(), e.to_string().into()]);
-    }
-    if spec.init != Init::Random {
-        args.extend(["--init".into(), init_name(spec.init).into()]);
-    }
-    if spec.empty != EmptyPolicy::Keep {
-        args.extend(["--empty".into(), empty_name(spec.empty).into()]);
-    }
-    if spec.space != ColorSpace::Rgb {
-        args.extend(["--space".into(), spec.space.name().into()]);
-    }
+    args.extend(spec.options.args().into_iter().map(OsString::from));
     args.extend(["--out-dir".into(), spec.out_dir.clone().into()]);
     args
 }
@@ -280,7 +229,7 @@ pub fn run_sweep(
 ) -> Result<SweepReport> {
     spec.validate()?;
     let k_means = locate_k_means(spec.k_means.as_deref())?;
-    let seed = spec.seed.unwrap_or_else(crate::job::random_seed);
+    let seed = spec.options.seed.unwrap_or_else(crate::job::random_seed);
     let private = tempfile::Builder::new()
         .prefix(".find_k-")
         .tempdir()
@@ -448,19 +397,17 @@ fn write_sweep_folder(
             if spec.one_round {
                 1
             } else {
-                spec.restarts.unwrap_or(DEFAULT_RESTARTS)
+                spec.options.restarts.unwrap_or(DEFAULT_RESTARTS)
             }
             .to_string(),
         ),
         (
             "max epochs",
-            spec.max_epochs
-                .unwrap_or(default_max_epochs(spec.init))
-                .to_string(),
+            spec.options.effective_max_epochs().to_string(),
         ),
-        ("init", init_name(spec.init).to_string()),
-        ("empty clusters", empty_name(spec.empty).to_string()),
-        ("space", spec.space.name().to_string()),
+        ("init", init_name(spec.options.init).to_string()),
+        ("empty clusters", empty_name(spec.options.empty).to_string()),
+        ("space", spec.options.space.name().to_string()),
         ("parallel jobs", spec.jobs.to_string()),
         (
             "suggested k",
@@ -502,7 +449,7 @@ mod tests {
     fn child_arguments_round_trip_through_the_job_spec() {
         let mut spec = SweepSpec::new("a b.png");
         spec.one_round = true;
-        spec.max_epochs = Some(7);
+        spec.options.max_epochs = Some(7);
         let child = spec.child_spec(5, 99, Path::new("/tmp/x"));
         let args: Vec<String> = k_means_args(&child)
             .into_iter()

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use kquant::{
-    loss_line, run_sweep, suggestion_line, ColorSpace, EmptyPolicy, Error, Init, SweepSpec,
+    loss_line, run_sweep, suggestion_line, ClusterOptions, ColorSpace, EmptyPolicy, Error, Init,
+    SweepSpec,
 };
 
 const AFTER_HELP: &str = "\
@@ -79,12 +80,14 @@ impl Cli {
         SweepSpec {
             image: self.image.clone(),
             one_round: self.one_round,
-            seed: self.seed,
-            restarts: self.restarts.map(|r| r as usize),
-            max_epochs: self.max_epochs.map(|e| e as usize),
-            init: self.init,
-            empty: self.empty,
-            space: self.space,
+            options: ClusterOptions {
+                seed: self.seed,
+                restarts: self.restarts.map(|r| r as usize),
+                max_epochs: self.max_epochs.map(|e| e as usize),
+                init: self.init,
+                empty: self.empty,
+                space: self.space,
+            },
             k_min: usize::from(self.k_min),
             k_max: usize::from(self.k_max),
             jobs: self.jobs.map_or_else(kquant::default_jobs, |j| j as usize),

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use kquant::{
-    hex, run_job, ColorSpace, EmptyPolicy, Init, JobReport, JobSpec, Outputs, PaletteFormat,
+    hex, run_job, ClusterOptions, ColorSpace, EmptyPolicy, Init, JobReport, JobSpec, Outputs,
+    PaletteFormat,
 };
 
 const AFTER_HELP: &str = "\
@@ -115,12 +116,14 @@ impl Cli {
                 models: self.models,
             },
             one_round: self.one_round,
-            seed: self.seed,
-            restarts: self.restarts.map(|r| r as usize),
-            max_epochs: self.max_epochs.map(|e| e as usize),
-            init: self.init,
-            empty: self.empty,
-            space: self.space,
+            options: ClusterOptions {
+                seed: self.seed,
+                restarts: self.restarts.map(|r| r as usize),
+                max_epochs: self.max_epochs.map(|e| e as usize),
+                init: self.init,
+                empty: self.empty,
+                space: self.space,
+            },
             png: self.png,
             dither: self.dither,
             palette_formats: self.palette_format.clone(),
