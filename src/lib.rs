@@ -23,8 +23,12 @@
 //! # Ok::<(), kquant::Error>(())
 //! ```
 //!
+//! Beyond the original, [`KMeansParams`] can seed with k-means++ ([`Init`]), reseed empty clusters
+//! ([`EmptyPolicy`]) and cluster in CIELAB or Oklab ([`ColorSpace`]); [`dither`] draws with
+//! Floyd-Steinberg error diffusion and [`encode_indexed_png`] writes a true palette image.
+//!
 //! Loading a file is [`load_picture`]; a whole `k_means` run, folder and files included, is
-//! [`run_job`].
+//! [`run_job`]; `find_k`'s sweep is [`run_sweep`], and its suggestion [`suggest_k`].
 
 mod colorspace;
 mod elbow;
