@@ -289,15 +289,15 @@ fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
             .build_cartesian_3d(0.0..255.0, 0.0..255.0, 0.0..255.0)
             .map_err(plot_err)?;
         chart.with_projection(|mut p| {
-            p.yaw = 0.7;
+            p.yaw = -0.8;
             p.pitch = 0.35;
             p.scale = 0.8;
             p.into_matrix()
         });
-        // The red and green tick labels meet at the front corner (red 255, green 255): only green
+        // The red and green tick labels meet at the front corner (red 0, green 255): only green
         // labels it.
         let red_fmt = |v: &f64| {
-            if *v > 240.0 {
+            if *v < 10.0 {
                 String::new()
             } else {
                 format!("{v:.0}")
@@ -315,13 +315,13 @@ fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
             .draw()
             .map_err(plot_err)?;
         // Axis names beside each axis's tick labels; plotters' 3D axes have no descriptions.
-        // x is red, y (up) is blue, z is green; the tick labels sit on the edges at the far side of
-        // the floor (red along green = 255, green along red = 255, blue at red = 0, green = 255).
+        // x is red, y (up) is blue, z is green. Seen from this side the grey diagonal of the cube,
+        // where most photos' colours lie, runs across the picture rather than towards the viewer.
         let name_style = TextStyle::from((FONT, 20).into_font()).color(&BLACK);
         let names = [
             ("Red", (150.0, 0.0, 330.0)),
-            ("Green", (330.0, 0.0, 150.0)),
-            ("Blue", (0.0, 285.0, 255.0)),
+            ("Green", (-90.0, 0.0, 120.0)),
+            ("Blue", (0.0, 290.0, 0.0)),
         ];
         chart
             .draw_series(
