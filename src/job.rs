@@ -7,16 +7,15 @@ use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use image::RgbImage;
-
 use crate::colorspace::ColorSpace;
 use crate::error::{Error, Result};
 use crate::indexed_png::encode as encode_indexed_png;
+use crate::jpeg::encode_palette_jpeg;
 use crate::kmeans::{
     dist2, fit, loss_of, to_color, to_rgb8, Clustering, Color, EmptyPolicy, Init, KMeansParams,
     Points,
 };
-use crate::palette::{dither, draw, palette_indices, Palette};
+use crate::palette::{dither, palette_indices, Palette};
 use crate::pixels::{load_picture, ColorHistogram, Picture};
 use crate::plot;
 use crate::report::{colors_text, details_text, hex, loss_text, PaletteFormat};
@@ -39,8 +38,6 @@ pub fn default_max_epochs(init: Init) -> usize {
 }
 /// Default folder that run folders go in.
 pub const DEFAULT_OUT_DIR: &str = "output";
-/// Quality of `final_image_k{K}.jpeg`: high, so the picture shows the palette, not JPEG artefacts.
-pub const JPEG_QUALITY: u8 = 95;
 
 /// Which optional files to write (the original's flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -688,24 +685,26 @@ fn stage_outputs(
             palette_indices(&loaded.picture, &loaded.hist, &best.labels, palette)
         }
     });
-    if let (true, Some(indices)) = (spec.outputs.image, &indices) {
-        let name = format!("final_image_k{k}.jpeg");
-        let img = draw(&loaded.picture, palette, indices);
-        let jpeg = encode_jpeg(&img).map_err(|e| encode_err(&name, &e))?;
-        put(staging, name, &jpeg, "final image".into())?;
-    }
-    if let (true, Some(indices)) = (spec.png, &indices) {
-        let name = format!("final_image_k{k}.png");
-        let png = encode_indexed_png(&loaded.picture, palette, indices)
-            .map_err(|e| encode_err(&name, &e))?;
-        let input = std::fs::metadata(&spec.image).map_or(0, |m| m.len());
-        let what = format!(
-            "final image as PNG ({} colours, {} KB; the input is {} KB)",
-            palette.len(),
-            png.len().div_ceil(1024),
-            input.div_ceil(1024)
-        );
-        put(staging, name, &png, what)?;
+    if let Some(indices) = indices {
+        if spec.outputs.image {
+            let name = format!("final_image_k{k}.jpeg");
+            let jpeg = encode_palette_jpeg(&loaded.picture, palette, &indices)
+                .map_err(|e| encode_err(&name, &e))?;
+            put(staging, name, &jpeg, "final image".into())?;
+        }
+        if spec.png {
+            let name = format!("final_image_k{k}.png");
+            let png = encode_indexed_png(&loaded.picture, palette, &indices)
+                .map_err(|e| encode_err(&name, &e))?;
+            let input = std::fs::metadata(&spec.image).map_or(0, |m| m.len());
+            let what = format!(
+                "final image as PNG ({} colours, {} KB; the input is {} KB)",
+                palette.len(),
+                png.len().div_ceil(1024),
+                input.div_ceil(1024)
+            );
+            put(staging, name, &png, what)?;
+        }
     }
     if spec.outputs.models {
         let sample = plot::sample_colors(&loaded.hist, plot::MODEL_SAMPLE);
@@ -738,26 +737,4 @@ fn stage_outputs(
 /// The path of a file of the run folder of `spec` (whether or not it was written).
 pub fn output_path(spec: &JobSpec, name: &str) -> PathBuf {
     spec.run_dir().join(name)
-}
-
-/// Encodes `img` as a JPEG of quality [`JPEG_QUALITY`] without chroma subsampling: a quantized image
-/// has sharp colour edges, which 4:2:0 or 4:2:2 subsampling would smear into colours not in the
-/// palette.
-///
-/// # Errors
-/// The encoder's error, e.g. for an image wider or taller than 65535 pixels.
-pub fn encode_jpeg(img: &RgbImage) -> std::result::Result<Vec<u8>, String> {
-    let (w, h) = img.dimensions();
-    let (Ok(w), Ok(h)) = (u16::try_from(w), u16::try_from(h)) else {
-        return Err(format!(
-            "a JPEG holds at most 65535x65535 pixels, not {w}x{h}"
-        ));
-    };
-    let mut out = Vec::new();
-    let mut encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
-    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
-    encoder
-        .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| e.to_string())?;
-    Ok(out)
 }

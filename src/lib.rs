@@ -35,6 +35,7 @@ mod elbow;
 mod error;
 mod indexed_png;
 mod job;
+mod jpeg;
 mod kmeans;
 mod palette;
 mod pixels;
@@ -48,10 +49,11 @@ pub use elbow::suggest_k;
 pub use error::{Error, Result};
 pub use indexed_png::encode as encode_indexed_png;
 pub use job::{
-    default_max_epochs, empty_name, encode_jpeg, init_name, output_path, random_seed, run_job,
-    ClusterOptions, JobReport, JobSpec, Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS,
-    DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS, JPEG_QUALITY,
+    default_max_epochs, empty_name, init_name, output_path, random_seed, run_job, ClusterOptions,
+    JobReport, JobSpec, Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS,
+    DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
 };
+pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
 pub use kmeans::{
     cluster_sizes, dist2, fit, initial_centroids, lloyd, loss_of, nearest, random_centroids,
     to_color, to_rgb8, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Points, Run,
