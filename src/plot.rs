@@ -257,7 +257,7 @@ pub fn model_after(sample: &[[u8; 3]], centroids: &[Color], k: usize) -> PlotRes
         .map(|&c| {
             let x = crate::kmeans::to_color(c);
             let j = crate::kmeans::nearest(centroids, x);
-            (x, rgb(colors[j]).mix(0.35).to_rgba().into_rgb(), 2, None)
+            (x, faded(colors[j]), 2, None)
         })
         .collect();
     markers.extend(
@@ -269,16 +269,10 @@ pub fn model_after(sample: &[[u8; 3]], centroids: &[Color], k: usize) -> PlotRes
     model(&format!("final centroids, k = {k}"), &markers)
 }
 
-trait IntoRgb {
-    fn into_rgb(self) -> RGBColor;
-}
-
-impl IntoRgb for RGBAColor {
-    /// Blends over white, so faded points stay opaque and cheap to draw.
-    fn into_rgb(self) -> RGBColor {
-        let blend = |c: u8| (f64::from(c) * self.3 + 255.0 * (1.0 - self.3)).round() as u8;
-        RGBColor(blend(self.0), blend(self.1), blend(self.2))
-    }
+/// `c` at 35% over white: faded points stay opaque and cheap to draw.
+fn faded(c: [u8; 3]) -> RGBColor {
+    let blend = |v: u8| (f64::from(v) * 0.35 + 255.0 * 0.65).round() as u8;
+    RGBColor(blend(c[0]), blend(c[1]), blend(c[2]))
 }
 
 fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
