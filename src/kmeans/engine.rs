@@ -191,16 +191,22 @@ impl Assignment {
         let cell = &grid.fine[f];
         let fresh = self.cell_label[f] == UNSET;
         let mut changed = false;
+        // The candidates' centroids, gathered once for the whole cell.
+        let local: Vec<Color> = candidates
+            .iter()
+            .map(|&j| centroids[usize::from(j)])
+            .collect();
         for g in cell.start..cell.end {
             let x = grid.coords[g];
-            let (mut best, mut d_best) = (candidates[0], f64::INFINITY);
-            for &j in candidates {
-                let d = dist2(x, centroids[usize::from(j)]);
-                if d < d_best {
-                    best = j;
-                    d_best = d;
-                }
+            // Selects rather than branches: which candidate wins is unpredictable along a boundary.
+            let (mut best, mut d_best) = (0, dist2(x, local[0]));
+            for (i, &c) in local.iter().enumerate().skip(1) {
+                let d = dist2(x, c);
+                let closer = d < d_best;
+                best = if closer { i } else { best };
+                d_best = if closer { d } else { d_best };
             }
+            let best = candidates[best];
             let prev = self.labels[g];
             if fresh || prev != best {
                 if !fresh {
