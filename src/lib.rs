@@ -30,6 +30,7 @@
 //! Loading a file is [`load_picture`]; a whole `k_means` run, folder and files included, is
 //! [`run_job`]; `find_k`'s sweep is [`run_sweep`], and its suggestion [`suggest_k`].
 
+mod cli_args;
 mod colorspace;
 mod elbow;
 mod error;
@@ -44,6 +45,7 @@ mod report;
 mod run_dir;
 mod sweep;
 
+pub use cli_args::ClusterArgs;
 pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
 pub use elbow::suggest_k;
 pub use error::{Error, Result};

@@ -125,33 +125,28 @@ mod tests {
     use super::*;
     use crate::palette::PaletteEntry;
 
-    #[test]
-    fn colors_are_integer_triples_in_palette_order() {
+    /// A two-colour palette: #ff0007 on 3 pixels, #010203 on 1.
+    fn two_colours() -> Palette {
         let entry = |rgb, pixels| PaletteEntry {
             centroid: 0,
             rgb,
             exact: [0.0; 3],
             pixels,
         };
-        let p = Palette {
-            entries: vec![entry([255, 0, 7], 9), entry([1, 2, 3], 1)],
+        Palette {
+            entries: vec![entry([255, 0, 7], 3), entry([1, 2, 3], 1)],
             unused: 0,
-        };
-        assert_eq!(colors_text(&p), "255,0,7\n1,2,3\n");
+        }
+    }
+
+    #[test]
+    fn colors_are_integer_triples_in_palette_order() {
+        assert_eq!(colors_text(&two_colours()), "255,0,7\n1,2,3\n");
     }
 
     #[test]
     fn palette_formats_hold_every_colour() {
-        let entry = |rgb, pixels| PaletteEntry {
-            centroid: 0,
-            rgb,
-            exact: [0.0; 3],
-            pixels,
-        };
-        let p = Palette {
-            entries: vec![entry([255, 0, 7], 3), entry([1, 2, 3], 1)],
-            unused: 0,
-        };
+        let p = two_colours();
         assert_eq!(hex_text(&p), "#ff0007\n#010203\n");
         let gpl = gpl_text(&p, 2);
         assert!(gpl.starts_with("GIMP Palette\n"));

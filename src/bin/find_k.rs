@@ -8,10 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{
-    loss_line, run_sweep, suggestion_line, ClusterOptions, ColorSpace, EmptyPolicy, Error, Init,
-    SweepSpec,
-};
+use kquant::{loss_line, run_sweep, suggestion_line, ClusterArgs, Error, SweepSpec};
 
 const AFTER_HELP: &str = "\
 Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
@@ -36,25 +33,8 @@ struct Cli {
     /// One round: each K gets a single restart instead of 20.
     #[arg(short = 'o', conflicts_with = "restarts")]
     one_round: bool,
-    /// Seed passed to every k_means run; drawn once and written to details.txt when absent.
-    #[arg(long, value_name = "N")]
-    seed: Option<u64>,
-    /// Restarts per K, passed to k_means [default: 20]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    restarts: Option<u32>,
-    /// Maximum epochs per restart, passed to k_means [default: 20, or 300 with --init kmeans++]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_epochs: Option<u32>,
-    /// Initial centroids, passed to k_means: random (the original's) or kmeans++.
-    #[arg(long, value_enum, default_value_t = Init::Random)]
-    init: Init,
-    /// Empty clusters, passed to k_means: keep (the original's) or reseed.
-    #[arg(long, value_enum, default_value_t = EmptyPolicy::Keep)]
-    empty: EmptyPolicy,
-    /// Colour space to cluster in: rgb (the original's), lab (CIELAB) or oklab. The loss is reported
-    /// in that space, and in RGB units in details.txt; every file holds sRGB colours.
-    #[arg(long, value_enum, default_value_t = ColorSpace::Rgb)]
-    space: ColorSpace,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Smallest K.
     #[arg(long, value_name = "K", default_value_t = kquant::DEFAULT_K_MIN as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -80,14 +60,7 @@ impl Cli {
         SweepSpec {
             image: self.image.clone(),
             one_round: self.one_round,
-            options: ClusterOptions {
-                seed: self.seed,
-                restarts: self.restarts.map(|r| r as usize),
-                max_epochs: self.max_epochs.map(|e| e as usize),
-                init: self.init,
-                empty: self.empty,
-                space: self.space,
-            },
+            options: self.cluster.options(),
             k_min: usize::from(self.k_min),
             k_max: usize::from(self.k_max),
             jobs: self.jobs.map_or_else(kquant::default_jobs, |j| j as usize),

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{
-    hex, run_job, ClusterOptions, ColorSpace, EmptyPolicy, Init, JobReport, JobSpec, Outputs,
-    PaletteFormat,
-};
+use kquant::{hex, run_job, ClusterArgs, JobReport, JobSpec, Outputs, PaletteFormat};
 
 const AFTER_HELP: &str = "\
 Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
@@ -59,27 +56,8 @@ struct Cli {
     /// One round: a single restart instead of 20 (faster, usually a higher loss).
     #[arg(short = 'o', conflicts_with = "restarts")]
     one_round: bool,
-    /// Seed of the random initial centroids; a run with the same seed gives the same result.
-    /// Without it a seed is drawn and written to details.txt.
-    #[arg(long, value_name = "N")]
-    seed: Option<u64>,
-    /// Restarts from new random centroids; the one with the lowest loss is kept [default: 20]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    restarts: Option<u32>,
-    /// Maximum epochs (assign, then update) per restart [default: 20, or 300 with --init kmeans++]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_epochs: Option<u32>,
-    /// Initial centroids: `random` points in the RGB cube (the original's), or `kmeans++` seeding.
-    #[arg(long, value_enum, default_value_t = Init::Random)]
-    init: Init,
-    /// Empty clusters: `keep` them where they are (the original's), or `reseed` them on the
-    /// worst-served colour, so the result has min(K, distinct colours) colours.
-    #[arg(long, value_enum, default_value_t = EmptyPolicy::Keep)]
-    empty: EmptyPolicy,
-    /// Colour space to cluster in: rgb (the original's), lab (CIELAB) or oklab. The loss is reported
-    /// in that space, and in RGB units in details.txt; every file holds sRGB colours.
-    #[arg(long, value_enum, default_value_t = ColorSpace::Rgb)]
-    space: ColorSpace,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Also write final_image_k{K}.png: an indexed PNG holding exactly the palette's colours.
     #[arg(long)]
     png: bool,
@@ -116,14 +94,7 @@ impl Cli {
                 models: self.models,
             },
             one_round: self.one_round,
-            options: ClusterOptions {
-                seed: self.seed,
-                restarts: self.restarts.map(|r| r as usize),
-                max_epochs: self.max_epochs.map(|e| e as usize),
-                init: self.init,
-                empty: self.empty,
-                space: self.space,
-            },
+            options: self.cluster.options(),
             png: self.png,
             dither: self.dither,
             palette_formats: self.palette_format.clone(),

@@ -1,0 +1,45 @@
+//! The command-line options both binaries share, so `k_means` and `find_k` parse them the same way.
+
+use crate::colorspace::ColorSpace;
+use crate::job::ClusterOptions;
+use crate::kmeans::{EmptyPolicy, Init};
+
+/// The clustering options, as clap arguments (`find_k` passes them on to `k_means`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Seed of the random initial centroids; the same seed gives the same result. Without it a seed
+    /// is drawn and written to details.txt.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Restarts from new random centroids; the one with the lowest loss is kept [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub restarts: Option<u32>,
+    /// Maximum epochs (assign, then update) per restart [default: 20, or 300 with --init kmeans++]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_epochs: Option<u32>,
+    /// Initial centroids: `random` points in the RGB cube (the original's), or `kmeans++` seeding.
+    #[arg(long, value_enum, default_value_t = Init::Random)]
+    pub init: Init,
+    /// Empty clusters: `keep` them where they are (the original's), or `reseed` them on the
+    /// worst-served colour, so the result has min(K, distinct colours) colours.
+    #[arg(long, value_enum, default_value_t = EmptyPolicy::Keep)]
+    pub empty: EmptyPolicy,
+    /// Colour space to cluster in: rgb (the original's), lab (CIELAB) or oklab. The loss is reported
+    /// in that space, and in RGB units in details.txt; every file holds sRGB colours.
+    #[arg(long, value_enum, default_value_t = ColorSpace::Rgb)]
+    pub space: ColorSpace,
+}
+
+impl ClusterArgs {
+    /// The options these arguments give.
+    pub fn options(&self) -> ClusterOptions {
+        ClusterOptions {
+            seed: self.seed,
+            restarts: self.restarts.map(|r| r as usize),
+            max_epochs: self.max_epochs.map(|e| e as usize),
+            init: self.init,
+            empty: self.empty,
+            space: self.space,
+        }
+    }
+}
