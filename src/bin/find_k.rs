@@ -26,7 +26,7 @@ Example:
 
 /// Help choose K: run k_means for every K and plot the loss against K.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = AFTER_HELP)]
+#[command(version, after_help = AFTER_HELP)]
 struct Cli {
     /// The image (any format k_means reads).
     image: PathBuf,

@@ -31,7 +31,7 @@ Example:
 
 /// Redraw an image with only K colours, found by k-means clustering.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = AFTER_HELP)]
+#[command(version, after_help = AFTER_HELP)]
 struct Cli {
     /// The image (JPEG, PNG, GIF, BMP, TIFF, WebP, ...). Pixels with alpha 0 are left out.
     image: PathBuf,
