@@ -1,8 +1,8 @@
 //! The command-line options both binaries share, so `k_means` and `find_k` parse them the same way.
 
 use crate::colorspace::ColorSpace;
-use crate::job::ClusterOptions;
 use crate::kmeans::{EmptyPolicy, Init};
+use crate::spec::ClusterOptions;
 
 /// The clustering options, as clap arguments (`find_k` passes them on to `k_means`).
 #[derive(Debug, Clone, clap::Args)]

@@ -43,6 +43,7 @@ mod pixels;
 pub mod plot;
 mod report;
 mod run_dir;
+mod spec;
 mod sweep;
 
 pub use cli_args::ClusterArgs;
@@ -50,11 +51,7 @@ pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, Col
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
 pub use indexed_png::encode as encode_indexed_png;
-pub use job::{
-    default_max_epochs, empty_name, init_name, output_path, random_seed, run_job, ClusterOptions,
-    JobReport, JobSpec, Outputs, Quality, Timings, DEFAULT_MAX_EPOCHS,
-    DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
-};
+pub use job::{output_path, random_seed, run_job, JobReport, Quality, Timings};
 pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
 pub use kmeans::{
     cluster_sizes, dist2, fit, initial_centroids, lloyd, loss_of, nearest, random_centroids,
@@ -69,6 +66,10 @@ pub use report::{
     PaletteFormat,
 };
 pub use run_dir::{canonical_text, folder_name, Staging};
+pub use spec::{
+    default_max_epochs, empty_name, init_name, ClusterOptions, JobSpec, Outputs,
+    DEFAULT_MAX_EPOCHS, DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
+};
 pub use sweep::{
     default_jobs, k_means_args, locate_k_means, loss_line, losses_csv, run_sweep, suggestion_line,
     SweepReport, SweepSpec, DEFAULT_K_MAX, DEFAULT_K_MIN,

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use crate::elbow::suggest_k;
 use crate::error::{Error, Result};
-use crate::job::{
-    empty_name, init_name, ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
-};
 use crate::plot;
 use crate::report::{details_text, parse_loss};
 use crate::run_dir::{canonical_text, folder_name, Staging};
+use crate::spec::{
+    empty_name, init_name, ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
+};
 
 /// The smallest K swept by default, as in the original.
 pub const DEFAULT_K_MIN: usize = 2;

@@ -1,0 +1,258 @@
+//! What a `k_means` run is asked to do: its options, the files it writes, and the canonical text that
+//! names its run folder.
+
+use std::path::PathBuf;
+
+use crate::colorspace::ColorSpace;
+use crate::kmeans::{EmptyPolicy, Init, KMeansParams};
+use crate::report::PaletteFormat;
+use crate::run_dir::{canonical_text, folder_name};
+
+/// Default number of restarts, as in the original.
+pub const DEFAULT_RESTARTS: usize = 20;
+/// Default maximum number of epochs per restart, as in the original.
+pub const DEFAULT_MAX_EPOCHS: usize = 20;
+/// Default maximum number of epochs with k-means++ seeding, which asks for the best palette rather
+/// than the original's behaviour: enough to converge, as scikit-learn's `max_iter`.
+pub const DEFAULT_MAX_EPOCHS_KMEANS_PP: usize = 300;
+
+/// The maximum number of epochs when `--max-epochs` is not given, which depends on the seeding.
+pub fn default_max_epochs(init: Init) -> usize {
+    match init {
+        Init::Random => DEFAULT_MAX_EPOCHS,
+        Init::KMeansPlusPlus => DEFAULT_MAX_EPOCHS_KMEANS_PP,
+    }
+}
+/// Default folder that run folders go in.
+pub const DEFAULT_OUT_DIR: &str = "output";
+
+/// Which optional files to write (the original's flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// `-c`: `colors_k{K}.txt`.
+    pub colors: bool,
+    /// `-g`: `loss_graph_k{K}.png`.
+    pub graph: bool,
+    /// `-l`: `loss_k{K}.txt`.
+    pub loss: bool,
+    /// `-i`: `final_image_k{K}.jpeg`.
+    pub image: bool,
+    /// `-p`: `3D_model_init_k{K}.png` and `3D_model_after_k{K}.png`.
+    pub models: bool,
+}
+
+/// The options that change how colours are clustered, as `k_means` takes them and `find_k` passes
+/// them on. `None` means the option was not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// `--seed`; a random one is drawn (and recorded) when absent.
+    pub seed: Option<u64>,
+    /// `--restarts`; 20 when absent (1 with `-o`).
+    pub restarts: Option<usize>,
+    /// `--max-epochs`; when absent 20, or 300 with k-means++ (see [`default_max_epochs`]).
+    pub max_epochs: Option<usize>,
+    /// `--init`: how initial centroids are chosen.
+    pub init: Init,
+    /// `--empty`: what happens to empty clusters.
+    pub empty: EmptyPolicy,
+    /// `--space`: the colour space to cluster in.
+    pub space: ColorSpace,
+}
+
+impl ClusterOptions {
+    /// The maximum number of epochs these options give.
+    pub fn effective_max_epochs(&self) -> usize {
+        self.max_epochs.unwrap_or(default_max_epochs(self.init))
+    }
+
+    /// `name: value` entries for a run folder's canonical text: each option given that differs
+    /// from its default. Options added after the original come last, so older runs keep their names.
+    pub fn canonical_entries(&self) -> Vec<(&'static str, String)> {
+        let mut entries = Vec::new();
+        if let Some(seed) = self.seed {
+            entries.push(("seed", seed.to_string()));
+        }
+        if let Some(r) = self.restarts.filter(|&r| r != DEFAULT_RESTARTS) {
+            entries.push(("restarts", r.to_string()));
+        }
+        if let Some(e) = self
+            .max_epochs
+            .filter(|&e| e != default_max_epochs(self.init))
+        {
+            entries.push(("max-epochs", e.to_string()));
+        }
+        if self.init != Init::Random {
+            entries.push(("init", init_name(self.init).to_string()));
+        }
+        if self.empty != EmptyPolicy::Keep {
+            entries.push(("empty", empty_name(self.empty).to_string()));
+        }
+        if self.space != ColorSpace::Rgb {
+            entries.push(("space", self.space.name().to_string()));
+        }
+        entries
+    }
+
+    /// The command-line arguments that give these options to `k_means`.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |name: &str, value: String| args.extend([name.to_string(), value]);
+        if let Some(seed) = self.seed {
+            push("--seed", seed.to_string());
+        }
+        if let Some(r) = self.restarts {
+            push("--restarts", r.to_string());
+        }
+        if let Some(e) = self.max_epochs {
+            push("--max-epochs", e.to_string());
+        }
+        if self.init != Init::Random {
+            push("--init", init_name(self.init).to_string());
+        }
+        if self.empty != EmptyPolicy::Keep {
+            push("--empty", empty_name(self.empty).to_string());
+        }
+        if self.space != ColorSpace::Rgb {
+            push("--space", self.space.name().to_string());
+        }
+        args
+    }
+}
+
+/// Everything a `k_means` run is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    /// The image, as the user wrote its path.
+    pub image: PathBuf,
+    /// Number of colours.
+    pub k: usize,
+    /// Optional files.
+    pub outputs: Outputs,
+    /// `-o`: one restart instead of 20.
+    pub one_round: bool,
+    /// The options that change the clustering (shared with `find_k`, which passes them on).
+    pub options: ClusterOptions,
+    /// `--png`: also write `final_image_k{K}.png`, an indexed PNG of exactly the palette's colours.
+    pub png: bool,
+    /// `--dither`: Floyd-Steinberg error diffusion when drawing the image files.
+    pub dither: bool,
+    /// `--palette-format`: palette files written with `-c` besides `colors_k{K}.txt`.
+    pub palette_formats: Vec<PaletteFormat>,
+    /// Where run folders go.
+    pub out_dir: PathBuf,
+}
+
+impl JobSpec {
+    /// A run of `k` colours on `image` with no optional file and every default.
+    pub fn new(image: impl Into<PathBuf>, k: usize) -> Self {
+        Self {
+            image: image.into(),
+            k,
+            outputs: Outputs::default(),
+            one_round: false,
+            options: ClusterOptions::default(),
+            png: false,
+            dither: false,
+            palette_formats: Vec::new(),
+            out_dir: PathBuf::from(DEFAULT_OUT_DIR),
+        }
+    }
+
+    /// The number of restarts this run makes.
+    pub fn effective_restarts(&self) -> usize {
+        if self.one_round {
+            1
+        } else {
+            self.options.restarts.unwrap_or(DEFAULT_RESTARTS)
+        }
+    }
+
+    /// The flags as the user would write them, in the original's order (`-c -g -l -i -p -o`).
+    pub fn flags_text(&self) -> String {
+        let o = &self.outputs;
+        [
+            (o.colors, "-c"),
+            (o.graph, "-g"),
+            (o.loss, "-l"),
+            (o.image, "-i"),
+            (o.models, "-p"),
+            (self.one_round, "-o"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+
+    /// The canonical text that names the run folder: the image path as given, K, the flags, and each
+    /// option that differs from its default. The order of flags on the command line does not matter.
+    pub fn canonical_text(&self) -> String {
+        let mut entries = vec![
+            ("tool", "k_means".to_string()),
+            ("image", self.image.to_string_lossy().into_owned()),
+            ("k", self.k.to_string()),
+            ("flags", self.flags_text()),
+        ];
+        entries.extend(self.options.canonical_entries());
+        if self.png {
+            entries.push(("png", "yes".to_string()));
+        }
+        if self.dither {
+            entries.push(("dither", "yes".to_string()));
+        }
+        if !self.palette_formats.is_empty() {
+            entries.push(("palette formats", self.palette_format_list()));
+        }
+        canonical_text(&entries)
+    }
+
+    /// The extra palette formats as written on the command line, e.g. `gpl,json`.
+    pub fn palette_format_list(&self) -> String {
+        let mut formats = self.palette_formats.clone();
+        formats.sort();
+        formats.dedup();
+        formats
+            .iter()
+            .map(|f| f.extension())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The run folder's name: `output` and the hex SHA-256 of [`Self::canonical_text`].
+    pub fn folder_name(&self) -> String {
+        folder_name("output", &self.canonical_text())
+    }
+
+    /// The run folder's path.
+    pub fn run_dir(&self) -> PathBuf {
+        self.out_dir.join(self.folder_name())
+    }
+
+    /// The k-means parameters, with `seed` standing in for an absent `--seed`.
+    pub fn params(&self, seed: u64) -> KMeansParams {
+        KMeansParams::new(self.k)
+            .restarts(self.effective_restarts())
+            .max_epochs(self.options.effective_max_epochs())
+            .seed(self.options.seed.unwrap_or(seed))
+            .init(self.options.init)
+            .empty(self.options.empty)
+            .space(self.options.space)
+    }
+}
+
+/// The command-line name of an initialisation method.
+pub fn init_name(init: Init) -> &'static str {
+    match init {
+        Init::Random => "random",
+        Init::KMeansPlusPlus => "kmeans++",
+    }
+}
+
+/// The command-line name of an empty-cluster policy.
+pub fn empty_name(empty: EmptyPolicy) -> &'static str {
+    match empty {
+        EmptyPolicy::Keep => "keep",
+        EmptyPolicy::Reseed => "reseed",
+    }
+}
