@@ -69,7 +69,7 @@ fn every_flag_writes_its_file_and_each_file_says_what_it_should() {
     }
 
     // Colours: integer triples, at most K, and their loss is the reported loss up to rounding.
-    let colors = parse_colors(&fs::read_to_string(run.join("colors_k6.txt")).unwrap());
+    let colors = read_colors(&run, 6);
     assert!(!colors.is_empty() && colors.len() <= 6);
     let loss: f64 = fs::read_to_string(run.join("loss_k6.txt"))
         .unwrap()
@@ -134,16 +134,7 @@ fn well_separated_blobs_come_back_as_their_colours() {
         .assert()
         .success();
     let run = only_run_dir(&dir.path().join("output"));
-    let mut colors = parse_colors(&fs::read_to_string(run.join("colors_k4.txt")).unwrap());
-    colors.sort();
-    let mut want = BLOBS[..4].to_vec();
-    want.sort();
-    assert_eq!(colors.len(), 4);
-    for (got, want) in colors.iter().zip(&want) {
-        for d in 0..3 {
-            assert!(got[d].abs_diff(want[d]) <= 1, "{got:?} vs {want:?}");
-        }
-    }
+    assert_blob_colours(&read_colors(&run, 4), 4, "k = 4");
     let loss: f64 = fs::read_to_string(run.join("loss_k4.txt"))
         .unwrap()
         .trim()
@@ -283,7 +274,7 @@ fn transparent_pixels_are_left_out_and_grayscale_works() {
         .assert()
         .success();
     let run = only_run_dir(&dir.path().join("output"));
-    let colors = parse_colors(&fs::read_to_string(run.join("colors_k3.txt")).unwrap());
+    let colors = read_colors(&run, 3);
     assert!(!colors.contains(&[255, 0, 255]), "{colors:?}");
     assert!(colors.iter().all(|c| BLOBS[..2].contains(c)), "{colors:?}");
     let details = fs::read_to_string(run.join("details.txt")).unwrap();

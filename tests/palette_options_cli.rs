@@ -21,7 +21,7 @@ fn kmeans_plus_plus_finds_every_blob_from_any_seed() {
             .assert()
             .success();
         let run = only_run_dir(&dir.path().join(&out));
-        let mut colors = parse_colors(&fs::read_to_string(run.join("colors_k6.txt")).unwrap());
+        let mut colors = read_colors(&run, 6);
         colors.sort();
         let mut want = BLOBS.to_vec();
         want.sort();
@@ -59,7 +59,7 @@ fn reseeding_uses_as_many_colours_as_the_image_has() {
         "{stdout}"
     );
     let run = only_run_dir(&dir.path().join("output"));
-    let colors = parse_colors(&fs::read_to_string(run.join("colors_k9.txt")).unwrap());
+    let colors = read_colors(&run, 9);
     assert_eq!(colors.len(), 6);
     let details = fs::read_to_string(run.join("details.txt")).unwrap();
     assert!(details.contains("note: the image has only 6 distinct colours"));
@@ -82,8 +82,7 @@ fn reseeding_uses_as_many_colours_as_the_image_has() {
             .assert()
             .success();
         let run = only_run_dir(&dir.path().join(&out));
-        let colors =
-            parse_colors(&fs::read_to_string(run.join(format!("colors_k{k}.txt"))).unwrap());
+        let colors = read_colors(&run, k);
         assert_eq!(colors.len(), k.parse::<usize>().unwrap(), "k = {k}");
     }
 }
@@ -97,7 +96,7 @@ fn the_png_holds_exactly_the_palette_and_every_pixel_its_nearest_colour() {
         .assert()
         .success();
     let run = only_run_dir(&dir.path().join("output"));
-    let palette = parse_colors(&fs::read_to_string(run.join("colors_k7.txt")).unwrap());
+    let palette = read_colors(&run, 7);
     let decoded = image::open(run.join("final_image_k7.png"))
         .unwrap()
         .to_rgb8();
@@ -168,7 +167,7 @@ fn gpl_hex_and_json_palettes_parse_back_to_the_palette() {
         .assert()
         .success();
     let run = only_run_dir(&dir.path().join("output"));
-    let palette = parse_colors(&fs::read_to_string(run.join("colors_k5.txt")).unwrap());
+    let palette = read_colors(&run, 5);
 
     let hex = fs::read_to_string(run.join("colors_k5.hex")).unwrap();
     let from_hex: Vec<[u8; 3]> = hex
@@ -325,7 +324,7 @@ fn dithering_draws_only_palette_colours_and_keeps_the_mean_colour() {
             .assert()
             .success();
         let run = only_run_dir(&dir.path().join(out));
-        let palette = parse_colors(&fs::read_to_string(run.join("colors_k3.txt")).unwrap());
+        let palette = read_colors(&run, 3);
         let img = image::open(run.join("final_image_k3.png"))
             .unwrap()
             .to_rgb8();
@@ -383,18 +382,7 @@ fn perceptual_spaces_find_the_blobs_and_report_both_losses() {
         let stdout = String::from_utf8(stdout).unwrap();
         assert!(stdout.contains(&format!("({space}; RGB loss ")), "{stdout}");
         let run = only_run_dir(&dir.path().join(space));
-        let mut colors = parse_colors(&fs::read_to_string(run.join("colors_k4.txt")).unwrap());
-        colors.sort();
-        let mut want = BLOBS[..4].to_vec();
-        want.sort();
-        for (got, want) in colors.iter().zip(&want) {
-            for d in 0..3 {
-                assert!(
-                    got[d].abs_diff(want[d]) <= 1,
-                    "{space}: {got:?} vs {want:?}"
-                );
-            }
-        }
+        assert_blob_colours(&read_colors(&run, 4), 4, space);
         let details = fs::read_to_string(run.join("details.txt")).unwrap();
         assert!(details.contains(&format!("space: {space}\n")));
         let rgb_loss: f64 = details

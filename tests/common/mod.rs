@@ -113,6 +113,26 @@ pub fn parse_colors(text: &str) -> Vec<[u8; 3]> {
         .collect()
 }
 
+/// The colours of `colors_k{K}.txt` in `run`.
+pub fn read_colors(run: &Path, k: impl std::fmt::Display) -> Vec<[u8; 3]> {
+    parse_colors(&std::fs::read_to_string(run.join(format!("colors_k{k}.txt"))).unwrap())
+}
+
+/// Asserts that `colors` are the first `colors.len()` [`BLOBS`], in any order, each within one unit
+/// (the rounding of an exact mean).
+pub fn assert_blob_colours(colors: &[[u8; 3]], n: usize, context: &str) {
+    let mut got = colors.to_vec();
+    got.sort();
+    let mut want = BLOBS[..n].to_vec();
+    want.sort();
+    assert_eq!(got.len(), n, "{context}: {got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        for d in 0..3 {
+            assert!(g[d].abs_diff(w[d]) <= 1, "{context}: {g:?} vs {w:?}");
+        }
+    }
+}
+
 /// The loss of a palette on pixels: mean distance from each pixel to its nearest palette colour.
 pub fn palette_loss(pixels: &[[u8; 3]], palette: &[[u8; 3]]) -> f64 {
     let f = |c: [u8; 3]| c.map(f64::from);
