@@ -25,7 +25,7 @@ pub fn encode(
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, picture.width, picture.height);
     encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::High);
+    encoder.set_compression(png::Compression::Balanced);
     let data: Vec<u8> = if partial_alpha || (transparent && palette.len() >= 256) {
         encoder.set_color(png::ColorType::Rgba);
         let alpha = picture.alpha.as_deref();
