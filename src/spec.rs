@@ -238,6 +238,7 @@ impl JobSpec {
             .init(self.options.init)
             .empty(self.options.empty)
             .space(self.options.space)
+            .history(self.outputs.graph)
     }
 }
 

@@ -110,6 +110,8 @@ struct Assignment {
     labels: Vec<u8>,
     cell_label: Vec<u16>,
     sums: Vec<Mass>,
+    /// The centroids of a cell's candidates, gathered for the per-point search (kept to reuse).
+    local: Vec<Color>,
 }
 
 impl Assignment {
@@ -118,6 +120,7 @@ impl Assignment {
             labels: vec![0; grid.len()],
             cell_label: vec![UNSET; grid.fine.len()],
             sums: vec![Mass::default(); k],
+            local: Vec::with_capacity(k),
         }
     }
 
@@ -192,10 +195,9 @@ impl Assignment {
         let fresh = self.cell_label[f] == UNSET;
         let mut changed = false;
         // The candidates' centroids, gathered once for the whole cell.
-        let local: Vec<Color> = candidates
-            .iter()
-            .map(|&j| centroids[usize::from(j)])
-            .collect();
+        let mut local = std::mem::take(&mut self.local);
+        local.clear();
+        local.extend(candidates.iter().map(|&j| centroids[usize::from(j)]));
         for g in cell.start..cell.end {
             let x = grid.coords[g];
             // Selects rather than branches: which candidate wins is unpredictable along a boundary.
@@ -218,6 +220,7 @@ impl Assignment {
             }
         }
         self.cell_label[f] = MIXED;
+        self.local = local;
         changed
     }
 
@@ -402,16 +405,7 @@ mod tests {
 
     #[test]
     fn epoch_limit_stops_the_run_and_labels_stay_nearest() {
-        let xs: Vec<[u8; 3]> = (0..200u32)
-            .map(|i| {
-                [
-                    (i * 7 % 256) as u8,
-                    (i * 11 % 256) as u8,
-                    (i * 3 % 256) as u8,
-                ]
-            })
-            .collect();
-        let p = pts(&xs);
+        let p = crate::kmeans::scattered_points(200, [7, 11, 3]);
         let init = crate::kmeans::random_centroids(1, 0, 8);
         let run = lloyd(&p, init, 1, true);
         assert_eq!(run.epochs, 1);

@@ -295,7 +295,7 @@ pub fn fit(
     let run =
         |r, history| engine::lloyd_on_grid(&grid, init(r), params.max_epochs, reseed, history);
     if params.restarts == 1 {
-        let best = run(0, true);
+        let best = run(0, params.history);
         on_restart(0);
         return Ok(Clustering {
             restart_losses: vec![best.stats.loss],
@@ -305,21 +305,31 @@ pub fn fit(
             space: params.space,
         });
     }
-    // Restarts are independent; histories are only wanted for the winner, which is replayed (the
-    // engine is deterministic, so the replay is the same run, bit for bit).
-    let restart_losses: Vec<f64> = (0..params.restarts)
+    // Restarts are independent. Recording a history costs a loss pass per epoch, so restarts run
+    // without one, and the winner is replayed when its history is wanted (the engine is
+    // deterministic, so the replay is the same run, bit for bit).
+    let (mut losses, winner) = (0..params.restarts)
         .into_par_iter()
         .map(|r| {
-            let loss = run(r, false).stats.loss;
+            let run = run(r, false);
             on_restart(r);
-            loss
+            (vec![(r, run.stats.loss)], Some((r, run)))
         })
-        .collect();
-    let restart = (0..restart_losses.len())
-        .min_by(|&a, &b| restart_losses[a].total_cmp(&restart_losses[b]))
-        .expect("at least one restart");
-    let best = run(restart, true);
-    debug_assert_eq!(best.stats.loss, restart_losses[restart]);
+        .reduce(
+            || (Vec::new(), None),
+            |(mut losses, a), (more, b)| {
+                losses.extend(more);
+                (losses, better_restart(a, b))
+            },
+        );
+    losses.sort_by_key(|&(r, _)| r);
+    let restart_losses: Vec<f64> = losses.into_iter().map(|(_, loss)| loss).collect();
+    let (restart, mut best) = winner.expect("at least one restart");
+    if params.history {
+        let replay = run(restart, true);
+        debug_assert_eq!(replay.stats.loss, best.stats.loss);
+        best = replay;
+    }
     Ok(Clustering {
         best,
         restart,
@@ -327,6 +337,30 @@ pub fn fit(
         seed: params.seed,
         space: params.space,
     })
+}
+
+/// Of two restarts, the one with the lower final loss; on a tie, the earlier one.
+fn better_restart(a: Option<(usize, Run)>, b: Option<(usize, Run)>) -> Option<(usize, Run)> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let b_wins =
+                b.1.stats
+                    .loss
+                    .total_cmp(&a.1.stats.loss)
+                    .then(b.0.cmp(&a.0))
+                    .is_lt();
+            Some(if b_wins { b } else { a })
+        }
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// `n` colours spread over the cube: colour `i` is `i * step` on each axis, modulo 256.
+#[cfg(test)]
+pub(crate) fn scattered_points(n: u32, step: [u32; 3]) -> Points {
+    let pixels: Vec<[u8; 3]> = (0..n).map(|i| step.map(|s| (i * s % 256) as u8)).collect();
+    Points::from_pixels(&pixels)
 }
 
 #[cfg(test)]
@@ -345,16 +379,7 @@ mod tests {
 
     #[test]
     fn fit_keeps_the_restart_with_the_lowest_loss() {
-        let pixels: Vec<[u8; 3]> = (0..300u32)
-            .map(|i| {
-                [
-                    (i * 37 % 256) as u8,
-                    (i * 91 % 256) as u8,
-                    (i * 13 % 256) as u8,
-                ]
-            })
-            .collect();
-        let points = Points::from_pixels(&pixels);
+        let points = scattered_points(300, [37, 91, 13]);
         let c = fit(&points, &KMeansParams::new(5).seed(3).restarts(8), |_| {}).unwrap();
         assert_eq!(c.restart_losses.len(), 8);
         let min = c
@@ -370,6 +395,31 @@ mod tests {
             initial_centroids(&points, &KMeansParams::new(5).seed(3), c.restart)
         );
         assert_eq!(c.best.history.len(), c.best.epochs + 1);
+    }
+
+    #[test]
+    fn fit_without_history_keeps_the_same_winner() {
+        let points = scattered_points(500, [53, 7, 29]);
+        let params = KMeansParams::new(6).seed(11).restarts(9);
+        let with = fit(&points, &params, |_| {}).unwrap();
+        let without = fit(&points, &params.clone().history(false), |_| {}).unwrap();
+        assert!(without.best.history.is_empty());
+        assert_eq!(with.best.history.len(), with.best.epochs + 1);
+        assert_eq!(with.restart, without.restart);
+        assert_eq!(with.restart_losses, without.restart_losses);
+        assert_eq!(with.best.centroids, without.best.centroids);
+        assert_eq!(with.best.labels, without.best.labels);
+        assert_eq!(with.best.stats, without.best.stats);
+    }
+
+    #[test]
+    fn equal_losses_keep_the_earliest_restart() {
+        // One colour: every restart ends with loss 0.
+        let points = Points::from_pixels(&[[7, 7, 7]; 4]);
+        for history in [true, false] {
+            let params = KMeansParams::new(1).restarts(12).history(history);
+            assert_eq!(fit(&points, &params, |_| {}).unwrap().restart, 0);
+        }
     }
 
     #[test]

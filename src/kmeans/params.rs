@@ -47,11 +47,15 @@ pub struct KMeansParams {
     /// The space the points are in; random initial centroids are drawn in the RGB cube and
     /// converted to it.
     pub space: ColorSpace,
+    /// Whether the best restart's loss after every epoch is wanted ([`crate::Run::history`]);
+    /// it costs one more run of that restart.
+    pub history: bool,
 }
 
 impl KMeansParams {
     /// Parameters for `k` colours with the original program's defaults: 20 restarts, at most 20
-    /// epochs each, seed 0, uniform random initial centroids, and empty clusters kept.
+    /// epochs each, seed 0, uniform random initial centroids, empty clusters kept, and the loss history
+    /// recorded.
     pub fn new(k: usize) -> Self {
         Self {
             k,
@@ -61,7 +65,14 @@ impl KMeansParams {
             init: Init::Random,
             empty: EmptyPolicy::Keep,
             space: ColorSpace::Rgb,
+            history: true,
         }
+    }
+
+    /// Sets whether the best restart's loss history is recorded.
+    pub fn history(mut self, history: bool) -> Self {
+        self.history = history;
+        self
     }
 
     /// Sets the colour space of the points.
