@@ -5,6 +5,7 @@
 //! loss (a colour's pixels always share a nearest centroid), at a fraction of the work: a photo of
 //! 8 million pixels typically has a few hundred thousand distinct colours.
 
+use rayon::prelude::*;
 use std::path::Path;
 
 use image::{DynamicImage, ImageReader};
@@ -158,6 +159,30 @@ pub struct ColorHistogram {
 
 /// Below this many pixels a sort is cheaper than touching a 64 MB table of all 2^24 colours.
 const DENSE_THRESHOLD: usize = 1 << 20;
+/// Entries in a table of every 24-bit colour.
+const TABLE_LEN: usize = 1 << 24;
+/// Pieces of the table read in parallel.
+const TABLE_PARTS: usize = 64;
+
+/// The number of pixels of each colour, in a table indexed by [`color_key`] (pixels with alpha 0
+/// left out).
+fn count_colors(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Vec<u32> {
+    let mut table = vec![0u32; TABLE_LEN];
+    match alpha {
+        // The common case without alpha gets a loop with no branch.
+        None => {
+            for &c in rgb {
+                table[color_key(c) as usize] += 1;
+            }
+        }
+        Some(alpha) => {
+            for (&c, &a) in rgb.iter().zip(alpha) {
+                table[color_key(c) as usize] += u32::from(a != 0);
+            }
+        }
+    }
+    table
+}
 
 impl ColorHistogram {
     /// Counts the visible colours of `picture` (pixels with alpha 0 are left out).
@@ -189,32 +214,50 @@ impl ColorHistogram {
         hist
     }
 
-    /// The histogram by counting into a table indexed by colour key: for large pictures.
+    /// The histogram by counting into tables indexed by colour key: for large pictures.
     fn by_table(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Self {
-        let mut table = vec![0u32; 1 << 24];
-        match alpha {
-            // The common case without alpha gets a loop with no branch.
-            None => {
-                for &c in rgb {
-                    table[color_key(c) as usize] += 1;
-                }
-            }
-            Some(alpha) => {
-                for (&c, &a) in rgb.iter().zip(alpha) {
-                    table[color_key(c) as usize] += u32::from(a != 0);
-                }
-            }
-        }
+        // Each count is a random access into a 64 MB table, bound by memory latency rather than
+        // arithmetic, so two halves of the picture are counted at once into two tables (64 MB more
+        // for a moment), and the two are read together.
+        let half = rgb.len() / 2;
+        let (first, second) = rayon::join(
+            || count_colors(&rgb[..half], alpha.map(|a| &a[..half])),
+            || count_colors(&rgb[half..], alpha.map(|a| &a[half..])),
+        );
+        let parts: Vec<Self> = (0..TABLE_PARTS)
+            .into_par_iter()
+            .map(|part| {
+                let range =
+                    part * (TABLE_LEN / TABLE_PARTS)..(part + 1) * (TABLE_LEN / TABLE_PARTS);
+                Self::from_tables(range, &first, &second)
+            })
+            .collect();
         let mut hist = Self::default();
-        // Most of the table is empty: skip it a block at a time (the check vectorises).
-        for (block, counts) in table.chunks_exact(64).enumerate() {
-            if counts.iter().fold(0, |acc, &c| acc | c) == 0 {
+        for part in parts {
+            hist.colors.extend(part.colors);
+            hist.counts.extend(part.counts);
+        }
+        hist
+    }
+
+    /// The colours whose keys are in `keys`, counted in both tables.
+    fn from_tables(keys: std::ops::Range<usize>, first: &[u32], second: &[u32]) -> Self {
+        let mut hist = Self::default();
+        let (first, second) = (&first[keys.clone()], &second[keys.clone()]);
+        // Most of a table is empty: skip it a block at a time (the check vectorises).
+        for (block, (a, b)) in first
+            .chunks_exact(64)
+            .zip(second.chunks_exact(64))
+            .enumerate()
+        {
+            if a.iter().zip(b).fold(0, |acc, (&x, &y)| acc | x | y) == 0 {
                 continue;
             }
-            for (i, &count) in counts.iter().enumerate() {
-                if count != 0 {
-                    hist.colors.push(key_color((block * 64 + i) as u32));
-                    hist.counts.push(count);
+            for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+                if x + y != 0 {
+                    hist.colors
+                        .push(key_color((keys.start + block * 64 + i) as u32));
+                    hist.counts.push(x + y);
                 }
             }
         }
