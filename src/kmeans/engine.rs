@@ -285,16 +285,15 @@ impl Assignment {
 /// # Panics
 /// If `initial` is empty or has more than 256 centroids.
 pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_history: bool) -> Run {
-    lloyd_on_grid(
-        &Grid::new(points),
-        initial,
-        max_epochs,
-        false,
-        record_history,
-    )
+    let grid = Grid::new(points);
+    let mut run = lloyd_on_grid(&grid, initial, max_epochs, false, record_history);
+    run.labels = grid.unpermute(&run.labels);
+    run
 }
 
-/// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit).
+/// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit). The labels
+/// are in grid order ([`Grid::unpermute`] puts them in the points' order): only the best restart's
+/// are wanted in the points' order.
 pub(crate) fn lloyd_on_grid(
     grid: &Grid,
     initial: Vec<Color>,
@@ -348,7 +347,7 @@ pub(crate) fn lloyd_on_grid(
     Run {
         initial,
         centroids,
-        labels: grid.unpermute(&state.labels),
+        labels: state.labels,
         epochs,
         converged,
         history,

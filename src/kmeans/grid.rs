@@ -126,11 +126,15 @@ impl Grid {
             starts[i] += starts[i - 1];
         }
         let mut order = vec![0u32; points.len()];
-        let mut next = starts.clone();
+        let mut sorted_keys = vec![0u32; points.len()];
+        let mut next = starts;
         for (i, &k) in keys.iter().enumerate() {
-            order[next[k as usize]] = i as u32;
+            let g = next[k as usize];
+            order[g] = i as u32;
+            sorted_keys[g] = k;
             next[k as usize] += 1;
         }
+        drop(keys);
         let coords: Vec<Color> = order.iter().map(|&i| points.coords[i as usize]).collect();
         let weights: Vec<u32> = order.iter().map(|&i| points.weights[i as usize]).collect();
         let masses: Vec<Mass> = coords
@@ -143,9 +147,9 @@ impl Grid {
         let mut coarse: Vec<Coarse> = Vec::new();
         let mut g = 0;
         while g < coords.len() {
-            let key = cell_key(coords[g]);
+            let key = sorted_keys[g];
             let mut cell = empty_cell(g);
-            while g < coords.len() && cell_key(coords[g]) == key {
+            while g < coords.len() && sorted_keys[g] == key {
                 extend(&mut cell, coords[g], &masses[g]);
                 g += 1;
             }
@@ -153,7 +157,7 @@ impl Grid {
             let coarse_key = key >> WITHIN_BITS;
             let same_coarse = coarse
                 .last()
-                .is_some_and(|c| cell_key(coords[c.cell.start]) >> WITHIN_BITS == coarse_key);
+                .is_some_and(|c| sorted_keys[c.cell.start] >> WITHIN_BITS == coarse_key);
             if !same_coarse {
                 coarse.push(Coarse {
                     cell: empty_cell(cell.start),

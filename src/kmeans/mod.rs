@@ -295,7 +295,8 @@ pub fn fit(
     let run =
         |r, history| engine::lloyd_on_grid(&grid, init(r), params.max_epochs, reseed, history);
     if params.restarts == 1 {
-        let best = run(0, params.history);
+        let mut best = run(0, params.history);
+        best.labels = grid.unpermute(&best.labels);
         on_restart(0);
         return Ok(Clustering {
             restart_losses: vec![best.stats.loss],
@@ -330,6 +331,7 @@ pub fn fit(
         debug_assert_eq!(replay.stats.loss, best.stats.loss);
         best = replay;
     }
+    best.labels = grid.unpermute(&best.labels);
     Ok(Clustering {
         best,
         restart,
