@@ -157,31 +157,48 @@ pub struct ColorHistogram {
     pub counts: Vec<u32>,
 }
 
-/// Below this many pixels a sort is cheaper than touching a 64 MB table of all 2^24 colours.
-const DENSE_THRESHOLD: usize = 1 << 20;
+/// Below this many pixels sorting the colour keys is cheaper than counting into two 64 MB tables
+/// (measured: the two cost the same at about 512 x 512 pixels).
+const DENSE_THRESHOLD: usize = 1 << 18;
 /// Entries in a table of every 24-bit colour.
 const TABLE_LEN: usize = 1 << 24;
 /// Pieces of the table read in parallel.
 const TABLE_PARTS: usize = 64;
 
-/// The number of pixels of each colour, in a table indexed by [`color_key`] (pixels with alpha 0
-/// left out).
-fn count_colors(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Vec<u32> {
+/// log2 of the number of table entries flagged together as touched.
+const BLOCK_BITS: u32 = 8;
+
+/// The number of pixels of each colour (a table indexed by [`color_key`], pixels with alpha 0 left
+/// out), and which blocks of `2^BLOCK_BITS` entries were touched.
+struct ColorCounts {
+    table: Vec<u32>,
+    touched: Vec<bool>,
+}
+
+/// Counts the colours of `rgb`. Reading only the touched blocks afterwards skips most of the
+/// table, and never faults in its untouched pages.
+fn count_colors(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> ColorCounts {
     let mut table = vec![0u32; TABLE_LEN];
+    // Storing a constant flag adds no chain of dependent memory operations to the loop.
+    let mut touched = vec![false; TABLE_LEN >> BLOCK_BITS];
     match alpha {
         // The common case without alpha gets a loop with no branch.
         None => {
             for &c in rgb {
-                table[color_key(c) as usize] += 1;
+                let key = color_key(c) as usize;
+                table[key] += 1;
+                touched[key >> BLOCK_BITS] = true;
             }
         }
         Some(alpha) => {
             for (&c, &a) in rgb.iter().zip(alpha) {
-                table[color_key(c) as usize] += u32::from(a != 0);
+                let key = color_key(c) as usize;
+                table[key] += u32::from(a != 0);
+                touched[key >> BLOCK_BITS] = true;
             }
         }
     }
-    table
+    ColorCounts { table, touched }
 }
 
 impl ColorHistogram {
@@ -241,22 +258,23 @@ impl ColorHistogram {
     }
 
     /// The colours whose keys are in `keys`, counted in both tables.
-    fn from_tables(keys: std::ops::Range<usize>, first: &[u32], second: &[u32]) -> Self {
+    fn from_tables(
+        keys: std::ops::Range<usize>,
+        first: &ColorCounts,
+        second: &ColorCounts,
+    ) -> Self {
         let mut hist = Self::default();
-        let (first, second) = (&first[keys.clone()], &second[keys.clone()]);
-        // Most of a table is empty: skip it a block at a time (the check vectorises).
-        for (block, (a, b)) in first
-            .chunks_exact(64)
-            .zip(second.chunks_exact(64))
-            .enumerate()
-        {
-            if a.iter().zip(b).fold(0, |acc, (&x, &y)| acc | x | y) == 0 {
+        let block_len = 1 << BLOCK_BITS;
+        for start in keys.step_by(block_len) {
+            let block = start >> BLOCK_BITS;
+            if !first.touched[block] && !second.touched[block] {
                 continue;
             }
+            let a = &first.table[start..start + block_len];
+            let b = &second.table[start..start + block_len];
             for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
                 if x + y != 0 {
-                    hist.colors
-                        .push(key_color((keys.start + block * 64 + i) as u32));
+                    hist.colors.push(key_color((start + i) as u32));
                     hist.counts.push(x + y);
                 }
             }
@@ -313,6 +331,27 @@ mod tests {
         assert_eq!(h.total(), 4);
         assert_eq!(h.position([1, 2, 3]), Some(1));
         assert_eq!(h.position([1, 2, 4]), None);
+    }
+
+    #[test]
+    fn table_and_sort_agree_over_the_whole_cube() {
+        // Colours from every part of the key space, the extremes, and colours that only one half
+        // of the picture holds (the halves are counted into separate tables).
+        let mut rgb: Vec<[u8; 3]> = (0..20_000u32)
+            .map(|i| {
+                let x = i.wrapping_mul(2_654_435_761);
+                [(x >> 24) as u8, (x >> 16) as u8, (x >> 8) as u8]
+            })
+            .collect();
+        rgb.extend([[0, 0, 0], [255, 255, 255], [255, 255, 255]]);
+        rgb.insert(0, [12, 34, 56]);
+        let a = ColorHistogram::by_sorting(&rgb, |_| true);
+        let b = ColorHistogram::by_table(&rgb, None);
+        assert_eq!(a, b);
+        assert_eq!(b.total(), rgb.len() as u64);
+        assert_eq!(b.colors.first(), Some(&[0, 0, 0]));
+        assert_eq!(b.colors.last(), Some(&[255, 255, 255]));
+        assert_eq!(b.counts.last(), Some(&2));
     }
 
     #[test]
