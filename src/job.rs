@@ -83,6 +83,9 @@ pub struct JobReport {
     pub palette: Palette,
     /// How close the picture drawn with the palette is to the original.
     pub quality: Quality,
+    /// How close the dithered picture is to the original, when one was drawn (`--dither` with an
+    /// image output).
+    pub dithered_quality: Option<Quality>,
 }
 
 /// Quality figures of the picture drawn with the palette's (8-bit) colours, over visible pixels.
@@ -105,7 +108,24 @@ impl Quality {
             .zip(labels)
             .map(|((&x, &w), &l)| f64::from(w) * dist2(x, colors[usize::from(l)]))
             .sum();
-        let mse = sse / (3.0 * points.total_weight() as f64);
+        Self::from_sse(sse, points.total_weight())
+    }
+
+    /// The quality of a drawn picture: each visible pixel as the palette entry `indices` gives it
+    /// (as [`dither`] makes them).
+    pub fn of_drawing(picture: &Picture, palette: &Palette, indices: &[Option<u8>]) -> Self {
+        let colors: Vec<Color> = palette.entries.iter().map(|e| to_color(e.rgb)).collect();
+        let (sse, pixels) = picture
+            .rgb
+            .iter()
+            .zip(indices)
+            .filter_map(|(&c, &i)| i.map(|i| dist2(to_color(c), colors[usize::from(i)])))
+            .fold((0.0, 0u64), |(sse, n), d| (sse + d, n + 1));
+        Self::from_sse(sse, pixels)
+    }
+
+    fn from_sse(sse: f64, pixels: u64) -> Self {
+        let mse = sse / (3.0 * pixels as f64);
         Self {
             mse,
             psnr: 10.0 * (255.0f64 * 255.0 / mse).log10(),
@@ -138,6 +158,8 @@ struct Scores {
     sse: f64,
     rgb: f64,
     quality: Quality,
+    /// The quality of the dithered picture, when one was drawn.
+    dithered: Option<Quality>,
 }
 
 impl Scores {
@@ -164,6 +186,7 @@ impl Scores {
                 &best.labels,
                 &clustering.srgb_centroids(),
             ),
+            dithered: None,
         }
     }
 }
@@ -208,7 +231,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
 
     let start = Instant::now();
     let palette = Palette::from_clustering(&clustering, &loaded.points);
-    let scores = Scores::of(&clustering, &loaded);
+    let mut scores = Scores::of(&clustering, &loaded);
     let quality = scores.quality;
     let mut staging = Staging::begin(&spec.out_dir, &spec.folder_name())?;
     let mut lines = vec![format!(
@@ -222,7 +245,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
             spec.k
         ));
     }
-    stage_outputs(
+    scores.dithered = stage_outputs(
         spec,
         &loaded,
         &clustering,
@@ -232,7 +255,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     )?;
     let best = &clustering.best;
     let summary = format!(
-        "k = {}: loss {:.6}{} after {} epoch{} ({}), {} of {} colours used, PSNR {:.2} dB, restart {} of {} kept",
+        "k = {}: loss {:.6}{} after {} epoch{} ({}), {} of {} colours used, PSNR {:.2} dB{}, restart {} of {} kept",
         spec.k,
         scores.space,
         match spec.options.space {
@@ -249,6 +272,10 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         palette.len(),
         spec.k,
         quality.psnr,
+        scores
+            .dithered
+            .map(|d| format!(" ({:.2} dB dithered)", d.psnr))
+            .unwrap_or_default(),
         clustering.restart + 1,
         params.restarts,
     );
@@ -285,6 +312,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         timings,
         palette,
         quality,
+        dithered_quality: scores.dithered,
     })
 }
 
@@ -299,7 +327,7 @@ fn details_entries(
 ) -> Vec<(&'static str, String)> {
     let best = &clustering.best;
     let flags = spec.flags_text();
-    vec![
+    let mut entries = vec![
         ("image", spec.image.display().to_string()),
         (
             "image size",
@@ -365,7 +393,24 @@ fn details_entries(
                 .join(", "),
         ),
         ("timings", timings.line()),
-    ]
+    ];
+    if let Some(dithered) = scores.dithered {
+        let after_psnr = entries
+            .iter()
+            .position(|&(name, _)| name == "PSNR")
+            .map_or(entries.len(), |i| i + 1);
+        entries.splice(
+            after_psnr..after_psnr,
+            [
+                ("MSE of the dithered image", format!("{:.4}", dithered.mse)),
+                (
+                    "PSNR of the dithered image",
+                    format!("{:.2} dB", dithered.psnr),
+                ),
+            ],
+        );
+    }
+    entries
 }
 
 fn stage_outputs(
@@ -375,7 +420,7 @@ fn stage_outputs(
     palette: &Palette,
     staging: &mut Staging,
     lines: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<Option<Quality>> {
     let k = spec.k;
     let best = &clustering.best;
     let mut put = |staging: &mut Staging, name: String, bytes: &[u8], what: String| {
@@ -436,6 +481,10 @@ fn stage_outputs(
             palette_indices(&loaded.picture, &loaded.hist, &best.labels, palette)
         }
     });
+    let dithered = indices
+        .as_ref()
+        .filter(|_| spec.dither)
+        .map(|indices| Quality::of_drawing(&loaded.picture, palette, indices));
     if let Some(indices) = indices {
         if spec.outputs.image {
             let name = format!("final_image_k{k}.jpeg");
@@ -482,7 +531,7 @@ fn stage_outputs(
             "3D model of the final centroids".into(),
         )?;
     }
-    Ok(())
+    Ok(dithered)
 }
 
 /// The path of a file of the run folder of `spec` (whether or not it was written).

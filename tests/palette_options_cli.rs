@@ -404,3 +404,47 @@ fn perceptual_spaces_find_the_blobs_and_report_both_losses() {
         );
     }
 }
+
+#[test]
+fn dithered_runs_report_the_quality_of_the_dithered_image() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(64, 48));
+    let run_with = |extra: &[&str], out: &str| {
+        k_means(dir.path())
+            .args(["scene.png", "4", "--png", "--seed", "2", "--out-dir", out])
+            .args(extra)
+            .assert()
+            .success();
+        only_run_dir(&dir.path().join(out))
+    };
+    let plain = run_with(&[], "plain");
+    let details = fs::read_to_string(plain.join("details.txt")).unwrap();
+    assert!(!details.contains("dithered image"), "{details}");
+
+    let run = run_with(&["--dither"], "dithered");
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    // Recompute from the PNG written (it holds the palette's colours exactly).
+    let drawn = image::open(run.join("final_image_k4.png"))
+        .unwrap()
+        .to_rgb8();
+    let source = gradient_image(64, 48);
+    let sse: f64 = source
+        .pixels()
+        .zip(drawn.pixels())
+        .map(|(a, b)| {
+            (0..3)
+                .map(|d| (f64::from(a.0[d]) - f64::from(b.0[d])).powi(2))
+                .sum::<f64>()
+        })
+        .sum();
+    let mse = sse / (3.0 * f64::from(64 * 48));
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
+    assert!(
+        details.contains(&format!("MSE of the dithered image: {mse:.4}\n")),
+        "{details}"
+    );
+    assert!(
+        details.contains(&format!("PSNR of the dithered image: {psnr:.2} dB\n")),
+        "{details}"
+    );
+}
