@@ -92,8 +92,9 @@ fn sweep_losses_equal_what_k_means_writes_with_the_same_seed() {
     assert_eq!(rows.len(), 4);
     for (k, loss) in rows {
         let out = format!("k{k}");
-        k_means(dir.path())
-            .args([
+        let run = k_means_run(
+            dir.path(),
+            &[
                 "scene.png",
                 &k.to_string(),
                 "-l",
@@ -101,11 +102,10 @@ fn sweep_losses_equal_what_k_means_writes_with_the_same_seed() {
                 "8",
                 "--restarts",
                 "3",
-            ])
-            .args(["--out-dir", &out])
-            .assert()
-            .success();
-        let run = only_run_dir(&dir.path().join(&out));
+                "--out-dir",
+                &out,
+            ],
+        );
         let text = fs::read_to_string(run.join(format!("loss_k{k}.txt"))).unwrap();
         assert_eq!(text.trim(), format!("{loss:.6}"), "k = {k}");
     }

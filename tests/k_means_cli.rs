@@ -129,11 +129,7 @@ fn every_flag_writes_its_file_and_each_file_says_what_it_should() {
 fn well_separated_blobs_come_back_as_their_colours() {
     let dir = tempdir().unwrap();
     save(dir.path(), "blobs.png", &blob_image(4, 80, 40));
-    k_means(dir.path())
-        .args(["blobs.png", "4", "-c", "-l", "--seed", "5"])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("output"));
+    let run = k_means_run(dir.path(), &["blobs.png", "4", "-c", "-l", "--seed", "5"]);
     assert_blob_colours(&read_colors(&run, 4), 4, "k = 4");
     let loss: f64 = fs::read_to_string(run.join("loss_k4.txt"))
         .unwrap()
@@ -149,8 +145,9 @@ fn the_same_seed_gives_byte_identical_files() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(64, 64));
     let run = |out: &str| {
-        k_means(dir.path())
-            .args([
+        let run = k_means_run(
+            dir.path(),
+            &[
                 "scene.png",
                 "7",
                 "-c",
@@ -159,10 +156,8 @@ fn the_same_seed_gives_byte_identical_files() {
                 "42",
                 "--out-dir",
                 out,
-            ])
-            .assert()
-            .success();
-        let run = only_run_dir(&dir.path().join(out));
+            ],
+        );
         (
             fs::read(run.join("colors_k7.txt")).unwrap(),
             fs::read(run.join("loss_k7.txt")).unwrap(),
@@ -175,11 +170,7 @@ fn the_same_seed_gives_byte_identical_files() {
 fn flag_order_and_grouping_name_the_same_folder_and_a_rerun_replaces_its_files() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(32, 32));
-    k_means(dir.path())
-        .args(["-l", "scene.png", "3", "-ci", "--seed", "1"])
-        .assert()
-        .success();
-    let first = only_run_dir(&dir.path().join("output"));
+    let first = k_means_run(dir.path(), &["-l", "scene.png", "3", "-ci", "--seed", "1"]);
     k_means(dir.path())
         .args(["scene.png", "3", "-i", "-c", "-l", "--seed", "1"])
         .assert()
@@ -199,23 +190,18 @@ fn flag_order_and_grouping_name_the_same_folder_and_a_rerun_replaces_its_files()
 fn without_a_seed_one_is_drawn_and_recorded_so_the_run_can_be_repeated() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(40, 40));
-    k_means(dir.path())
-        .args(["scene.png", "5", "-l", "--out-dir", "a"])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("a"));
+    let run = k_means_run(dir.path(), &["scene.png", "5", "-l", "--out-dir", "a"]);
     let details = fs::read_to_string(run.join("details.txt")).unwrap();
     let seed = details
         .lines()
         .find_map(|l| l.strip_prefix("seed: "))
         .expect("seed recorded");
     let loss = fs::read_to_string(run.join("loss_k5.txt")).unwrap();
-    k_means(dir.path())
-        .args(["scene.png", "5", "-l", "--out-dir", "b", "--seed", seed])
-        .assert()
-        .success();
-    let again =
-        fs::read_to_string(only_run_dir(&dir.path().join("b")).join("loss_k5.txt")).unwrap();
+    let again = k_means_run(
+        dir.path(),
+        &["scene.png", "5", "-l", "--out-dir", "b", "--seed", seed],
+    );
+    let again = fs::read_to_string(again.join("loss_k5.txt")).unwrap();
     assert_eq!(loss, again);
 }
 
@@ -269,11 +255,7 @@ fn one_round_and_options_are_honoured() {
 fn transparent_pixels_are_left_out_and_grayscale_works() {
     let dir = tempdir().unwrap();
     save(dir.path(), "half.png", &half_transparent_image(40, 20));
-    k_means(dir.path())
-        .args(["half.png", "3", "-c", "-i", "--seed", "2"])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("output"));
+    let run = k_means_run(dir.path(), &["half.png", "3", "-c", "-i", "--seed", "2"]);
     let colors = read_colors(&run, 3);
     assert!(!colors.contains(&[255, 0, 255]), "{colors:?}");
     assert!(colors.iter().all(|c| BLOBS[..2].contains(c)), "{colors:?}");
@@ -282,13 +264,11 @@ fn transparent_pixels_are_left_out_and_grayscale_works() {
 
     let gray = image::GrayImage::from_fn(30, 30, |x, _| image::Luma([(x * 8) as u8]));
     gray.save(dir.path().join("gray.png")).unwrap();
-    k_means(dir.path())
-        .args(["gray.png", "2", "-c", "--out-dir", "g", "--seed", "1"])
-        .assert()
-        .success();
-    let colors = parse_colors(
-        &fs::read_to_string(only_run_dir(&dir.path().join("g")).join("colors_k2.txt")).unwrap(),
+    let run = k_means_run(
+        dir.path(),
+        &["gray.png", "2", "-c", "--out-dir", "g", "--seed", "1"],
     );
+    let colors = read_colors(&run, 2);
     assert!(
         colors.iter().all(|c| c[0] == c[1] && c[1] == c[2]),
         "{colors:?}"
@@ -299,11 +279,7 @@ fn transparent_pixels_are_left_out_and_grayscale_works() {
 fn a_jpeg_input_works_and_any_size_is_kept() {
     let dir = tempdir().unwrap();
     save(dir.path(), "wide.jpg", &gradient_image(257, 31));
-    k_means(dir.path())
-        .args(["wide.jpg", "8", "-i", "-o", "--seed", "9"])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("output"));
+    let run = k_means_run(dir.path(), &["wide.jpg", "8", "-i", "-o", "--seed", "9"]);
     let img = image::open(run.join("final_image_k8.jpeg")).unwrap();
     assert_eq!((img.width(), img.height()), (257, 31));
 }

@@ -14,13 +14,21 @@ fn kmeans_plus_plus_finds_every_blob_from_any_seed() {
     save(dir.path(), "blobs.png", &blob_image(6, 120, 20));
     for seed in 0..6 {
         let out = format!("s{seed}");
-        k_means(dir.path())
-            .args(["blobs.png", "6", "-c", "-o", "--init", "kmeans++", "--seed"])
-            .arg(seed.to_string())
-            .args(["--out-dir", &out])
-            .assert()
-            .success();
-        let run = only_run_dir(&dir.path().join(&out));
+        let run = k_means_run(
+            dir.path(),
+            &[
+                "blobs.png",
+                "6",
+                "-c",
+                "-o",
+                "--init",
+                "kmeans++",
+                "--seed",
+                &seed.to_string(),
+                "--out-dir",
+                &out,
+            ],
+        );
         let mut colors = read_colors(&run, 6);
         colors.sort();
         let mut want = BLOBS.to_vec();
@@ -67,8 +75,9 @@ fn reseeding_uses_as_many_colours_as_the_image_has() {
 
     for k in ["2", "4", "6"] {
         let out = format!("k{k}");
-        k_means(dir.path())
-            .args([
+        let run = k_means_run(
+            dir.path(),
+            &[
                 "three.png",
                 k,
                 "-c",
@@ -78,10 +87,8 @@ fn reseeding_uses_as_many_colours_as_the_image_has() {
                 "3",
                 "--out-dir",
                 &out,
-            ])
-            .assert()
-            .success();
-        let run = only_run_dir(&dir.path().join(&out));
+            ],
+        );
         let colors = read_colors(&run, k);
         assert_eq!(colors.len(), k.parse::<usize>().unwrap(), "k = {k}");
     }
@@ -91,11 +98,10 @@ fn reseeding_uses_as_many_colours_as_the_image_has() {
 fn the_png_holds_exactly_the_palette_and_every_pixel_its_nearest_colour() {
     let dir = tempdir().unwrap();
     let img = save(dir.path(), "scene.png", &gradient_image(64, 48));
-    k_means(dir.path())
-        .args(["scene.png", "7", "-c", "--png", "--seed", "2"])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("output"));
+    let run = k_means_run(
+        dir.path(),
+        &["scene.png", "7", "-c", "--png", "--seed", "2"],
+    );
     let palette = read_colors(&run, 7);
     let decoded = image::open(run.join("final_image_k7.png"))
         .unwrap()
@@ -132,11 +138,7 @@ fn the_png_holds_exactly_the_palette_and_every_pixel_its_nearest_colour() {
 fn the_png_keeps_transparency() {
     let dir = tempdir().unwrap();
     save(dir.path(), "half.png", &half_transparent_image(40, 20));
-    k_means(dir.path())
-        .args(["half.png", "2", "--png", "--seed", "2"])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("output"));
+    let run = k_means_run(dir.path(), &["half.png", "2", "--png", "--seed", "2"]);
     let decoded = image::open(run.join("final_image_k2.png"))
         .unwrap()
         .to_rgba8();
@@ -154,8 +156,9 @@ fn the_png_keeps_transparency() {
 fn gpl_hex_and_json_palettes_parse_back_to_the_palette() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(50, 50));
-    k_means(dir.path())
-        .args([
+    let run = k_means_run(
+        dir.path(),
+        &[
             "scene.png",
             "5",
             "-c",
@@ -163,10 +166,8 @@ fn gpl_hex_and_json_palettes_parse_back_to_the_palette() {
             "hex,gpl,json",
             "--seed",
             "4",
-        ])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("output"));
+        ],
+    );
     let palette = read_colors(&run, 5);
 
     let hex = fs::read_to_string(run.join("colors_k5.hex")).unwrap();
@@ -231,11 +232,10 @@ fn palette_formats_need_colours() {
 fn details_report_mse_psnr_and_shares() {
     let dir = tempdir().unwrap();
     save(dir.path(), "blobs.png", &blob_image(2, 20, 10));
-    k_means(dir.path())
-        .args(["blobs.png", "2", "--seed", "1", "--init", "kmeans++"])
-        .assert()
-        .success();
-    let run = only_run_dir(&dir.path().join("output"));
+    let run = k_means_run(
+        dir.path(),
+        &["blobs.png", "2", "--seed", "1", "--init", "kmeans++"],
+    );
     let details = fs::read_to_string(run.join("details.txt")).unwrap();
     // Every pixel is 3 units off in each channel: MSE 9, PSNR 10 log10(255^2 / 9).
     let psnr = 10.0 * (255.0f64 * 255.0 / 9.0).log10();
@@ -283,8 +283,9 @@ fn find_k_passes_init_and_empty_through() {
         .unwrap()
         .parse()
         .unwrap();
-    k_means(dir.path())
-        .args([
+    let single = k_means_run(
+        dir.path(),
+        &[
             "scene.png",
             "4",
             "-l",
@@ -295,11 +296,10 @@ fn find_k_passes_init_and_empty_through() {
             "kmeans++",
             "--empty",
             "reseed",
-        ])
-        .args(["--out-dir", "single"])
-        .assert()
-        .success();
-    let single = only_run_dir(&dir.path().join("single"));
+            "--out-dir",
+            "single",
+        ],
+    );
     let loss = fs::read_to_string(single.join("loss_k4.txt")).unwrap();
     assert_eq!(loss.trim(), format!("{k4:.6}"));
 }
@@ -309,21 +309,18 @@ fn dithering_draws_only_palette_colours_and_keeps_the_mean_colour() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(80, 60));
     let run_with = |extra: &[&str], out: &str| {
-        k_means(dir.path())
-            .args([
-                "scene.png",
-                "3",
-                "-c",
-                "--png",
-                "--seed",
-                "1",
-                "--out-dir",
-                out,
-            ])
-            .args(extra)
-            .assert()
-            .success();
-        let run = only_run_dir(&dir.path().join(out));
+        let mut args = vec![
+            "scene.png",
+            "3",
+            "-c",
+            "--png",
+            "--seed",
+            "1",
+            "--out-dir",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let run = k_means_run(dir.path(), &args);
         let palette = read_colors(&run, 3);
         let img = image::open(run.join("final_image_k3.png"))
             .unwrap()
@@ -409,19 +406,12 @@ fn perceptual_spaces_find_the_blobs_and_report_both_losses() {
 fn dithered_runs_report_the_quality_of_the_dithered_image() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(64, 48));
-    let run_with = |extra: &[&str], out: &str| {
-        k_means(dir.path())
-            .args(["scene.png", "4", "--png", "--seed", "2", "--out-dir", out])
-            .args(extra)
-            .assert()
-            .success();
-        only_run_dir(&dir.path().join(out))
-    };
-    let plain = run_with(&[], "plain");
+    let args = ["scene.png", "4", "--png", "--seed", "2", "--out-dir"];
+    let plain = k_means_run(dir.path(), &[&args[..], &["plain"]].concat());
     let details = fs::read_to_string(plain.join("details.txt")).unwrap();
     assert!(!details.contains("dithered image"), "{details}");
 
-    let run = run_with(&["--dither"], "dithered");
+    let run = k_means_run(dir.path(), &[&args[..], &["dithered", "--dither"]].concat());
     let details = fs::read_to_string(run.join("details.txt")).unwrap();
     // Recompute from the PNG written (it holds the palette's colours exactly).
     let drawn = image::open(run.join("final_image_k4.png"))

@@ -87,6 +87,17 @@ pub fn only_run_dir(out: &Path) -> PathBuf {
     dirs.into_iter().next().unwrap()
 }
 
+/// Runs `k_means` in `dir` with `args`, expects it to succeed, and returns its run folder: the only
+/// folder under the `--out-dir` that `args` give, or under `output`.
+pub fn k_means_run(dir: &Path, args: &[&str]) -> PathBuf {
+    k_means(dir).args(args).assert().success();
+    let out = args
+        .iter()
+        .position(|&a| a == "--out-dir")
+        .map_or("output", |i| args[i + 1]);
+    only_run_dir(&dir.join(out))
+}
+
 /// Every path under `dir`, recursively.
 pub fn all_entries(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
