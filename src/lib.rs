@@ -41,6 +41,7 @@ mod kmeans;
 mod palette;
 mod pixels;
 pub mod plot;
+mod progress;
 mod report;
 mod run_dir;
 mod spec;
@@ -61,6 +62,7 @@ pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPAR
 pub use pixels::{
     color_key, key_color, load_picture, picture_from_dynamic, ColorHistogram, Picture,
 };
+pub use progress::progress_bar;
 pub use report::{
     colors_text, details_text, gpl_text, hex, hex_text, json_text, loss_text, parse_loss,
     PaletteFormat,

@@ -1,14 +1,12 @@
 //! `find_k IMAGE [-o]`: run `k_means` for every K from 2 to 20 and plot loss against K.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{loss_line, run_sweep, suggestion_line, ClusterArgs, Error, SweepSpec};
+use kquant::{loss_line, progress_bar, run_sweep, suggestion_line, ClusterArgs, Error, SweepSpec};
 
 const AFTER_HELP: &str = "\
 Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
@@ -79,7 +77,10 @@ fn main() -> ExitCode {
         eprintln!("error: cannot catch Ctrl-C: {e}");
         return ExitCode::FAILURE;
     }
-    let bar = progress_bar((spec.k_max + 1).saturating_sub(spec.k_min) as u64);
+    let bar = progress_bar(
+        (spec.k_max + 1).saturating_sub(spec.k_min) as u64,
+        "k values",
+    );
     let result = run_sweep(
         &spec,
         &cancel,
@@ -104,19 +105,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A bar over the K values on a terminal; hidden otherwise.
-fn progress_bar(len: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len).with_style(
-        ProgressStyle::with_template("{spinner} k values {pos}/{len} {wide_bar} {elapsed}")
-            .expect("valid template"),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }
 
 #[cfg(test)]

@@ -3,11 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
-use kquant::{hex, run_job, ClusterArgs, JobReport, JobSpec, Outputs, PaletteFormat};
+use kquant::{hex, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs, PaletteFormat};
 
 const AFTER_HELP: &str = "\
 Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
@@ -106,7 +104,7 @@ impl Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let spec = cli.spec();
-    let progress = progress_bar(spec.effective_restarts() as u64);
+    let progress = progress_bar(spec.effective_restarts() as u64, "restarts");
     let result = run_job(&spec, |_| progress.inc(1));
     progress.finish_and_clear();
     match result {
@@ -145,20 +143,6 @@ fn print_swatches(report: &JobReport) {
             100.0 * e.pixels as f64 / total
         );
     }
-}
-
-/// A bar over the restarts on a terminal, shown only if the run lasts more than a moment; hidden
-/// otherwise.
-fn progress_bar(restarts: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(restarts).with_style(
-        ProgressStyle::with_template("{spinner} restarts {pos}/{len} {wide_bar} {elapsed}")
-            .expect("valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 #[cfg(test)]
