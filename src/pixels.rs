@@ -305,6 +305,17 @@ impl ColorHistogram {
     }
 }
 
+/// `n` colours scattered over the whole cube by a multiplicative hash (for tests).
+#[cfg(test)]
+pub(crate) fn hashed_colors(n: u32) -> Vec<[u8; 3]> {
+    (0..n)
+        .map(|i| {
+            let h = i.wrapping_mul(2_654_435_761);
+            [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,12 +348,7 @@ mod tests {
     fn table_and_sort_agree_over_the_whole_cube() {
         // Colours from every part of the key space, the extremes, and colours that only one half
         // of the picture holds (the halves are counted into separate tables).
-        let mut rgb: Vec<[u8; 3]> = (0..20_000u32)
-            .map(|i| {
-                let x = i.wrapping_mul(2_654_435_761);
-                [(x >> 24) as u8, (x >> 16) as u8, (x >> 8) as u8]
-            })
-            .collect();
+        let mut rgb = hashed_colors(20_000);
         rgb.extend([[0, 0, 0], [255, 255, 255], [255, 255, 255]]);
         rgb.insert(0, [12, 34, 56]);
         let a = ColorHistogram::by_sorting(&rgb, |_| true);

@@ -430,13 +430,7 @@ mod tests {
 
     #[test]
     fn sse_never_increases_between_epochs() {
-        let xs: Vec<[u8; 3]> = (0..3000u32)
-            .map(|i| {
-                let h = i.wrapping_mul(2_654_435_761);
-                [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
-            })
-            .collect();
-        let p = pts(&xs);
+        let p = pts(&crate::pixels::hashed_colors(3000));
         for seed in 0..5 {
             let run = lloyd(&p, crate::kmeans::random_centroids(seed, 0, 12), 20, true);
             for w in run.history.windows(2) {

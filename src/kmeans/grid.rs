@@ -206,13 +206,7 @@ mod tests {
 
     #[test]
     fn cells_partition_the_points_and_hold_their_sums() {
-        let pixels: Vec<[u8; 3]> = (0..2000u32)
-            .map(|i| {
-                let h = i.wrapping_mul(2_654_435_761);
-                [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
-            })
-            .collect();
-        let points = Points::from_pixels(&pixels);
+        let points = Points::from_pixels(&crate::pixels::hashed_colors(2000));
         let grid = Grid::new(&points);
         assert_eq!(grid.len(), 2000);
         let mut seen = vec![false; 2000];
