@@ -26,14 +26,8 @@ fn the_sweep_writes_a_graph_and_a_row_per_k_and_leaves_no_temporary_files() {
     let dir = tempdir().unwrap();
     let tmp = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(48, 32));
-    let out = find_k(dir.path(), tmp.path())
-        .args(["scene.png", "-o", "--seed", "4"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let stdout = String::from_utf8(out).unwrap();
+    let stdout =
+        success_stdout(find_k(dir.path(), tmp.path()).args(["scene.png", "-o", "--seed", "4"]));
     let run = only_run_dir(&dir.path().join("output"));
     let name = run.file_name().unwrap().to_str().unwrap();
     assert!(
@@ -129,28 +123,20 @@ fn one_and_two_jobs_give_identical_results() {
     let tmp = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(40, 30));
     let run = |jobs: &str, out: &str| {
-        let stdout = find_k(dir.path(), tmp.path())
-            .args([
-                "scene.png",
-                "-o",
-                "--seed",
-                "2",
-                "--k-max",
-                "9",
-                "-j",
-                jobs,
-                "--out-dir",
-                out,
-            ])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
+        let stdout = success_stdout(find_k(dir.path(), tmp.path()).args([
+            "scene.png",
+            "-o",
+            "--seed",
+            "2",
+            "--k-max",
+            "9",
+            "-j",
+            jobs,
+            "--out-dir",
+            out,
+        ]))
+        .replace(&format!("{out}/"), "OUT/");
         let run = only_run_dir(&dir.path().join(out));
-        let stdout = String::from_utf8(stdout)
-            .unwrap()
-            .replace(&format!("{out}/"), "OUT/");
         (stdout, fs::read(run.join("losses.csv")).unwrap())
     };
     assert_eq!(run("1", "jobs-one"), run("2", "jobs-two"));

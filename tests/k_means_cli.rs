@@ -21,24 +21,17 @@ fn pixels_of(path: &std::path::Path) -> Vec<[u8; 3]> {
 fn every_flag_writes_its_file_and_each_file_says_what_it_should() {
     let dir = tempdir().unwrap();
     let img = save(dir.path(), "scene.png", &gradient_image(90, 60));
-    let out = k_means(dir.path())
-        .args([
-            "scene.png",
-            "6",
-            "-c",
-            "-g",
-            "-l",
-            "-i",
-            "-p",
-            "--seed",
-            "11",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let stdout = String::from_utf8(out).unwrap();
+    let stdout = success_stdout(k_means(dir.path()).args([
+        "scene.png",
+        "6",
+        "-c",
+        "-g",
+        "-l",
+        "-i",
+        "-p",
+        "--seed",
+        "11",
+    ]));
     let run = only_run_dir(&dir.path().join("output"));
     let name = run.file_name().unwrap().to_str().unwrap().to_string();
     assert!(name.starts_with("output") && name.len() == 6 + 64, "{name}");
@@ -399,14 +392,7 @@ fn a_fully_transparent_image_is_refused() {
 #[test]
 fn help_explains_every_flag_and_file_and_version_works() {
     let dir = tempdir().unwrap();
-    let out = k_means(dir.path())
-        .arg("--help")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let help = String::from_utf8(out).unwrap();
+    let help = success_stdout(k_means(dir.path()).arg("--help"));
     for needle in [
         "-c",
         "-g",

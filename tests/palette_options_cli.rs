@@ -45,23 +45,16 @@ fn reseeding_uses_as_many_colours_as_the_image_has() {
     let dir = tempdir().unwrap();
     save(dir.path(), "three.png", &blob_image(3, 30, 10));
     // blob_image's noise makes 2 variants of each of 3 colours: 6 distinct colours.
-    let out = k_means(dir.path())
-        .args([
-            "three.png",
-            "9",
-            "-c",
-            "--empty",
-            "reseed",
-            "--seed",
-            "1",
-            "-o",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let stdout = String::from_utf8(out).unwrap();
+    let stdout = success_stdout(k_means(dir.path()).args([
+        "three.png",
+        "9",
+        "-c",
+        "--empty",
+        "reseed",
+        "--seed",
+        "1",
+        "-o",
+    ]));
     assert!(
         stdout.contains("note: the image has only 6 distinct colours, fewer than k = 9"),
         "{stdout}"
@@ -357,26 +350,22 @@ fn perceptual_spaces_find_the_blobs_and_report_both_losses() {
     let dir = tempdir().unwrap();
     save(dir.path(), "blobs.png", &blob_image(4, 80, 20));
     for space in ["lab", "oklab"] {
-        let stdout = k_means(dir.path())
-            .args([
-                "blobs.png",
-                "4",
-                "-c",
-                "-l",
-                "--init",
-                "kmeans++",
-                "--seed",
-                "1",
-                "--space",
-                space,
-            ])
-            .args(["--out-dir", space])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let stdout = String::from_utf8(stdout).unwrap();
+        let stdout = success_stdout(
+            k_means(dir.path())
+                .args([
+                    "blobs.png",
+                    "4",
+                    "-c",
+                    "-l",
+                    "--init",
+                    "kmeans++",
+                    "--seed",
+                    "1",
+                    "--space",
+                    space,
+                ])
+                .args(["--out-dir", space]),
+        );
         assert!(stdout.contains(&format!("({space}; RGB loss ")), "{stdout}");
         let run = only_run_dir(&dir.path().join(space));
         assert_blob_colours(&read_colors(&run, 4), 4, space);

@@ -87,6 +87,12 @@ pub fn only_run_dir(out: &Path) -> PathBuf {
     dirs.into_iter().next().unwrap()
 }
 
+/// Runs `cmd`, expects it to succeed, and returns its stdout.
+pub fn success_stdout(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).expect("stdout is UTF-8")
+}
+
 /// Runs `k_means` in `dir` with `args`, expects it to succeed, and returns its run folder: the only
 /// folder under the `--out-dir` that `args` give, or under `output`.
 pub fn k_means_run(dir: &Path, args: &[&str]) -> PathBuf {
