@@ -6,11 +6,8 @@
 //! 8 million pixels typically has a few hundred thousand distinct colours.
 
 use rayon::prelude::*;
-use std::path::Path;
 
-use image::{DynamicImage, ImageReader};
-
-use crate::error::{Error, Result};
+use image::DynamicImage;
 
 /// A decoded picture as 8-bit sRGB, with alpha kept separately when the file had it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,50 +49,6 @@ impl Picture {
             Some(a) => a.iter().filter(|&&v| v != 0).count() as u64,
         }
     }
-}
-
-/// Reads and decodes an image in any format the `image` crate knows (by content, not by extension).
-/// Grayscale becomes RGB, 16-bit becomes 8-bit, and alpha is kept beside the colours.
-///
-/// # Errors
-/// [`Error::ReadImage`] when the file cannot be opened or read, [`Error::DecodeImage`] when it is not a
-/// decodable image (including empty and truncated files).
-pub fn load_picture(path: &Path) -> Result<Picture> {
-    let read_err = |source| Error::ReadImage {
-        path: path.to_path_buf(),
-        source,
-    };
-    let decode_err = |message: String| Error::DecodeImage {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    if bytes.is_empty() {
-        return Err(decode_err("the file is empty".into()));
-    }
-    let format = image::guess_format(&bytes)
-        .map_err(|_| decode_err("not a recognised image format".into()))?;
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
-        return Err(decode_err(
-            "the JPEG is truncated (its data has no end-of-image marker)".into(),
-        ));
-    }
-    let mut reader = ImageReader::with_format(std::io::Cursor::new(&bytes), format);
-    // Photos can be large; the default allocation limit (512 MB) would refuse a 50 MP RGBA image.
-    reader.no_limits();
-    let image = reader.decode().map_err(|e| decode_err(e.to_string()))?;
-    Ok(picture_from_dynamic(image))
-}
-
-/// Whether a JPEG's data ends: an end-of-image marker (FF D9) after the first start-of-scan marker
-/// (FF DA). The decoder quietly fills a truncated file's missing rows with grey; a cut-off download
-/// must be refused instead. Entropy-coded data never holds FF D9 (a data byte FF is followed by 00),
-/// and an EXIF thumbnail's own markers come before the main image's first scan.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
-        return false;
-    };
-    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Converts a decoded image to a [`Picture`], keeping alpha only when the image has it.
@@ -387,20 +340,6 @@ mod tests {
         let h = ColorHistogram::from_picture(&p);
         assert_eq!(h.colors, vec![[1, 1, 1], [3, 3, 3]]);
         assert_eq!(p.visible_count(), 2);
-    }
-
-    #[test]
-    fn a_jpeg_without_its_end_marker_is_incomplete() {
-        assert!(jpeg_is_complete(&[
-            0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0x00, 0xFF, 0xD9
-        ]));
-        assert!(!jpeg_is_complete(&[
-            0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0x00
-        ]));
-        // A thumbnail's end marker before the main scan does not count.
-        assert!(!jpeg_is_complete(&[
-            0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xDA, 1, 2
-        ]));
     }
 
     #[test]

@@ -1,0 +1,353 @@
+//! Reading an image file as an attacker might have made it: within limits, and refusing damage.
+//!
+//! A file of a few bytes can claim a picture of ten billion pixels, a device can be endless, and a
+//! cut-off download decodes "successfully" with its missing part filled in. So the file is read
+//! through a bounded reader (its format known from its first bytes before the rest is read), the
+//! picture's size is checked from its header before any pixel buffer exists, the decoder runs with
+//! the `image` crate's allocation limit on, a JPEG's image data is checked to be whole and a PNG's
+//! checksums to be right, and the EXIF orientation is applied so the picture stands as viewers
+//! show it.
+
+use std::fs::File;
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
+
+use crate::error::{Error, Result};
+use crate::jpeg_check;
+use crate::pixels::{picture_from_dynamic, Picture};
+
+/// The largest picture read by default: 256 megapixels, more than any camera makes (a 100 MP
+/// medium-format photo is 11648 x 8736), as libvips and ImageMagick policies do.
+pub const DEFAULT_MAX_PIXELS: u64 = 256_000_000;
+
+/// Bytes of file allowed per allowed pixel: the largest uncompressed pixel any format stores
+/// (16-bit RGBA), so every real file of an allowed size is read.
+const FILE_BYTES_PER_PIXEL: u64 = 8;
+
+/// Bytes read before the format is known: enough for every signature the decoders recognise.
+const SIGNATURE_BYTES: u64 = 64;
+
+/// What a picture may cost. Memory while loading is bounded by these: the file (at most
+/// [`Self::max_file_bytes`]) and the decoded picture (at most `max_pixels` pixels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadLimits {
+    /// The largest picture, in pixels (width x height), that is decoded.
+    pub max_pixels: u64,
+}
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+impl LoadLimits {
+    /// Limits allowing pictures of up to `max_pixels` pixels.
+    pub fn new(max_pixels: u64) -> Self {
+        Self { max_pixels }
+    }
+
+    /// The largest file read: 8 bytes per allowed pixel, plus 1 MiB for headers and metadata.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_pixels
+            .saturating_mul(FILE_BYTES_PER_PIXEL)
+            .saturating_add(1 << 20)
+    }
+
+    /// The most the decoder may allocate for pixels: the largest allowed picture at 16-bit RGBA.
+    fn max_alloc(&self) -> u64 {
+        self.max_pixels.saturating_mul(FILE_BYTES_PER_PIXEL)
+    }
+}
+
+/// Reads and decodes an image with the default [`LoadLimits`]; see [`load_picture_with`].
+///
+/// # Errors
+/// As [`load_picture_with`].
+pub fn load_picture(path: &Path) -> Result<Picture> {
+    load_picture_with(path, &LoadLimits::default())
+}
+
+/// Reads and decodes an image in any format the `image` crate knows (by content, not by extension),
+/// within `limits`. Grayscale becomes RGB, 16-bit becomes 8-bit, alpha is kept beside the colours,
+/// and the EXIF orientation is applied.
+///
+/// # Errors
+/// [`Error::ReadImage`] when the file cannot be opened or read; [`Error::TooLarge`] when the file
+/// or the picture its header describes is over a limit (checked before the pixels are decoded);
+/// [`Error::DecodeImage`] when it is empty, not an image, truncated or corrupt.
+pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture> {
+    let bytes = read_bounded(path, limits)?;
+    let decode_err = |message: String| Error::DecodeImage {
+        path: path.to_path_buf(),
+        message,
+    };
+    let format = image::guess_format(&bytes)
+        .map_err(|_| decode_err("not a recognised image format".into()))?;
+    if format == ImageFormat::Png {
+        check_png(&bytes).map_err(decode_err)?;
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes.as_slice()), format);
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = None;
+    image_limits.max_image_height = None;
+    image_limits.max_alloc = Some(limits.max_alloc());
+    reader.limits(image_limits);
+    let too_large = |width: u32, height: u32| Error::TooLarge {
+        path: path.to_path_buf(),
+        width,
+        height,
+        max_pixels: limits.max_pixels,
+    };
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| decode_err(describe(format, &e)))?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(too_large(width, height));
+    }
+    if width == 0 || height == 0 {
+        return Err(decode_err(format!(
+            "the {} has no pixels ({width}x{height})",
+            format_name(format)
+        )));
+    }
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let pixels = u64::from(width) * u64::from(height);
+    let is_jpeg = format == ImageFormat::Jpeg;
+    // A JPEG's data needs at least a bit or two per 8x8 block. A file far smaller than its picture
+    // (a bomb: a few hundred bytes claiming 200 megapixels) is checked before the decoder fills
+    // the whole picture in; the check stops where the data does, so it is quick on such a file.
+    if is_jpeg && (bytes.len() as u64).saturating_mul(64) < pixels {
+        jpeg_check::check(&bytes).map_err(|damage| decode_err(damage.to_string()))?;
+    }
+    // Otherwise the check reads all the entropy-coded data (a third to a half of a decode), so
+    // it runs on another core beside the decoder.
+    let (damage, decoded) = std::thread::scope(|scope| {
+        let check = is_jpeg.then(|| scope.spawn(|| jpeg_check::check(&bytes)));
+        let decoded = DynamicImage::from_decoder(decoder);
+        let damage = check.map(|c| c.join().unwrap_or(Ok(())));
+        (damage, decoded)
+    });
+    if let Some(Err(damage)) = damage {
+        return Err(decode_err(damage.to_string()));
+    }
+    let mut image = decoded.map_err(|e| match e {
+        ImageError::Limits(_) => too_large(width, height),
+        e => decode_err(describe(format, &e)),
+    })?;
+    image.apply_orientation(orientation);
+    Ok(picture_from_dynamic(image))
+}
+
+/// Reads the whole file, refusing it as soon as it is known to be too large or not an image: a
+/// regular file by its size, before reading; a pipe or device after its first bytes (its
+/// signature) and once it passes the size limit, so `/dev/zero` or an endless pipe costs nothing.
+fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
+    let read_err = |source| Error::ReadImage {
+        path: path.to_path_buf(),
+        source,
+    };
+    let decode_err = |message: &str| Error::DecodeImage {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(decode_err("it is a folder, not an image file"));
+    }
+    let max = limits.max_file_bytes();
+    let file_too_large = || Error::FileTooLarge {
+        path: path.to_path_buf(),
+        max_bytes: max,
+        max_pixels: limits.max_pixels,
+    };
+    if meta.is_file() && meta.len() > max {
+        return Err(file_too_large());
+    }
+    let mut bytes = Vec::new();
+    (&file)
+        .take(SIGNATURE_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.is_empty() {
+        return Err(decode_err("the file is empty"));
+    }
+    if image::guess_format(&bytes).is_err() {
+        return Err(decode_err("not a recognised image format"));
+    }
+    if meta.is_file() {
+        bytes.reserve_exact((meta.len() as usize).saturating_sub(bytes.len()));
+    }
+    (&file)
+        .take(max + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > max {
+        return Err(file_too_large());
+    }
+    Ok(bytes)
+}
+
+/// The format's usual name.
+fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Png => "PNG",
+        ImageFormat::Gif => "GIF",
+        ImageFormat::Bmp => "BMP",
+        ImageFormat::Tiff => "TIFF",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Pnm => "PNM",
+        ImageFormat::Tga => "TGA",
+        ImageFormat::Qoi => "QOI",
+        ImageFormat::Ico => "ICO",
+        _ => "image",
+    }
+}
+
+/// One plain phrase for a decoder's error: "the TIFF is truncated", "the GIF is corrupt: ...".
+fn describe(format: ImageFormat, e: &ImageError) -> String {
+    let name = format_name(format);
+    match e {
+        ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!("the {name} is truncated")
+        }
+        ImageError::IoError(io) => format!("the {name} cannot be read: {io}"),
+        ImageError::Unsupported(u) => format!("this kind of {name} is not supported: {u}"),
+        ImageError::Limits(l) => format!("the {name} needs more memory than allowed: {l}"),
+        ImageError::Decoding(d) => {
+            let text = d.to_string();
+            let lower = text.to_lowercase();
+            if lower.contains("eof")
+                || lower.contains("end of file")
+                || lower.contains("unexpected end")
+                || lower.contains("fill whole buffer")
+                || lower.contains("truncated")
+            {
+                format!("the {name} is truncated")
+            } else {
+                format!("the {name} is corrupt: {}", plain(&text))
+            }
+        }
+        other => format!(
+            "the {name} cannot be decoded: {}",
+            plain(&other.to_string())
+        ),
+    }
+}
+
+/// A decoder's message without the format prefix and without debug dumps of its structures.
+fn plain(text: &str) -> String {
+    let text = text
+        .split_once(": ")
+        .filter(|(head, _)| head.starts_with("Format error"))
+        .map_or(text, |(_, rest)| rest);
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0;
+    for c in text.chars() {
+        match c {
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    out.trim_end_matches('.').to_string()
+}
+
+/// Checks a PNG's chunk structure and checksums, so damage gets a plain message (the decoder's is a
+/// debug dump) and a cut file is called truncated.
+fn check_png(bytes: &[u8]) -> std::result::Result<(), String> {
+    let mut pos = 8;
+    loop {
+        let Some(header) = bytes.get(pos..pos + 8) else {
+            return Err(if pos >= bytes.len() {
+                "the PNG is truncated (it ends before its IEND chunk)".into()
+            } else {
+                "the PNG is truncated (it ends inside a chunk header)".into()
+            });
+        };
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let name: String = header[4..8]
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_alphabetic() {
+                    b as char
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if len > i32::MAX as usize {
+            return Err(format!("the PNG is corrupt: chunk {name} has a bad length"));
+        }
+        let Some(crc) = bytes.get(pos + 8 + len..pos + 12 + len) else {
+            return Err(format!("the PNG is truncated (chunk {name} is cut short)"));
+        };
+        let expected = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        if crc32fast::hash(&bytes[pos + 4..pos + 8 + len]) != expected {
+            return Err(format!("the PNG is corrupt: bad checksum in chunk {name}"));
+        }
+        pos += 12 + len;
+        if name == "IEND" {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes() -> Vec<u8> {
+        let img =
+            image::RgbImage::from_fn(16, 9, |x, y| image::Rgb([x as u8 * 9, y as u8 * 20, 7]));
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn png_checksums_and_cuts_have_plain_messages() {
+        let png = png_bytes();
+        assert_eq!(check_png(&png), Ok(()));
+        let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
+        let mut flipped = png.clone();
+        flipped[idat + 6] ^= 0x40;
+        assert_eq!(
+            check_png(&flipped).unwrap_err(),
+            "the PNG is corrupt: bad checksum in chunk IDAT"
+        );
+        assert_eq!(
+            check_png(&png[..idat + 5]).unwrap_err(),
+            "the PNG is truncated (chunk IDAT is cut short)"
+        );
+        assert_eq!(
+            check_png(&png[..png.len() - 12]).unwrap_err(),
+            "the PNG is truncated (it ends before its IEND chunk)"
+        );
+    }
+
+    #[test]
+    fn decoder_messages_lose_their_debug_dumps() {
+        assert_eq!(
+            plain("Format error decoding Png: CRC error: expected 0x1 have 0x2 while decoding ChunkType { type: IDAT, critical: true } chunk."),
+            "CRC error: expected 0x1 have 0x2 while decoding ChunkType chunk"
+        );
+    }
+
+    #[test]
+    fn the_file_limit_follows_the_pixel_limit() {
+        assert_eq!(LoadLimits::new(1000).max_file_bytes(), 8000 + (1 << 20));
+        assert_eq!(LoadLimits::new(u64::MAX).max_file_bytes(), u64::MAX);
+    }
+}

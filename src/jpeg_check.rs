@@ -1,0 +1,804 @@
+//! Whether a JPEG's image data is complete: every block of every scan is present in the file.
+//!
+//! The decoder fills whatever a damaged file lacks with grey and reports success, so a download cut
+//! short would be quantized as if it were the photo. Looking for an end-of-image marker is not
+//! enough: the EXIF thumbnail of a camera photo carries its own, and a file cut short can have one
+//! appended. So this walks the entropy-coded data of each scan the way a decoder does (Huffman
+//! symbols, run lengths, end-of-band runs, restart markers, progressive refinement), without the
+//! inverse DCT, and checks that the last block of each scan is reached before the data ends.
+//! Segments (EXIF, ICC, thumbnails) are skipped by their lengths, so nothing inside them is read.
+//!
+//! Only Huffman-coded frames (baseline, extended and progressive) are checked; other kinds
+//! (arithmetic-coded, lossless, hierarchical) are left to the decoder, which refuses them.
+
+/// What is wrong with a JPEG, as a phrase to follow "the JPEG is ...".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JpegDamage {
+    /// The data of a scan ends before its last block.
+    Truncated {
+        /// Rows of pixels whose data is present in the scan that ends early.
+        rows: u32,
+        /// The picture's height.
+        height: u32,
+    },
+    /// Every scan present is whole, but the scans that would complete the picture are missing
+    /// (a progressive file cut between two scans).
+    MissingScans,
+    /// The file ends before the frame header, so not even the size is known.
+    TruncatedHeader,
+    /// The markers or the entropy-coded data are malformed.
+    Corrupt(&'static str),
+}
+
+impl std::fmt::Display for JpegDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Truncated { rows, height } => write!(
+                f,
+                "the JPEG is truncated (its image data stops after row {rows} of {height})"
+            ),
+            Self::MissingScans => write!(
+                f,
+                "the JPEG is truncated (the scans that complete its picture are missing)"
+            ),
+            Self::TruncatedHeader => {
+                write!(f, "the JPEG is truncated (it ends before its image data)")
+            }
+            Self::Corrupt(why) => write!(f, "the JPEG is corrupt ({why})"),
+        }
+    }
+}
+
+/// A Huffman table as the JPEG standard builds it (Annex C), with a 9-bit lookup for short codes.
+#[derive(Clone)]
+struct Huffman {
+    /// For each 9-bit prefix: (code length, symbol), length 0 when the code is longer.
+    fast: Vec<(u8, u8)>,
+    /// Largest code of each length 1..=16 (index = length), -1 when none.
+    maxcode: [i32; 18],
+    /// `symbols` index minus the first code, for each length.
+    offset: [i32; 17],
+    symbols: Vec<u8>,
+}
+
+const FAST_BITS: u32 = 9;
+
+impl Huffman {
+    fn new(counts: &[u8; 16], symbols: &[u8]) -> Option<Self> {
+        let mut maxcode = [-1i32; 18];
+        let mut offset = [0i32; 17];
+        let mut fast = vec![(0u8, 0u8); 1 << FAST_BITS];
+        let mut code: i32 = 0;
+        let mut k: i32 = 0;
+        for len in 1..=16usize {
+            let n = i32::from(counts[len - 1]);
+            offset[len] = k - code;
+            for _ in 0..n {
+                if len as u32 <= FAST_BITS {
+                    let shift = FAST_BITS - len as u32;
+                    let first = (code as usize) << shift;
+                    for e in &mut fast[first..first + (1 << shift)] {
+                        *e = (len as u8, symbols[k as usize]);
+                    }
+                }
+                code += 1;
+                k += 1;
+            }
+            if n > 0 {
+                maxcode[len] = code - 1;
+            }
+            // A code of `len` bits must fit: codes are assigned in order, so overflow means a bad table.
+            if code > 1 << len {
+                return None;
+            }
+            code <<= 1;
+        }
+        maxcode[17] = i32::MAX;
+        Some(Self {
+            fast,
+            maxcode,
+            offset,
+            symbols: symbols.to_vec(),
+        })
+    }
+}
+
+/// The image data of one scan, read bit by bit as a decoder reads it.
+struct Bits<'a> {
+    data: &'a [u8],
+    /// Next byte to load.
+    pos: usize,
+    /// Bits not yet used, left-aligned.
+    buf: u64,
+    /// How many bits of `buf` are valid (some of them may be padding).
+    len: u32,
+    /// How many of the last bits of `buf` are zero padding after the data ended.
+    pad: u32,
+    /// The data ended at a marker (or at the end of the file): padding follows.
+    ended: bool,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8], pos: usize) -> Self {
+        Self {
+            data,
+            pos,
+            buf: 0,
+            len: 0,
+            pad: 0,
+            ended: false,
+        }
+    }
+
+    /// Loads bytes until at least 57 bits are buffered; past the end of the data, zeros (counted
+    /// as padding, as a decoder would feed them).
+    fn fill(&mut self) {
+        while self.len <= 56 {
+            let mut byte = 0u8;
+            if self.ended {
+                self.pad += 8;
+            } else if self.pos >= self.data.len() {
+                self.ended = true;
+                self.pad += 8;
+            } else if self.data[self.pos] == 0xFF {
+                // 0xFF 0x00 is a data byte 0xFF; 0xFF followed by anything else starts a marker
+                // (after any number of fill bytes 0xFF).
+                let mut next = self.pos + 1;
+                while next < self.data.len() && self.data[next] == 0xFF {
+                    next += 1;
+                }
+                if next < self.data.len() && self.data[next] == 0x00 {
+                    byte = 0xFF;
+                    self.pos = next + 1;
+                } else {
+                    self.ended = true;
+                    self.pad += 8;
+                }
+            } else {
+                byte = self.data[self.pos];
+                self.pos += 1;
+            }
+            self.buf |= u64::from(byte) << (56 - self.len);
+            self.len += 8;
+        }
+    }
+
+    /// Uses `n` (at most 16) bits; false when they were not all in the data.
+    #[inline]
+    fn take(&mut self, n: u32) -> Result<u32, ()> {
+        if n == 0 {
+            return Ok(0);
+        }
+        if self.len < 32 {
+            self.fill();
+        }
+        let v = (self.buf >> (64 - n)) as u32;
+        self.buf <<= n;
+        self.len -= n;
+        if self.len < self.pad {
+            return Err(());
+        }
+        Ok(v)
+    }
+
+    /// Decodes one Huffman symbol; `None` at a code no table entry has.
+    #[inline]
+    fn symbol(&mut self, table: &Huffman) -> Result<Option<u8>, ()> {
+        if self.len < 32 {
+            self.fill();
+        }
+        let (len, sym) = table.fast[(self.buf >> (64 - FAST_BITS)) as usize];
+        if len > 0 {
+            self.take(u32::from(len))?;
+            return Ok(Some(sym));
+        }
+        let peek = (self.buf >> 48) as i32;
+        for len in FAST_BITS as usize + 1..=16 {
+            let code = peek >> (16 - len);
+            if code <= table.maxcode[len] {
+                self.take(len as u32)?;
+                let i = (table.offset[len] + code) as usize;
+                return Ok(table.symbols.get(i).copied());
+            }
+        }
+        Ok(None)
+    }
+
+    /// At a restart boundary: drops the rest of the current byte and steps over the restart
+    /// marker; false when the data ended at another marker instead.
+    fn restart(&mut self) -> bool {
+        if !self.ended {
+            // Skip whatever stands before the next marker.
+            while self.pos < self.data.len() {
+                if self.data[self.pos] == 0xFF
+                    && self
+                        .data
+                        .get(self.pos + 1)
+                        .is_some_and(|&b| b != 0x00 && b != 0xFF)
+                {
+                    break;
+                }
+                self.pos += 1;
+            }
+        } else {
+            // `fill` stopped at the marker's 0xFF (possibly after fill bytes).
+            while self.data.get(self.pos + 1) == Some(&0xFF) {
+                self.pos += 1;
+            }
+        }
+        let is_rst = self
+            .data
+            .get(self.pos + 1)
+            .is_some_and(|&b| (0xD0..=0xD7).contains(&b));
+        if !is_rst {
+            return false;
+        }
+        self.pos += 2;
+        self.buf = 0;
+        self.len = 0;
+        self.pad = 0;
+        self.ended = false;
+        true
+    }
+
+    /// Where the next marker search starts once the scan is over.
+    fn resume_at(&self) -> usize {
+        self.pos
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Component {
+    id: u8,
+    h: u32,
+    v: u32,
+    /// Blocks across and down in the component's own grid.
+    blocks_w: u32,
+    blocks_h: u32,
+}
+
+struct Frame {
+    progressive: bool,
+    width: u32,
+    height: u32,
+    hmax: u32,
+    vmax: u32,
+    components: Vec<Component>,
+    /// For progressive frames: which AC coefficients of each block are non-zero so far (bit k).
+    nonzero: Vec<Vec<u64>>,
+    /// For each component and coefficient, the lowest bit position sent so far (0 once the
+    /// coefficient is complete; [`NOT_SENT`] before any scan carried it).
+    precision: Vec<[u8; 64]>,
+}
+
+const NOT_SENT: u8 = u8::MAX;
+
+/// Checks that every scan of a Huffman-coded JPEG has all its blocks. `Ok` also when the file is a
+/// kind this check does not cover (the decoder decides on those).
+pub(crate) fn check(data: &[u8]) -> Result<(), JpegDamage> {
+    if data.len() < 4 || data[0] != 0xFF || data[1] != 0xD8 {
+        return Err(JpegDamage::Corrupt("it does not start with a JPEG marker"));
+    }
+    let mut pos = 2;
+    let mut dc: [Option<Huffman>; 4] = Default::default();
+    let mut ac: [Option<Huffman>; 4] = Default::default();
+    let mut restart_interval = 0u32;
+    let mut frame: Option<Frame> = None;
+    let mut scans = 0;
+    loop {
+        // Find the next marker, allowing stray bytes and fill bytes before it as decoders do.
+        while pos + 1 < data.len() && !(data[pos] == 0xFF && data[pos + 1] != 0xFF) {
+            pos += 1;
+        }
+        if pos + 1 >= data.len() {
+            break;
+        }
+        let marker = data[pos + 1];
+        pos += 2;
+        match marker {
+            0xD9 => break,
+            0x00 | 0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = data
+            .get(pos..pos + 2)
+            .map(|b| usize::from(b[0]) << 8 | usize::from(b[1]))
+        else {
+            break;
+        };
+        if len < 2 || pos + len > data.len() {
+            return Err(truncated_or(frame.as_ref()));
+        }
+        let seg = &data[pos + 2..pos + len];
+        pos += len;
+        match marker {
+            0xC0..=0xC2 => {
+                if frame.is_some() {
+                    continue;
+                }
+                frame = Some(parse_frame(seg, marker == 0xC2)?);
+            }
+            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return Ok(()),
+            0xC4 => parse_huffman(seg, &mut dc, &mut ac)?,
+            0xDD => {
+                if seg.len() < 2 {
+                    return Err(JpegDamage::Corrupt(
+                        "a restart interval segment is too short",
+                    ));
+                }
+                restart_interval = u32::from(seg[0]) << 8 | u32::from(seg[1]);
+            }
+            0xDA => {
+                let Some(f) = frame.as_mut() else {
+                    return Err(JpegDamage::Corrupt(
+                        "image data comes before the frame header",
+                    ));
+                };
+                if f.height == 0 {
+                    // The height comes later, in a DNL segment: leave it to the decoder.
+                    return Ok(());
+                }
+                pos = scan(data, pos, seg, f, &dc, &ac, restart_interval)?;
+                scans += 1;
+            }
+            _ => {}
+        }
+    }
+    match frame {
+        Some(f) if scans == 0 => Err(JpegDamage::Truncated {
+            rows: 0,
+            height: f.height,
+        }),
+        // Every encoder sends every coefficient of every component down to its last bit; a file
+        // that stops short of that lost its last scans.
+        Some(f) if f.precision.iter().flatten().any(|&p| p != 0) => Err(JpegDamage::MissingScans),
+        Some(_) => Ok(()),
+        None => Err(JpegDamage::TruncatedHeader),
+    }
+}
+
+fn truncated_or(frame: Option<&Frame>) -> JpegDamage {
+    match frame {
+        Some(f) => JpegDamage::Truncated {
+            rows: 0,
+            height: f.height,
+        },
+        None => JpegDamage::TruncatedHeader,
+    }
+}
+
+fn parse_frame(seg: &[u8], progressive: bool) -> Result<Frame, JpegDamage> {
+    let bad = JpegDamage::Corrupt("a bad frame header");
+    if seg.len() < 6 {
+        return Err(bad);
+    }
+    let height = u32::from(seg[1]) << 8 | u32::from(seg[2]);
+    let width = u32::from(seg[3]) << 8 | u32::from(seg[4]);
+    let n = usize::from(seg[5]);
+    if n == 0 || n > 4 || seg.len() < 6 + 3 * n || width == 0 {
+        return Err(bad);
+    }
+    let mut components = Vec::with_capacity(n);
+    for c in seg[6..6 + 3 * n].chunks_exact(3) {
+        let (h, v) = (u32::from(c[1] >> 4), u32::from(c[1] & 15));
+        if !(1..=4).contains(&h) || !(1..=4).contains(&v) {
+            return Err(bad);
+        }
+        components.push(Component {
+            id: c[0],
+            h,
+            v,
+            blocks_w: 0,
+            blocks_h: 0,
+        });
+    }
+    let hmax = components.iter().map(|c| c.h).max().unwrap_or(1);
+    let vmax = components.iter().map(|c| c.v).max().unwrap_or(1);
+    for c in &mut components {
+        c.blocks_w = (width * c.h).div_ceil(hmax).div_ceil(8);
+        c.blocks_h = (height * c.v).div_ceil(vmax).div_ceil(8);
+    }
+    let nonzero = if progressive {
+        // One word per block of each component; the frame's size is already within the pixel
+        // limit the loader checked, so this is at most a few megabytes.
+        components
+            .iter()
+            .map(|c| {
+                // Interleaved DC scans cover whole MCUs, which can be a block larger.
+                vec![0u64; ((c.blocks_w + 4) * (c.blocks_h + 4)) as usize]
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Frame {
+        precision: vec![[NOT_SENT; 64]; components.len()],
+        progressive,
+        width,
+        height,
+        hmax,
+        vmax,
+        components,
+        nonzero,
+    })
+}
+
+fn parse_huffman(
+    mut seg: &[u8],
+    dc: &mut [Option<Huffman>; 4],
+    ac: &mut [Option<Huffman>; 4],
+) -> Result<(), JpegDamage> {
+    let bad = JpegDamage::Corrupt("a bad Huffman table");
+    while !seg.is_empty() {
+        if seg.len() < 17 {
+            return Err(bad);
+        }
+        let (class, id) = (seg[0] >> 4, usize::from(seg[0] & 15));
+        let counts: [u8; 16] = seg[1..17].try_into().map_err(|_| bad.clone())?;
+        let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+        if id > 3 || class > 1 || seg.len() < 17 + total {
+            return Err(bad);
+        }
+        let table = Huffman::new(&counts, &seg[17..17 + total]).ok_or(bad.clone())?;
+        if class == 0 {
+            dc[id] = Some(table);
+        } else {
+            ac[id] = Some(table);
+        }
+        seg = &seg[17 + total..];
+    }
+    Ok(())
+}
+
+/// One component of a scan: which frame component, and its tables.
+struct ScanComponent<'t> {
+    index: usize,
+    dc: Option<&'t Huffman>,
+    ac: Option<&'t Huffman>,
+}
+
+/// Walks one scan's data, starting at `pos`; returns where the search for the next marker goes on.
+fn scan(
+    data: &[u8],
+    pos: usize,
+    header: &[u8],
+    frame: &mut Frame,
+    dc: &[Option<Huffman>; 4],
+    ac: &[Option<Huffman>; 4],
+    restart_interval: u32,
+) -> Result<usize, JpegDamage> {
+    let bad = JpegDamage::Corrupt("a bad scan header");
+    let n = usize::from(*header.first().ok_or(bad.clone())?);
+    if n == 0 || n > 4 || header.len() < 1 + 2 * n + 3 {
+        return Err(bad);
+    }
+    let mut comps = Vec::with_capacity(n);
+    for c in header[1..1 + 2 * n].chunks_exact(2) {
+        let index = frame
+            .components
+            .iter()
+            .position(|fc| fc.id == c[0])
+            .ok_or(bad.clone())?;
+        comps.push(ScanComponent {
+            index,
+            dc: dc[usize::from(c[1] >> 4) & 3].as_ref(),
+            ac: ac[usize::from(c[1] & 15) & 3].as_ref(),
+        });
+    }
+    let tail = &header[1 + 2 * n..];
+    let (ss, se, ah, al) = (
+        u32::from(tail[0]),
+        u32::from(tail[1]),
+        tail[2] >> 4,
+        tail[2] & 15,
+    );
+    if frame.progressive && (se > 63 || ss > se || (ss == 0 && se != 0) || (ss > 0 && n != 1)) {
+        return Err(bad);
+    }
+    let no_table = JpegDamage::Corrupt("a scan uses a Huffman table that is not defined");
+    let bad_code = JpegDamage::Corrupt("a bad Huffman code in its image data");
+
+    // Blocks of each MCU, as (scan component, column offset, row offset) in blocks.
+    let interleaved = n > 1;
+    let (mcus_w, mcus_h) = if interleaved {
+        (
+            frame.width.div_ceil(8 * frame.hmax),
+            frame.height.div_ceil(8 * frame.vmax),
+        )
+    } else {
+        let c = &frame.components[comps[0].index];
+        (c.blocks_w, c.blocks_h)
+    };
+    // Rows of pixels an MCU row covers, to say where a truncated scan stops.
+    let mcu_rows = if interleaved {
+        8 * frame.vmax
+    } else {
+        let c = &frame.components[comps[0].index];
+        8 * frame.vmax / c.v
+    };
+    let mut bits = Bits::new(data, pos);
+    let mut eobrun = 0u32;
+    let total = mcus_w as u64 * mcus_h as u64;
+    let truncated_at = |mcu: u64| JpegDamage::Truncated {
+        rows: ((mcu / u64::from(mcus_w)) as u32 * mcu_rows).min(frame.height),
+        height: frame.height,
+    };
+    for mcu in 0..total {
+        if restart_interval > 0 && mcu > 0 && mcu % u64::from(restart_interval) == 0 {
+            if !bits.restart() {
+                return Err(truncated_at(mcu));
+            }
+            eobrun = 0;
+        }
+        let (mx, my) = (
+            (mcu % u64::from(mcus_w)) as u32,
+            (mcu / u64::from(mcus_w)) as u32,
+        );
+        for sc in &comps {
+            let c = frame.components[sc.index];
+            let (bw, bh) = if interleaved { (c.h, c.v) } else { (1, 1) };
+            for by in 0..bh {
+                for bx in 0..bw {
+                    let (x, y) = (mx * bw + bx, my * bh + by);
+                    let result = if !frame.progressive {
+                        baseline_block(
+                            &mut bits,
+                            sc.dc.ok_or(no_table.clone())?,
+                            sc.ac.ok_or(no_table.clone())?,
+                        )
+                    } else if ss == 0 {
+                        if ah == 0 {
+                            dc_first(&mut bits, sc.dc.ok_or(no_table.clone())?)
+                        } else {
+                            bits.take(1).map(|_| true)
+                        }
+                    } else {
+                        let stride = c.blocks_w + 4;
+                        let word = &mut frame.nonzero[sc.index][(y * stride + x) as usize];
+                        let table = sc.ac.ok_or(no_table.clone())?;
+                        if ah == 0 {
+                            ac_first(&mut bits, table, ss, se, &mut eobrun, word)
+                        } else {
+                            ac_refine(&mut bits, table, ss, se, &mut eobrun, word)
+                        }
+                    };
+                    match result {
+                        Ok(true) => {}
+                        Ok(false) => return Err(bad_code),
+                        Err(()) => return Err(truncated_at(mcu)),
+                    }
+                }
+            }
+        }
+    }
+    let band = if frame.progressive {
+        ss as usize..=se as usize
+    } else {
+        0..=63
+    };
+    for sc in &comps {
+        for p in &mut frame.precision[sc.index][band.clone()] {
+            *p = if frame.progressive { al } else { 0 };
+        }
+    }
+    Ok(bits.resume_at())
+}
+
+/// A block of a sequential scan: a DC difference and up to 63 AC coefficients.
+fn baseline_block(bits: &mut Bits, dc: &Huffman, ac: &Huffman) -> Result<bool, ()> {
+    if !dc_first(bits, dc)? {
+        return Ok(false);
+    }
+    let mut k = 1;
+    while k < 64 {
+        let Some(sym) = bits.symbol(ac)? else {
+            return Ok(false);
+        };
+        let (r, s) = (u32::from(sym >> 4), u32::from(sym & 15));
+        if s == 0 {
+            if r != 15 {
+                break;
+            }
+            k += 16;
+        } else {
+            k += r;
+            bits.take(s)?;
+            k += 1;
+        }
+    }
+    Ok(true)
+}
+
+fn dc_first(bits: &mut Bits, dc: &Huffman) -> Result<bool, ()> {
+    let Some(s) = bits.symbol(dc)? else {
+        return Ok(false);
+    };
+    if s > 16 {
+        return Ok(false);
+    }
+    bits.take(u32::from(s))?;
+    Ok(true)
+}
+
+/// A block of a progressive AC first scan (spectral band `ss..=se`).
+fn ac_first(
+    bits: &mut Bits,
+    ac: &Huffman,
+    ss: u32,
+    se: u32,
+    eobrun: &mut u32,
+    nonzero: &mut u64,
+) -> Result<bool, ()> {
+    if *eobrun > 0 {
+        *eobrun -= 1;
+        return Ok(true);
+    }
+    let mut k = ss;
+    while k <= se {
+        let Some(sym) = bits.symbol(ac)? else {
+            return Ok(false);
+        };
+        let (r, s) = (u32::from(sym >> 4), u32::from(sym & 15));
+        if s != 0 {
+            k += r;
+            bits.take(s)?;
+            if k < 64 {
+                *nonzero |= 1 << k;
+            }
+            k += 1;
+        } else if r < 15 {
+            *eobrun = (1 << r) - 1 + bits.take(r)?;
+            break;
+        } else {
+            k += 16;
+        }
+    }
+    Ok(true)
+}
+
+/// A block of a progressive AC refinement scan: correction bits for coefficients already non-zero,
+/// and new coefficients of magnitude one (as libjpeg's `decode_mcu_AC_refine`).
+fn ac_refine(
+    bits: &mut Bits,
+    ac: &Huffman,
+    ss: u32,
+    se: u32,
+    eobrun: &mut u32,
+    nonzero: &mut u64,
+) -> Result<bool, ()> {
+    let mut k = ss;
+    if *eobrun == 0 {
+        while k <= se {
+            let Some(sym) = bits.symbol(ac)? else {
+                return Ok(false);
+            };
+            let (mut r, s) = (i32::from(sym >> 4), sym & 15);
+            if s != 0 {
+                if s != 1 {
+                    return Ok(false);
+                }
+                bits.take(1)?;
+            } else if r != 15 {
+                *eobrun = (1 << r) + bits.take(r as u32)?;
+                break;
+            }
+            while k <= se {
+                if *nonzero & (1 << k) != 0 {
+                    bits.take(1)?;
+                } else {
+                    r -= 1;
+                    if r < 0 {
+                        break;
+                    }
+                }
+                k += 1;
+            }
+            if s != 0 && k <= se {
+                *nonzero |= 1 << k;
+            }
+            k += 1;
+        }
+    }
+    if *eobrun > 0 {
+        while k <= se {
+            if *nonzero & (1 << k) != 0 {
+                bits.take(1)?;
+            }
+            k += 1;
+        }
+        *eobrun -= 1;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo_like(width: u32, height: u32) -> image::RgbImage {
+        image::ImageBuffer::from_fn(width, height, |x, y| {
+            let h = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 13;
+            image::Rgb([
+                (x * 255 / width) as u8 ^ (h as u8 & 15),
+                (y * 255 / height) as u8,
+                ((x + y) % 256) as u8 ^ ((h >> 8) as u8 & 31),
+            ])
+        })
+    }
+
+    fn encode(img: &image::RgbImage, progressive: bool, restart: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+        enc.set_progressive(progressive);
+        if restart > 0 {
+            enc.set_restart_interval(restart);
+        }
+        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        enc.encode(
+            img.as_raw(),
+            img.width() as u16,
+            img.height() as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .unwrap();
+        out
+    }
+
+    fn is_truncation(r: Result<(), JpegDamage>) -> bool {
+        matches!(
+            r,
+            Err(JpegDamage::Truncated { .. } | JpegDamage::MissingScans)
+        )
+    }
+
+    #[test]
+    fn complete_files_pass_and_cut_files_fail_however_they_end() {
+        let img = photo_like(97, 61);
+        for progressive in [false, true] {
+            for restart in [0, 3] {
+                let jpeg = encode(&img, progressive, restart);
+                assert_eq!(
+                    check(&jpeg),
+                    Ok(()),
+                    "progressive {progressive} restart {restart}"
+                );
+                // Without the end marker the data is still whole.
+                assert_eq!(check(&jpeg[..jpeg.len() - 2]), Ok(()));
+                for cut in [jpeg.len() / 2, jpeg.len() * 9 / 10, jpeg.len() - 40] {
+                    let mut cut_file = jpeg[..cut].to_vec();
+                    assert!(
+                        is_truncation(check(&cut_file)),
+                        "cut at {cut} of {} (progressive {progressive})",
+                        jpeg.len()
+                    );
+                    cut_file.extend([0xFF, 0xD9]);
+                    assert!(
+                        is_truncation(check(&cut_file)),
+                        "cut at {cut} with an end marker appended (progressive {progressive})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_scan_says_how_far_its_data_goes() {
+        let jpeg = encode(&photo_like(64, 160), false, 0);
+        match check(&jpeg[..jpeg.len() / 2]) {
+            Err(JpegDamage::Truncated { rows, height }) => {
+                assert_eq!(height, 160);
+                assert!(rows > 16 && rows < 144, "rows {rows}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_a_jpeg_is_corrupt() {
+        assert!(matches!(check(b"GIF89a"), Err(JpegDamage::Corrupt(_))));
+        assert_eq!(
+            check(&[0xFF, 0xD8, 0xFF, 0xD9]),
+            Err(JpegDamage::TruncatedHeader)
+        );
+    }
+}
