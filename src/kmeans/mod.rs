@@ -15,7 +15,7 @@ mod grid;
 pub(crate) mod params;
 
 pub use engine::{lloyd, loss_of, nearest};
-pub use params::{EmptyPolicy, Init, KMeansParams};
+pub use params::{EmptyPolicy, Init, KMeansParams, MAX_EPOCHS, MAX_RESTARTS};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

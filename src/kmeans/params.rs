@@ -6,6 +6,14 @@ use crate::error::{Error, Result};
 /// The largest K: palette indices are stored in a byte, and a palette image holds 256 colours.
 pub const MAX_K: usize = 256;
 
+/// The most restarts a run makes. Each restart's loss is kept for the report (8 bytes each), and
+/// a thousand already leave the best of them no better than the best of a hundred in practice.
+pub const MAX_RESTARTS: usize = 1000;
+
+/// The most epochs a restart runs. Exact Lloyd on a photo converges in a few hundred; this bounds
+/// the time a mistyped number can cost, not the memory (which does not grow with epochs).
+pub const MAX_EPOCHS: usize = 100_000;
+
 /// How each restart chooses its initial centroids.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Init {
@@ -123,11 +131,23 @@ impl KMeansParams {
                 format!("must be between 1 and {MAX_K}, got {}", self.k),
             );
         }
-        if self.restarts == 0 {
-            return bad("restarts", "must be at least 1".into());
+        if !(1..=MAX_RESTARTS).contains(&self.restarts) {
+            return bad(
+                "restarts",
+                format!(
+                    "must be between 1 and {MAX_RESTARTS}, got {}",
+                    self.restarts
+                ),
+            );
         }
-        if self.max_epochs == 0 {
-            return bad("max-epochs", "must be at least 1".into());
+        if !(1..=MAX_EPOCHS).contains(&self.max_epochs) {
+            return bad(
+                "max-epochs",
+                format!(
+                    "must be between 1 and {MAX_EPOCHS}, got {}",
+                    self.max_epochs
+                ),
+            );
         }
         Ok(())
     }
@@ -151,5 +171,21 @@ mod tests {
         assert!(KMeansParams::new(256).validate().is_ok());
         assert!(KMeansParams::new(2).restarts(0).validate().is_err());
         assert!(KMeansParams::new(2).max_epochs(0).validate().is_err());
+        assert!(KMeansParams::new(2)
+            .restarts(MAX_RESTARTS)
+            .validate()
+            .is_ok());
+        assert!(KMeansParams::new(2)
+            .restarts(MAX_RESTARTS + 1)
+            .validate()
+            .is_err());
+        assert!(KMeansParams::new(2)
+            .max_epochs(MAX_EPOCHS)
+            .validate()
+            .is_ok());
+        assert!(KMeansParams::new(2)
+            .max_epochs(MAX_EPOCHS + 1)
+            .validate()
+            .is_err());
     }
 }
