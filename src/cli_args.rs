@@ -11,11 +11,13 @@ pub struct ClusterArgs {
     /// is drawn and written to details.txt.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Restarts from new random centroids; the one with the lowest loss is kept [default: 20]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Restarts from new random centroids, at most 1000; the one with the lowest loss is kept
+    /// [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::kmeans::MAX_RESTARTS as i64))]
     pub restarts: Option<u32>,
-    /// Maximum epochs (assign, then update) per restart [default: 20, or 300 with --init kmeans++]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Maximum epochs (assign, then update) per restart, at most 100000 [default: 20, or 300 with
+    /// --init kmeans++]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::kmeans::MAX_EPOCHS as i64))]
     pub max_epochs: Option<u32>,
     /// Initial centroids: `random` points in the RGB cube (the original's), or `kmeans++` seeding.
     #[arg(long, value_enum, default_value_t = Init::Random)]
@@ -28,6 +30,10 @@ pub struct ClusterArgs {
     /// in that space, and in RGB units in details.txt; every file holds sRGB colours.
     #[arg(long, value_enum, default_value_t = ColorSpace::Rgb)]
     pub space: ColorSpace,
+    /// The largest picture read, in pixels; larger ones are refused from their header, before
+    /// decoding. Files may be up to 8 bytes per pixel of it [default: 256000000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pixels: Option<u64>,
 }
 
 impl ClusterArgs {
@@ -40,6 +46,7 @@ impl ClusterArgs {
             init: self.init,
             empty: self.empty,
             space: self.space,
+            max_pixels: self.max_pixels,
         }
     }
 }

@@ -22,6 +22,29 @@ pub enum Error {
         /// What the decoder said.
         message: String,
     },
+    /// The picture the file describes has more pixels than the limit allows; refused from its
+    /// header, before any pixel was decoded.
+    #[error("cannot read image '{path}': it is {width}x{height} pixels, more than the limit of {max_pixels} pixels (--max-pixels raises it)")]
+    TooLarge {
+        /// The path as the user gave it.
+        path: PathBuf,
+        /// Width the file claims.
+        width: u32,
+        /// Height the file claims.
+        height: u32,
+        /// The limit in force.
+        max_pixels: u64,
+    },
+    /// The file is larger than any picture within the pixel limit needs.
+    #[error("cannot read image '{path}': the file is larger than the limit of {max_bytes} bytes for pictures of up to {max_pixels} pixels (--max-pixels raises it)")]
+    FileTooLarge {
+        /// The path as the user gave it.
+        path: PathBuf,
+        /// The largest file read.
+        max_bytes: u64,
+        /// The pixel limit it follows from.
+        max_pixels: u64,
+    },
     /// Every pixel is fully transparent, so there is no colour to cluster.
     #[error("image '{path}' has no opaque pixels to cluster")]
     NoOpaquePixels {
@@ -43,6 +66,15 @@ pub enum Error {
         path: PathBuf,
         /// What the operating system said.
         source: std::io::Error,
+    },
+    /// A name kquant would write is taken by something it must not write through or replace
+    /// (a symbolic link, a folder, a device).
+    #[error("cannot write '{path}': {why}")]
+    Unsafe {
+        /// The name that is taken.
+        path: PathBuf,
+        /// What stands there, and that nothing was changed.
+        why: String,
     },
     /// An output image or plot could not be encoded.
     #[error("cannot encode '{path}': {message}")]
@@ -68,9 +100,21 @@ pub enum Error {
         /// The child's own error line.
         why: String,
     },
-    /// The user interrupted the run (Ctrl-C); everything it made was removed.
-    #[error("interrupted")]
-    Interrupted,
+    /// A `k_means` child of `find_k` ran longer than `--timeout`; it was stopped.
+    #[error("k_means timed out for k = {k} after {seconds} s (--timeout)")]
+    ChildTimedOut {
+        /// The K it was run for.
+        k: usize,
+        /// The time it was allowed.
+        seconds: u64,
+    },
+    /// The run was stopped by a signal (Ctrl-C, `kill`, a closed terminal) or by a closed
+    /// standard output; everything it made was removed.
+    #[error("interrupted by signal {signal}; nothing was written")]
+    Interrupted {
+        /// The signal's number (SIGPIPE's when standard output was closed).
+        signal: i32,
+    },
 }
 
 /// The library's result type.

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use crate::colorspace::ColorSpace;
 use crate::error::{Error, Result};
+use crate::image_file::load_picture_with;
 use crate::indexed_png::encode as encode_indexed_png;
 use crate::jpeg::encode_palette_jpeg;
 use crate::kmeans::{
     dist2, fit, loss_of, to_color, to_rgb8, Clustering, Color, KMeansParams, Points,
 };
 use crate::palette::{dither, palette_indices, Palette};
-use crate::pixels::{load_picture, ColorHistogram, Picture};
+use crate::pixels::{ColorHistogram, Picture};
 use crate::plot;
 use crate::report::{colors_text, details_text, hex, loss_text};
 use crate::run_dir::Staging;
@@ -193,7 +194,7 @@ impl Scores {
 
 fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
     let start = Instant::now();
-    let picture = load_picture(&spec.image)?;
+    let picture = load_picture_with(&spec.image, &spec.options.load_limits())?;
     timings.decode = start.elapsed();
     let start = Instant::now();
     let hist = ColorHistogram::from_picture(&picture);

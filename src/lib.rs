@@ -30,13 +30,16 @@
 //! Loading a file is [`load_picture`]; a whole `k_means` run, folder and files included, is
 //! [`run_job`]; `find_k`'s sweep is [`run_sweep`], and its suggestion [`suggest_k`].
 
+mod cleanup;
 mod cli_args;
 mod colorspace;
 mod elbow;
 mod error;
+mod image_file;
 mod indexed_png;
 mod job;
 mod jpeg;
+mod jpeg_check;
 mod kmeans;
 mod palette;
 mod pixels;
@@ -47,27 +50,28 @@ mod run_dir;
 mod spec;
 mod sweep;
 
+pub use cleanup::{exit_on_signals, flag_on_signals};
 pub use cli_args::ClusterArgs;
 pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
+pub use image_file::{load_picture, load_picture_with, LoadLimits, DEFAULT_MAX_PIXELS};
 pub use indexed_png::encode as encode_indexed_png;
 pub use job::{output_path, random_seed, run_job, JobReport, Quality, Timings};
 pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
 pub use kmeans::{
     cluster_sizes, dist2, fit, initial_centroids, lloyd, loss_of, nearest, random_centroids,
     to_color, to_rgb8, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Points, Run,
+    MAX_EPOCHS, MAX_RESTARTS,
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
-pub use pixels::{
-    color_key, key_color, load_picture, picture_from_dynamic, ColorHistogram, Picture,
-};
+pub use pixels::{color_key, key_color, picture_from_dynamic, ColorHistogram, Picture};
 pub use progress::progress_bar;
 pub use report::{
     colors_text, details_text, gpl_text, hex, hex_text, json_text, loss_text, parse_loss,
     PaletteFormat,
 };
-pub use run_dir::{canonical_text, folder_name, Staging};
+pub use run_dir::{canonical_text, folder_name, path_entry, Staging};
 pub use spec::{
     default_max_epochs, empty_name, init_name, ClusterOptions, JobSpec, Outputs,
     DEFAULT_MAX_EPOCHS, DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,

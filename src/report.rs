@@ -103,7 +103,17 @@ pub fn loss_text(loss: f64) -> String {
 
 /// Reads a loss written by [`loss_text`].
 pub fn parse_loss(text: &str) -> Option<f64> {
-    text.trim().parse().ok().filter(|l: &f64| l.is_finite())
+    // What `loss_text` writes: digits, a point, six decimals. Anything else (a sign, an exponent,
+    // 309 digits, `inf`) did not come from a k_means run and is refused.
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let (whole, decimals) = text.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || whole.len() > 6 || decimals.len() != 6 || !digits(decimals) {
+        return None;
+    }
+    text.parse()
+        .ok()
+        .filter(|l: &f64| l.is_finite() && *l >= 0.0)
 }
 
 /// `details.txt`: a header naming the tool, `name: value` lines, then the lines the run printed.
@@ -162,6 +172,19 @@ mod tests {
         assert_eq!(loss_text(10.123_456_78), "10.123457\n");
         assert_eq!(parse_loss("10.123457\n"), Some(10.123457));
         assert_eq!(parse_loss("nope"), None);
+        assert_eq!(parse_loss("0.000000"), Some(0.0));
+        for bad in [
+            "-1.000000\n",
+            "1e308",
+            "inf",
+            "NaN",
+            " 1.000000",
+            "1.0",
+            "1234567.000000",
+        ] {
+            assert_eq!(parse_loss(bad), None, "{bad}");
+        }
+        assert_eq!(parse_loss(&format!("{}.000000", "9".repeat(309))), None);
     }
 
     #[test]

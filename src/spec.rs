@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use crate::colorspace::ColorSpace;
+use crate::image_file::{LoadLimits, DEFAULT_MAX_PIXELS};
 use crate::kmeans::{EmptyPolicy, Init, KMeansParams};
 use crate::report::PaletteFormat;
-use crate::run_dir::{canonical_text, folder_name};
+use crate::run_dir::{canonical_text, folder_name, path_entry};
 
 /// Default number of restarts, as in the original.
 pub const DEFAULT_RESTARTS: usize = 20;
@@ -57,9 +58,17 @@ pub struct ClusterOptions {
     pub empty: EmptyPolicy,
     /// `--space`: the colour space to cluster in.
     pub space: ColorSpace,
+    /// `--max-pixels`: the largest picture read ([`DEFAULT_MAX_PIXELS`] when absent). It changes
+    /// what is refused, never a result, so it is not part of the run folder's name.
+    pub max_pixels: Option<u64>,
 }
 
 impl ClusterOptions {
+    /// The limits on the pictures read.
+    pub fn load_limits(&self) -> LoadLimits {
+        LoadLimits::new(self.max_pixels.unwrap_or(DEFAULT_MAX_PIXELS))
+    }
+
     /// The maximum number of epochs these options give.
     pub fn effective_max_epochs(&self) -> usize {
         self.max_epochs.unwrap_or(default_max_epochs(self.init))
@@ -114,6 +123,9 @@ impl ClusterOptions {
         }
         if self.space != ColorSpace::Rgb {
             push("--space", self.space.name().to_string());
+        }
+        if let Some(m) = self.max_pixels {
+            push("--max-pixels", m.to_string());
         }
         args
     }
@@ -190,7 +202,7 @@ impl JobSpec {
     pub fn canonical_text(&self) -> String {
         let mut entries = vec![
             ("tool", "k_means".to_string()),
-            ("image", self.image.to_string_lossy().into_owned()),
+            path_entry(&self.image),
             ("k", self.k.to_string()),
             ("flags", self.flags_text()),
         ];

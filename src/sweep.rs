@@ -7,16 +7,20 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 
 use crate::elbow::suggest_k;
 use crate::error::{Error, Result};
 use crate::plot;
 use crate::report::{details_text, parse_loss};
-use crate::run_dir::{canonical_text, folder_name, Staging};
+use crate::run_dir::{canonical_text, folder_name, path_entry, Staging};
 use crate::spec::{
     empty_name, init_name, ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
 };
@@ -45,6 +49,8 @@ pub struct SweepSpec {
     pub out_dir: PathBuf,
     /// The `k_means` binary; found next to the current executable when absent.
     pub k_means: Option<PathBuf>,
+    /// `--timeout`: seconds each child may run before it is stopped and the sweep fails.
+    pub timeout: Option<u64>,
 }
 
 impl SweepSpec {
@@ -59,6 +65,7 @@ impl SweepSpec {
             jobs: default_jobs(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
             k_means: None,
+            timeout: None,
         }
     }
 
@@ -82,6 +89,9 @@ impl SweepSpec {
         if self.jobs == 0 {
             return bad("jobs", "must be at least 1".into());
         }
+        if self.timeout == Some(0) {
+            return bad("timeout", "must be at least 1 second".into());
+        }
         Ok(())
     }
 
@@ -90,7 +100,7 @@ impl SweepSpec {
     pub fn canonical_text(&self) -> String {
         let mut entries = vec![
             ("tool", "find_k".to_string()),
-            ("image", self.image.to_string_lossy().into_owned()),
+            path_entry(&self.image),
             ("flags", if self.one_round { "-o" } else { "" }.to_string()),
         ];
         if (self.k_min, self.k_max) != (DEFAULT_K_MIN, DEFAULT_K_MAX) {
@@ -132,12 +142,18 @@ impl SweepSpec {
     }
 }
 
-/// The arguments that make `k_means` run `spec`.
+/// The arguments that make `k_means` run `spec`: options first, then `--` and the positionals, so
+/// an image named like an option (`-i.png`) is still the image.
 pub fn k_means_args(spec: &JobSpec) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![spec.image.clone().into(), spec.k.to_string().into()];
+    let mut args: Vec<OsString> = Vec::new();
     args.extend(spec.flags_text().split_whitespace().map(OsString::from));
     args.extend(spec.options.args().into_iter().map(OsString::from));
     args.extend(["--out-dir".into(), spec.out_dir.clone().into()]);
+    args.extend([
+        "--".into(),
+        spec.image.clone().into(),
+        spec.k.to_string().into(),
+    ]);
     args
 }
 
@@ -198,37 +214,133 @@ pub fn losses_csv(losses: &[(usize, f64)]) -> String {
     out
 }
 
+/// The most of a child's standard error kept: its error line is at the end.
+const STDERR_KEPT: usize = 64 * 1024;
+
 /// A running child and what it is for.
 struct Running {
     k: usize,
     child: Child,
+    started: Instant,
+    /// Reads the child's standard error as it comes (so a chatty child never blocks on a full
+    /// pipe), keeping the last [`STDERR_KEPT`] bytes.
+    stderr: Option<JoinHandle<String>>,
 }
 
-/// Kills every running child and waits for it, so none outlives the sweep.
+impl Running {
+    /// The child's process group: it leads its own, so stopping the group stops anything it started.
+    fn group(&self) -> Option<Pid> {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Waits for the stderr reader and returns what it kept.
+    fn stderr_text(&mut self) -> String {
+        self.stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+fn read_tail(mut pipe: impl Read) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > 2 * STDERR_KEPT {
+                    kept.drain(..kept.len() - STDERR_KEPT);
+                }
+            }
+        }
+    }
+    if kept.len() > STDERR_KEPT {
+        kept.drain(..kept.len() - STDERR_KEPT);
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Stops every running child with everything it started (its whole process group), and waits
+/// until they are gone, so none outlives the sweep or writes into a folder after it is removed.
 fn stop_all(running: &mut Vec<Running>) {
-    for r in running.iter_mut() {
-        let _ = r.child.kill();
+    for r in running.iter() {
+        if let Some(group) = r.group() {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
     }
     for mut r in running.drain(..) {
         let _ = r.child.wait();
+        // Grandchildren die with the group but are reaped by whoever adopts them: wait (briefly)
+        // until the kernel says the group is empty.
+        if let Some(group) = r.group() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while test_kill_process_group(group).is_ok() && Instant::now() < deadline {
+                let _ = kill_process_group(group, Signal::KILL);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let _ = r.stderr_text();
     }
 }
 
+/// Starts `k_means` for one K in its own process group.
+fn spawn_child(
+    k_means: &Path,
+    args: Vec<OsString>,
+) -> std::io::Result<(Child, JoinHandle<String>)> {
+    let mut command = Command::new(k_means);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own group: a Ctrl-C at the terminal reaches find_k alone (which stops the children
+        // itself), and stopping the group stops a wrapper script's children too.
+        .process_group(0);
+    #[cfg(target_os = "linux")]
+    // SAFETY: the closure runs in the forked child before exec and only makes one system call,
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            // If find_k itself is killed outright (SIGKILL), its children go with it.
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn()?;
+    let pipe = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || read_tail(pipe));
+    Ok((child, reader))
+}
+
 /// Runs the sweep. `on_loss(k, loss)` is called in increasing K as soon as every smaller K is done;
-/// `on_finish(k)` as each child finishes, in any order. `cancel` is polled: once it is set, children
-/// are stopped, everything made is removed, and [`Error::Interrupted`] is returned.
+/// `on_finish(k)` as each child finishes, in any order. `cancel` is polled: once it holds a signal
+/// number, children are stopped, everything made is removed, and [`Error::Interrupted`] is
+/// returned.
 ///
 /// # Errors
-/// Invalid parameters, a missing `k_means`, a child that fails (with its own error line), or a run
-/// folder that cannot be written. Nothing is left behind in any of these cases.
+/// Invalid parameters, a missing `k_means`, an out-dir that is not a folder, a child that fails
+/// (with its own error line) or times out, or a run folder that cannot be written. Nothing is left
+/// behind in any of these cases.
 pub fn run_sweep(
     spec: &SweepSpec,
-    cancel: &AtomicBool,
+    cancel: &AtomicI32,
     mut on_loss: impl FnMut(usize, f64),
     mut on_finish: impl FnMut(usize),
 ) -> Result<SweepReport> {
     spec.validate()?;
     let k_means = locate_k_means(spec.k_means.as_deref())?;
+    // An out-dir that cannot hold the run folder is reported now, not after the whole sweep.
+    if let Ok(meta) = std::fs::metadata(&spec.out_dir) {
+        if !meta.is_dir() {
+            return Err(Error::Unsafe {
+                path: spec.out_dir.clone(),
+                why: "it is not a folder".into(),
+            });
+        }
+    }
     let seed = spec.options.seed.unwrap_or_else(crate::job::random_seed);
     let private = tempfile::Builder::new()
         .prefix(".find_k-")
@@ -237,33 +349,38 @@ pub fn run_sweep(
             path: std::env::temp_dir(),
             source,
         })?;
+    let cleanup_id = crate::cleanup::register();
+    crate::cleanup::set_stage(cleanup_id, private.path().to_path_buf());
+    let interrupted = || match cancel.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(Error::Interrupted { signal }),
+    };
 
     let mut pending = spec.k_min..=spec.k_max;
     let mut running: Vec<Running> = Vec::new();
     let mut done: BTreeMap<usize, f64> = BTreeMap::new();
     let mut next_to_report = spec.k_min;
     let outcome = loop {
-        if cancel.load(Ordering::SeqCst) {
-            break Err(Error::Interrupted);
+        if let Some(e) = interrupted() {
+            break Err(e);
         }
         while running.len() < spec.jobs {
             let Some(k) = pending.next() else { break };
             let child_spec = spec.child_spec(k, seed, private.path());
-            let child = Command::new(&k_means)
-                .args(k_means_args(&child_spec))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| Error::MissingKMeans {
-                    looked: k_means.clone(),
-                    why: format!("cannot start it: {e}"),
-                });
-            match child {
-                Ok(child) => running.push(Running { k, child }),
+            match spawn_child(&k_means, k_means_args(&child_spec)) {
+                Ok((child, stderr)) => running.push(Running {
+                    k,
+                    child,
+                    started: Instant::now(),
+                    stderr: Some(stderr),
+                }),
                 Err(e) => {
                     stop_all(&mut running);
-                    return Err(e);
+                    crate::cleanup::unregister(cleanup_id);
+                    return Err(Error::MissingKMeans {
+                        looked: k_means.clone(),
+                        why: format!("cannot start it: {e}"),
+                    });
                 }
             }
         }
@@ -277,9 +394,22 @@ pub fn run_sweep(
                     finished = Some((i, Ok(status)));
                     break;
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    if let Some(seconds) = spec.timeout {
+                        if r.started.elapsed() > Duration::from_secs(seconds) {
+                            finished = Some((i, Err(Error::ChildTimedOut { k: r.k, seconds })));
+                            break;
+                        }
+                    }
+                }
                 Err(e) => {
-                    finished = Some((i, Err(e)));
+                    finished = Some((
+                        i,
+                        Err(Error::ChildFailed {
+                            k: r.k,
+                            why: e.to_string(),
+                        }),
+                    ));
                     break;
                 }
             }
@@ -288,47 +418,62 @@ pub fn run_sweep(
             std::thread::sleep(Duration::from_millis(2));
             continue;
         };
-        let mut r = running.swap_remove(i);
-        let result = collect_child(spec, &mut r, status, seed, private.path());
+        let result = match status {
+            Ok(status) => {
+                let mut r = running.swap_remove(i);
+                collect_child(spec, &mut r, status, seed, private.path()).map(|loss| (r.k, loss))
+            }
+            // A child that timed out is still running: stop_all below stops it.
+            Err(e) => Err(e),
+        };
         match result {
-            Ok(loss) => {
-                on_finish(r.k);
-                done.insert(r.k, loss);
+            Ok((k, loss)) => {
+                on_finish(k);
+                done.insert(k, loss);
                 while let Some(&loss) = done.get(&next_to_report) {
                     on_loss(next_to_report, loss);
                     next_to_report += 1;
                 }
             }
-            Err(e) => break Err(e),
+            // A child that failed because the sweep is being stopped is not the reason it stopped.
+            Err(e) => break Err(interrupted().unwrap_or(e)),
         }
     };
     stop_all(&mut running);
-    outcome?;
+    let finish = |result: Result<()>| {
+        crate::cleanup::unregister(cleanup_id);
+        result
+    };
+    if let Err(e) = outcome {
+        let _busy = crate::cleanup::busy();
+        drop(private);
+        return finish(Err(e)).map(|()| unreachable!());
+    }
     // Removing the private folder is part of success: report if it fails.
-    private.close().map_err(|source| Error::Write {
+    let closed = {
+        let _busy = crate::cleanup::busy();
+        private.close()
+    };
+    finish(closed.map_err(|source| Error::Write {
         path: std::env::temp_dir(),
         source,
-    })?;
+    }))?;
 
     let losses: Vec<(usize, f64)> = done.into_iter().collect();
     let suggested = suggest_k(&losses);
-    write_sweep_folder(spec, seed, losses, suggested)
+    write_sweep_folder(spec, seed, losses, suggested, cancel)
 }
 
 /// Reads a finished child's loss, then removes the run folder it made.
 fn collect_child(
     spec: &SweepSpec,
     r: &mut Running,
-    status: std::io::Result<std::process::ExitStatus>,
+    status: std::process::ExitStatus,
     seed: u64,
     private: &Path,
 ) -> Result<f64> {
-    let mut stderr = String::new();
-    if let Some(mut pipe) = r.child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
+    let stderr = r.stderr_text();
     let child_failed = |why: String| Error::ChildFailed { k: r.k, why };
-    let status = status.map_err(|e| child_failed(e.to_string()))?;
     if !status.success() {
         let line = stderr
             .lines()
@@ -343,7 +488,10 @@ fn collect_child(
     }
     let child_spec = spec.child_spec(r.k, seed, private);
     let loss_path = crate::job::output_path(&child_spec, &format!("loss_k{}.txt", r.k));
-    let text = std::fs::read_to_string(&loss_path)
+    // A loss file is a short line; a child that wrote more is not trusted with more memory.
+    let mut text = String::new();
+    std::fs::File::open(&loss_path)
+        .and_then(|f| f.take(64).read_to_string(&mut text))
         .map_err(|e| child_failed(format!("cannot read '{}': {e}", loss_path.display())))?;
     let loss = parse_loss(&text)
         .ok_or_else(|| child_failed(format!("'{}' holds no loss", loss_path.display())))?;
@@ -359,6 +507,7 @@ fn write_sweep_folder(
     seed: u64,
     losses: Vec<(usize, f64)>,
     suggested: Option<usize>,
+    cancel: &AtomicI32,
 ) -> Result<SweepReport> {
     let mut staging = Staging::begin(&spec.out_dir, &spec.folder_name())?;
     let run_dir = staging.run_dir().to_path_buf();
@@ -418,6 +567,10 @@ fn write_sweep_folder(
         "details.txt",
         details_text("find_k", &entries, &printed).as_bytes(),
     )?;
+    // A signal that came while the files were made still removes them.
+    if let signal @ 1.. = cancel.load(Ordering::SeqCst) {
+        return Err(Error::Interrupted { signal });
+    }
     staging.commit()?;
     Ok(SweepReport {
         losses,
@@ -458,8 +611,6 @@ mod tests {
         assert_eq!(
             args,
             [
-                "a b.png",
-                "5",
                 "-l",
                 "-o",
                 "--seed",
@@ -467,7 +618,10 @@ mod tests {
                 "--max-epochs",
                 "7",
                 "--out-dir",
-                "/tmp/x"
+                "/tmp/x",
+                "--",
+                "a b.png",
+                "5",
             ]
         );
     }

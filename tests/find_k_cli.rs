@@ -218,7 +218,9 @@ fn bad_ranges_are_usage_errors() {
     find_k(dir.path(), tmp.path())
         .args(["scene.png", "--k-min", "9", "--k-max", "3"])
         .assert()
-        .code(1)
-        .stderr(predicate::str::contains("k-min <= k-max"));
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--k-min 9 is larger than --k-max 3",
+        ));
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 }

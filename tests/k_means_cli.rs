@@ -365,13 +365,13 @@ fn bad_input_gets_one_clear_error_and_leaves_nothing() {
         &[("ok.png", &png), ("file", b"x")],
         &["ok.png", "3", "-l", "--out-dir", "file/sub"],
         1,
-        "error: cannot write 'file/sub'",
+        "error: cannot write 'file': it is not a folder",
     );
     fails_cleanly(
         &[("ok.png", &png), ("file", b"x")],
         &["ok.png", "3", "-l", "--out-dir", "file"],
         1,
-        "error: cannot write 'file/output",
+        "error: cannot write 'file': it is not a folder",
     );
 }
 

@@ -1,12 +1,15 @@
 //! `find_k IMAGE [-o]`: run `k_means` for every K from 2 to 20 and plot loss against K.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use clap::Parser;
-use kquant::{loss_line, progress_bar, run_sweep, suggestion_line, ClusterArgs, Error, SweepSpec};
+use clap::{CommandFactory, Parser};
+use kquant::{
+    flag_on_signals, loss_line, progress_bar, run_sweep, suggestion_line, ClusterArgs, Error,
+    SweepSpec,
+};
 
 const AFTER_HELP: &str = "\
 Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
@@ -18,9 +21,15 @@ the child made, then writes OUT_DIR/find_k_output<SHA-256 of the arguments>/:
 The suggested K is the elbow of the curve (Kneedle: the point furthest below the chord from the first
 to the last point, on the normalised, non-increasing curve).
 
+Ctrl-C, SIGTERM and SIGHUP stop every child (and anything a child started), remove everything the
+sweep made, and exit with 130, 143 and 129.
+
 Example:
   find_k dog.jpeg -o
   find_k photo.png --k-max 32 --seed 1 -j 4";
+
+/// The signal number used when standard output is closed (a reader such as `head` went away).
+const SIGPIPE: i32 = 13;
 
 /// Help choose K: run k_means for every K and plot the loss against K.
 #[derive(Debug, Parser)]
@@ -43,7 +52,7 @@ struct Cli {
     k_max: u16,
     /// How many k_means runs at once [default: twice the number of cores]
     #[arg(short = 'j', long = "jobs", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
     /// Folder that the run folder is created in.
     #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
@@ -51,6 +60,9 @@ struct Cli {
     /// The k_means binary to run [default: the one next to find_k]
     #[arg(long = "k-means", value_name = "PATH")]
     k_means: Option<PathBuf>,
+    /// Stop the sweep (exit 1) if one k_means run takes longer than SECS seconds [default: no limit]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
 }
 
 impl Cli {
@@ -64,44 +76,86 @@ impl Cli {
             jobs: self.jobs.map_or_else(kquant::default_jobs, |j| j as usize),
             out_dir: self.out_dir.clone(),
             k_means: self.k_means.clone(),
+            timeout: self.timeout,
         }
     }
 }
 
+/// Prints one error line; a closed standard error is not worth another error.
+fn report_error(message: &str) {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+}
+
 fn main() -> ExitCode {
-    let spec = Cli::parse().spec();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
-    // Without a handler Ctrl-C would kill find_k before it removes its temporary folder.
-    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-        eprintln!("error: cannot catch Ctrl-C: {e}");
-        return ExitCode::FAILURE;
+    let cli = Cli::parse();
+    if cli.k_min > cli.k_max {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("--k-min {} is larger than --k-max {}", cli.k_min, cli.k_max),
+            )
+            .exit();
     }
+    let spec = cli.spec();
+    let cancel = match flag_on_signals() {
+        Ok(flag) => flag,
+        Err(e) => {
+            report_error(&format!("cannot handle signals: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
     let bar = progress_bar(
         (spec.k_max + 1).saturating_sub(spec.k_min) as u64,
         "k values",
     );
+    let stdout = std::io::stdout();
+    // A line that cannot be printed because the reader went away stops the sweep (it cleans up);
+    // any other write error is reported once it has.
+    let mut write_error: Option<std::io::Error> = None;
     let result = run_sweep(
         &spec,
         &cancel,
-        |k, loss| bar.suspend(|| println!("{}", loss_line(k, loss))),
+        |k, loss| {
+            if write_error.is_none() {
+                if let Err(e) = bar.suspend(|| writeln!(stdout.lock(), "{}", loss_line(k, loss))) {
+                    cancel.store(SIGPIPE, Ordering::SeqCst);
+                    write_error = Some(e);
+                }
+            }
+        },
         |_| bar.inc(1),
     );
     bar.finish_and_clear();
-    match result {
-        Ok(report) => {
-            println!("{}", suggestion_line(report.suggested));
+    let printed = result.and_then(|report| {
+        let mut out = stdout.lock();
+        let mut print = || -> std::io::Result<()> {
+            writeln!(out, "{}", suggestion_line(report.suggested))?;
             for line in &report.lines {
-                println!("{line}");
+                writeln!(out, "{line}")?;
             }
-            ExitCode::SUCCESS
-        }
-        Err(Error::Interrupted) => {
-            eprintln!("error: interrupted; nothing was written");
-            ExitCode::from(130)
+            out.flush()
+        };
+        print().map_err(|e| {
+            write_error = Some(e);
+            Error::Interrupted { signal: SIGPIPE }
+        })
+    });
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Interrupted { signal: SIGPIPE }) => match write_error {
+            Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                report_error(&format!("cannot write to standard output: {e}"));
+                ExitCode::FAILURE
+            }
+            // The reader went away: end quietly, as `seq 100 | head -1` does.
+            _ => ExitCode::from(128 + SIGPIPE as u8),
+        },
+        Err(Error::Interrupted { signal }) => {
+            report_error("interrupted; nothing was written");
+            ExitCode::from(128 + signal as u8)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            report_error(&e.to_string());
             ExitCode::FAILURE
         }
     }
@@ -110,7 +164,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {

@@ -1,11 +1,14 @@
 //! `k_means IMAGE K [-c -g -l -i -p -o]`: redraw an image with K colours.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kquant::{hex, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs, PaletteFormat};
+use kquant::{
+    exit_on_signals, hex, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs,
+    PaletteFormat,
+};
 
 const AFTER_HELP: &str = "\
 Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
@@ -101,48 +104,75 @@ impl Cli {
     }
 }
 
+/// Prints one error line; a closed standard error is not worth another error.
+fn report_error(message: &str) {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C, SIGTERM or SIGHUP: remove what the run made so far, exit 128 + the signal.
+    if let Err(e) = exit_on_signals() {
+        report_error(&format!("cannot handle signals: {e}"));
+        return ExitCode::FAILURE;
+    }
     let spec = cli.spec();
     let progress = progress_bar(spec.effective_restarts() as u64, "restarts");
     let result = run_job(&spec, |_| progress.inc(1));
     progress.finish_and_clear();
     match result {
-        Ok(report) => {
-            for line in &report.lines {
-                println!("{line}");
+        Ok(report) => match print_report(&cli, &report) {
+            Ok(()) => ExitCode::SUCCESS,
+            // The files are written; the reader of our output went away (`| head -1`, `| true`):
+            // end quietly with SIGPIPE's status, as coreutils do.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
+            Err(e) => {
+                report_error(&format!("cannot write to standard output: {e}"));
+                ExitCode::FAILURE
             }
-            println!(
-                "{}, {:.2} s",
-                report.summary,
-                report.timings.total().as_secs_f64()
-            );
-            if std::io::stdout().is_terminal() {
-                print_swatches(&report);
-            }
-            if cli.timings {
-                eprintln!("timings: {}", report.timings.line());
-            }
-            ExitCode::SUCCESS
-        }
+        },
         Err(e) => {
-            eprintln!("error: {e}");
+            report_error(&e.to_string());
             ExitCode::FAILURE
         }
     }
 }
 
+/// The lines of a finished run on standard output (and the timings on standard error).
+fn print_report(cli: &Cli, report: &JobReport) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in &report.lines {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(
+        out,
+        "{}, {:.2} s",
+        report.summary,
+        report.timings.total().as_secs_f64()
+    )?;
+    if std::io::stdout().is_terminal() {
+        print_swatches(&mut out, report)?;
+    }
+    out.flush()?;
+    if cli.timings {
+        let _ = writeln!(std::io::stderr(), "timings: {}", report.timings.line());
+    }
+    Ok(())
+}
+
 /// Each palette colour as a coloured swatch beside its hex code and share of pixels.
-fn print_swatches(report: &JobReport) {
+fn print_swatches(out: &mut impl Write, report: &JobReport) -> std::io::Result<()> {
     let total = report.palette.total_pixels().max(1) as f64;
     for e in &report.palette.entries {
         let [r, g, b] = e.rgb;
-        println!(
+        writeln!(
+            out,
             "\x1b[48;2;{r};{g};{b}m      \x1b[0m {} {:6.2}%",
             hex(e.rgb),
             100.0 * e.pixels as f64 / total
-        );
+        )?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,138 @@
+//! What a run must remove if it is stopped by SIGINT, SIGTERM or SIGHUP, and the handler that
+//! removes it.
+//!
+//! A run registers what it creates as it creates it (its staging folder, the folders it made);
+//! file operations hold [`busy`] while they run, so the handler, which takes the same lock, never
+//! removes a folder halfway through a write or a commit. The handler runs on its own thread (the
+//! `signal-hook` crate turns the signal into a message), removes everything registered, and exits
+//! with 128 + the signal's number, as shells report a process killed by it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// What one registration asks to remove.
+#[derive(Debug, Default)]
+struct Plan {
+    /// A folder of kquant's own (a staging folder, a private temporary folder): removed whole.
+    tree: Option<PathBuf>,
+    /// Folders the run created, outermost first: each removed if empty.
+    created: Vec<PathBuf>,
+}
+
+static PLANS: Mutex<BTreeMap<u64, Plan>> = Mutex::new(BTreeMap::new());
+static NEXT: AtomicU64 = AtomicU64::new(1);
+static BUSY: Mutex<()> = Mutex::new(());
+
+fn plans() -> MutexGuard<'static, BTreeMap<u64, Plan>> {
+    PLANS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts a registration with nothing to remove yet; returns its id.
+pub(crate) fn register() -> u64 {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    plans().insert(id, Plan::default());
+    id
+}
+
+/// Sets the folders registration `id` created (outermost first).
+pub(crate) fn set_created(id: u64, created: &[PathBuf]) {
+    if let Some(plan) = plans().get_mut(&id) {
+        plan.created = created.to_vec();
+    }
+}
+
+/// Sets the folder of kquant's own that registration `id` removes whole.
+pub(crate) fn set_stage(id: u64, tree: PathBuf) {
+    if let Some(plan) = plans().get_mut(&id) {
+        plan.tree = Some(tree);
+    }
+}
+
+/// Ends registration `id`: what it made is kept (committed) or was already removed.
+pub(crate) fn unregister(id: u64) {
+    plans().remove(&id);
+}
+
+/// Held while files are written, moved or removed, so the signal handler waits for the step to end.
+pub(crate) fn busy() -> MutexGuard<'static, ()> {
+    BUSY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes everything registered. Called with [`busy`] held.
+fn remove_registered() {
+    let plans = std::mem::take(&mut *plans());
+    for plan in plans.values().rev() {
+        if let Some(tree) = &plan.tree {
+            let _ = std::fs::remove_dir_all(tree);
+        }
+        crate::run_dir::remove_created(&plan.created);
+    }
+}
+
+/// The signals a run cleans up after: Ctrl-C, `kill`/`timeout`, a closed terminal.
+const SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
+
+/// For a process whose work cannot stop midway (`k_means`): on SIGINT, SIGTERM or SIGHUP, wait for
+/// the file step in progress, remove everything registered, and exit with 128 + the signal.
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub fn exit_on_signals() -> std::io::Result<()> {
+    let mut signals = Signals::new(SIGNALS)?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _busy = busy();
+            remove_registered();
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}
+
+/// For a process that stops its own work (`find_k`): on SIGINT, SIGTERM or SIGHUP, store the
+/// signal's number in the returned flag (0 until then). A second signal while the first is being
+/// handled removes everything registered and exits at once.
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub fn flag_on_signals() -> std::io::Result<Arc<AtomicI32>> {
+    let flag = Arc::new(AtomicI32::new(0));
+    let mut signals = Signals::new(SIGNALS)?;
+    let seen = Arc::clone(&flag);
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if seen.swap(signal, Ordering::SeqCst) != 0 {
+                let _busy = busy();
+                remove_registered();
+                std::process::exit(128 + signal);
+            }
+        }
+    });
+    Ok(flag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrations_are_removed_as_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = tmp.path().join("made");
+        let tree = made.join(".stage");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join("f"), b"x").unwrap();
+        let id = register();
+        set_created(id, std::slice::from_ref(&made));
+        set_stage(id, tree);
+        let _busy = busy();
+        remove_registered();
+        assert!(!made.exists());
+        assert!(plans().is_empty());
+    }
+}
