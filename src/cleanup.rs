@@ -67,11 +67,15 @@ pub(crate) fn busy() -> MutexGuard<'static, ()> {
 fn remove_registered() {
     let plans = std::mem::take(&mut *plans());
     for plan in plans.values().rev() {
-        if let Some(tree) = &plan.tree {
-            let _ = std::fs::remove_dir_all(tree);
-        }
-        crate::run_dir::remove_created(&plan.created);
+        remove(plan);
     }
+}
+
+fn remove(plan: &Plan) {
+    if let Some(tree) = &plan.tree {
+        let _ = std::fs::remove_dir_all(tree);
+    }
+    crate::run_dir::remove_created(&plan.created);
 }
 
 /// The signals a run cleans up after: Ctrl-C, `kill`/`timeout`, a closed terminal.
@@ -130,9 +134,10 @@ mod tests {
         let id = register();
         set_created(id, std::slice::from_ref(&made));
         set_stage(id, tree);
-        let _busy = busy();
-        remove_registered();
+        // Other tests register concurrently: remove only this registration's plan.
+        let plan = plans().remove(&id).expect("registered");
+        remove(&plan);
         assert!(!made.exists());
-        assert!(plans().is_empty());
+        assert!(!plans().contains_key(&id));
     }
 }

@@ -83,16 +83,46 @@ pub fn load_picture(path: &Path) -> Result<Picture> {
 /// [`Error::DecodeImage`] when it is empty, not an image, truncated or corrupt.
 pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture> {
     let bytes = read_bounded(path, limits)?;
+    decode_bytes(&bytes, path, limits)
+}
+
+/// Decodes an image held in memory, within `limits`, as [`load_picture_with`] decodes a file
+/// (errors name the picture `<memory>`).
+///
+/// # Errors
+/// As [`load_picture_with`], but for reading.
+pub fn decode_picture(bytes: &[u8], limits: &LoadLimits) -> Result<Picture> {
+    let path = Path::new("<memory>");
+    if bytes.len() as u64 > limits.max_file_bytes() {
+        return Err(Error::FileTooLarge {
+            path: path.to_path_buf(),
+            max_bytes: limits.max_file_bytes(),
+            max_pixels: limits.max_pixels,
+        });
+    }
+    if bytes.is_empty() {
+        return Err(Error::DecodeImage {
+            path: path.to_path_buf(),
+            message: "the file is empty".into(),
+        });
+    }
+    decode_bytes(bytes, path, limits)
+}
+
+fn decode_bytes(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Picture> {
     let decode_err = |message: String| Error::DecodeImage {
         path: path.to_path_buf(),
         message,
     };
-    let format = image::guess_format(&bytes)
+    let format = image::guess_format(bytes)
         .map_err(|_| decode_err("not a recognised image format".into()))?;
     if format == ImageFormat::Png {
-        check_png(&bytes).map_err(decode_err)?;
+        check_png(bytes).map_err(decode_err)?;
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes.as_slice()), format);
+    if format == ImageFormat::Tiff {
+        check_tiff(bytes).map_err(decode_err)?;
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = None;
     image_limits.max_image_height = None;
@@ -124,12 +154,12 @@ pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture> {
     // (a bomb: a few hundred bytes claiming 200 megapixels) is checked before the decoder fills
     // the whole picture in; the check stops where the data does, so it is quick on such a file.
     if is_jpeg && (bytes.len() as u64).saturating_mul(64) < pixels {
-        jpeg_check::check(&bytes).map_err(|damage| decode_err(damage.to_string()))?;
+        jpeg_check::check(bytes).map_err(|damage| decode_err(damage.to_string()))?;
     }
     // Otherwise the check reads all the entropy-coded data (a third to a half of a decode), so
     // it runs on another core beside the decoder.
     let (damage, decoded) = std::thread::scope(|scope| {
-        let check = is_jpeg.then(|| scope.spawn(|| jpeg_check::check(&bytes)));
+        let check = is_jpeg.then(|| scope.spawn(|| jpeg_check::check(bytes)));
         let decoded = DynamicImage::from_decoder(decoder);
         let damage = check.map(|c| c.join().unwrap_or(Ok(())));
         (damage, decoded)
@@ -145,9 +175,9 @@ pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture> {
     Ok(picture_from_dynamic(image))
 }
 
-/// Reads the whole file, refusing it as soon as it is known to be too large or not an image: a
-/// regular file by its size, before reading; a pipe or device after its first bytes (its
-/// signature) and once it passes the size limit, so `/dev/zero` or an endless pipe costs nothing.
+/// Reads the whole file, refusing it as soon as it is known not to be an image or to be too large:
+/// after its first bytes (its signature), then a regular file by its size before reading the rest,
+/// a pipe or device once it passes the size limit, so `/dev/zero` or an endless pipe costs nothing.
 fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
     let read_err = |source| Error::ReadImage {
         path: path.to_path_buf(),
@@ -168,9 +198,6 @@ fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
         max_bytes: max,
         max_pixels: limits.max_pixels,
     };
-    if meta.is_file() && meta.len() > max {
-        return Err(file_too_large());
-    }
     let mut bytes = Vec::new();
     (&file)
         .take(SIGNATURE_BYTES)
@@ -181,6 +208,9 @@ fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
     }
     if image::guess_format(&bytes).is_err() {
         return Err(decode_err("not a recognised image format"));
+    }
+    if meta.is_file() && meta.len() > max {
+        return Err(file_too_large());
     }
     if meta.is_file() {
         bytes.reserve_exact((meta.len() as usize).saturating_sub(bytes.len()));
@@ -301,6 +331,77 @@ fn check_png(bytes: &[u8]) -> std::result::Result<(), String> {
             return Ok(());
         }
     }
+}
+
+/// Checks that every value of a TIFF's first directory lies within the file. The TIFF decoder reads
+/// that directory before any limit applies, and sizes its buffers by the counts it finds there, so
+/// a flipped byte in a count would otherwise cost up to 256 MB.
+fn check_tiff(bytes: &[u8]) -> std::result::Result<(), String> {
+    let truncated = || "the TIFF is truncated".to_string();
+    let corrupt = |why: &str| format!("the TIFF is corrupt: {why}");
+    let big_endian = match bytes.get(..2) {
+        Some(b"MM") => true,
+        Some(b"II") => false,
+        _ => return Err(corrupt("bad byte-order mark")),
+    };
+    let get = |at: usize, n: usize| -> Option<u64> {
+        let b = bytes.get(at..at.checked_add(n)?)?;
+        Some(if big_endian {
+            b.iter().fold(0u64, |v, &x| v << 8 | u64::from(x))
+        } else {
+            b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x))
+        })
+    };
+    let version = get(2, 2).ok_or_else(truncated)?;
+    let big = match version {
+        42 => false,
+        43 => true,
+        _ => return Err(corrupt("bad version")),
+    };
+    let (offset_size, count_size, entry_size, inline) =
+        if big { (8, 8, 20, 8) } else { (4, 2, 12, 4) };
+    let ifd = get(if big { 8 } else { 4 }, offset_size).ok_or_else(truncated)?;
+    let ifd = usize::try_from(ifd).map_err(|_| truncated())?;
+    let entries = get(ifd, count_size).ok_or_else(truncated)?;
+    let first = ifd + count_size;
+    let end = u64::try_from(first)
+        .unwrap_or(u64::MAX)
+        .saturating_add(entries.saturating_mul(entry_size as u64));
+    if end > bytes.len() as u64 {
+        return Err(truncated());
+    }
+    for e in 0..entries as usize {
+        let at = first + e * entry_size;
+        // An entry: tag, type, value count (4 or 8 bytes), then the value or its offset.
+        let (Some(tag), Some(kind), Some(count)) =
+            (get(at, 2), get(at + 2, 2), get(at + 4, offset_size))
+        else {
+            return Err(truncated());
+        };
+        let size: u64 = match kind {
+            1 | 2 | 6 | 7 => 1,
+            3 | 8 => 2,
+            4 | 9 | 11 | 13 => 4,
+            5 | 10 | 12 | 16 | 17 | 18 => 8,
+            _ => continue,
+        };
+        let Some(len) = count.checked_mul(size) else {
+            return Err(corrupt(&format!("tag {tag} has a bad count")));
+        };
+        if len > inline {
+            let value_at = get(at + 4 + offset_size, offset_size).ok_or_else(truncated)?;
+            if value_at.saturating_add(len) > bytes.len() as u64 {
+                return Err(
+                    if value_at < bytes.len() as u64 && len < bytes.len() as u64 {
+                        truncated()
+                    } else {
+                        corrupt(&format!("tag {tag} claims more data than the file holds"))
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

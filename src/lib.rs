@@ -55,7 +55,9 @@ pub use cli_args::ClusterArgs;
 pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
-pub use image_file::{load_picture, load_picture_with, LoadLimits, DEFAULT_MAX_PIXELS};
+pub use image_file::{
+    decode_picture, load_picture, load_picture_with, LoadLimits, DEFAULT_MAX_PIXELS,
+};
 pub use indexed_png::encode as encode_indexed_png;
 pub use job::{output_path, random_seed, run_job, JobReport, Quality, Timings};
 pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};

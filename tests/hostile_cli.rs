@@ -1,0 +1,817 @@
+//! The binaries against hostile and damaged input, planted links, races, signals and closed pipes.
+//! Every input is built here (bomb headers are a few bytes); the binaries run under a memory limit
+//! where memory is the point. Each case checks the exit code, the one `error:` line, that nothing
+//! is left behind and that no file of the user's changed.
+
+mod common;
+
+use std::fs;
+use std::io::Cursor;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{all_entries, blob_image, gradient_image, k_means_run, only_run_dir, save};
+use image::{ImageFormat, RgbImage};
+use tempfile::tempdir;
+
+const MEMORY_LIMIT: u64 = 1 << 30;
+
+fn bin(name: &str) -> PathBuf {
+    assert_cmd::cargo::cargo_bin(name)
+}
+
+/// `name` with `args` in `dir`, its address space limited to [`MEMORY_LIMIT`] (as `ulimit -v`).
+fn limited(name: &str, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin(name));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = rustix::process::Rlimit {
+                current: Some(MEMORY_LIMIT),
+                maximum: Some(MEMORY_LIMIT),
+            };
+            rustix::process::setrlimit(rustix::process::Resource::As, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.output().expect("the binary runs")
+}
+
+/// Asserts a failure with `code`, exactly one stderr line, starting `error:` and holding `needle`.
+fn assert_one_error(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Vec::new();
+    img.write_to(&mut Cursor::new(&mut out), format).unwrap();
+    out
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut c = (data.len() as u32).to_be_bytes().to_vec();
+    c.extend_from_slice(kind);
+    c.extend_from_slice(data);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(kind);
+    crc.update(data);
+    c.extend_from_slice(&crc.finalize().to_be_bytes());
+    c
+}
+
+/// A valid PNG header claiming `width x height` RGB pixels, with a few bytes of image data.
+fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    png.extend(png_chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1]));
+    png.extend(png_chunk(b"IEND", &[]));
+    png
+}
+
+/// A 35-byte GIF whose logical screen is `width x height`, holding one 1x1 image.
+fn gif_bomb(width: u16, height: u16) -> Vec<u8> {
+    let mut gif = b"GIF89a".to_vec();
+    gif.extend_from_slice(&width.to_le_bytes());
+    gif.extend_from_slice(&height.to_le_bytes());
+    gif.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
+    gif.extend_from_slice(&[b',', 0, 0, 0, 0, 1, 0, 1, 0, 0]);
+    gif.extend_from_slice(&[2, 2, 0x44, 1, 0, b';']);
+    gif
+}
+
+/// A small real JPEG whose frame header is edited to claim `width x height`.
+fn jpeg_bomb(width: u16, height: u16) -> Vec<u8> {
+    let mut jpeg = encode(&gradient_image(16, 16), ImageFormat::Jpeg);
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline frame header");
+    jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    jpeg
+}
+
+#[test]
+fn bombs_are_refused_from_their_header_within_a_memory_limit() {
+    let dir = tempdir().unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("bomb.png", png_bomb(100_000, 100_000), "100000x100000"),
+        ("bomb.gif", gif_bomb(20_000, 20_000), "20000x20000"),
+        ("bomb.jpg", jpeg_bomb(20_000, 20_000), "20000x20000"),
+    ];
+    assert_eq!(cases[1].1.len(), 35);
+    for (name, bytes, size) in &cases {
+        fs::write(dir.path().join(name), bytes).unwrap();
+        let before = all_entries(dir.path());
+        let out = limited("k_means", dir.path(), &[name, "4", "-i", "--png"]);
+        assert_one_error(
+            &out,
+            1,
+            &format!(
+                "it is {size} pixels, more than the limit of 256000000 pixels (--max-pixels raises it)"
+            ),
+        );
+        assert_eq!(all_entries(dir.path()), before, "{name} left files");
+    }
+    // A bomb under the limit (a 700-byte JPEG claiming 15000x15000) is refused by the data check
+    // before the decoder fills in 675 MB of picture.
+    fs::write(dir.path().join("b15.jpg"), jpeg_bomb(15_000, 15_000)).unwrap();
+    let out = limited("k_means", dir.path(), &["b15.jpg", "4"]);
+    assert_one_error(&out, 1, "the JPEG is truncated");
+    // The same limit lets a real run through.
+    save(dir.path(), "ok.png", &blob_image(3, 60, 40));
+    let out = limited("k_means", dir.path(), &["ok.png", "3", "-i", "-p", "--png"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_pixel_limit_is_an_option() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(2, 100, 100));
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["p.png", "2", "--max-pixels", "9999"],
+    );
+    assert_one_error(
+        &out,
+        1,
+        "it is 100x100 pixels, more than the limit of 9999 pixels (--max-pixels raises it)",
+    );
+    assert!(!dir.path().join("output").exists());
+    k_means_run(dir.path(), &["p.png", "2", "--max-pixels", "10000"]);
+    // The file limit follows it: 8 bytes a pixel and 1 MiB.
+    let f = fs::File::create(dir.path().join("huge.png")).unwrap();
+    f.set_len(2 << 20).unwrap();
+    drop(f);
+    let mut head = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("huge.png"))
+        .unwrap();
+    std::io::Write::write_all(&mut head, b"\x89PNG\r\n\x1a\n").unwrap();
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["huge.png", "2", "--max-pixels", "100"],
+    );
+    assert_one_error(
+        &out,
+        1,
+        "the file is larger than the limit of 1049376 bytes for pictures of up to 100 pixels (--max-pixels raises it)",
+    );
+}
+
+#[test]
+fn devices_and_pipes_are_read_as_bounded_streams() {
+    let dir = tempdir().unwrap();
+    let out = limited("k_means", dir.path(), &["/dev/zero", "4"]);
+    assert_one_error(
+        &out,
+        1,
+        "cannot read image '/dev/zero': not a recognised image format",
+    );
+    let out = limited("k_means", dir.path(), &[".", "4"]);
+    assert_one_error(&out, 1, "it is a folder, not an image file");
+
+    // A picture that arrives through a FIFO (as `<(curl ...)` gives it) is read as a stream.
+    let fifo = dir.path().join("pipe.png");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let png = encode(&blob_image(3, 30, 20), ImageFormat::Png);
+    let writer = std::thread::spawn(move || fs::write(fifo, png).unwrap());
+    let run = k_means_run(dir.path(), &["pipe.png", "3", "-c", "--seed", "1"]);
+    writer.join().unwrap();
+    assert_eq!(common::read_colors(&run, 3).len(), 3);
+}
+
+#[test]
+fn restart_and_epoch_counts_are_capped() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(2, 4, 4));
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["p.png", "2", "--restarts", "4294967295"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not in 1..=1000"));
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["p.png", "2", "--max-epochs", "100001"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not in 1..=100000"));
+    k_means_run(
+        dir.path(),
+        &["p.png", "2", "--restarts", "1000", "--max-epochs", "100000"],
+    );
+}
+
+/// A JPEG segment: marker, length, payload.
+fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+    let mut s = vec![0xFF, marker];
+    s.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    s.extend_from_slice(payload);
+    s
+}
+
+/// An EXIF APP1 segment (big-endian TIFF) with the orientation tag, and, when given, a thumbnail
+/// JPEG in IFD1, as cameras write them.
+fn exif_segment(orientation: u16, thumbnail: Option<&[u8]>) -> Vec<u8> {
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    // IFD0 at 8: one entry (orientation), then the offset of IFD1.
+    tiff.extend_from_slice(&1u16.to_be_bytes());
+    tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    let ifd1 = 8 + 2 + 12 + 4;
+    tiff.extend_from_slice(&(if thumbnail.is_some() { ifd1 } else { 0u32 }).to_be_bytes());
+    if let Some(thumb) = thumbnail {
+        let data = ifd1 + 2 + 2 * 12 + 4;
+        tiff.extend_from_slice(&2u16.to_be_bytes());
+        tiff.extend_from_slice(&[0x02, 0x01, 0x00, 0x04, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&data.to_be_bytes());
+        tiff.extend_from_slice(&[0x02, 0x02, 0x00, 0x04, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&(thumb.len() as u32).to_be_bytes());
+        tiff.extend_from_slice(&0u32.to_be_bytes());
+        tiff.extend_from_slice(thumb);
+    }
+    let mut payload = b"Exif\x00\x00".to_vec();
+    payload.extend(tiff);
+    segment(0xE1, &payload)
+}
+
+/// `jpeg` with `app1` inserted right after its start-of-image marker.
+fn with_app1(jpeg: &[u8], app1: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// A photo-like JPEG as a camera writes it: EXIF with a thumbnail (which has its own end marker).
+fn camera_jpeg(progressive: bool) -> Vec<u8> {
+    let img = gradient_image(240, 160);
+    let mut main = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut main, 90);
+    enc.set_progressive(progressive);
+    enc.encode(img.as_raw(), 240, 160, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    let thumb = encode(&gradient_image(24, 16), ImageFormat::Jpeg);
+    with_app1(&main, &exif_segment(1, Some(&thumb)))
+}
+
+#[test]
+fn cut_jpegs_are_refused_however_they_end() {
+    let dir = tempdir().unwrap();
+    for progressive in [false, true] {
+        let jpeg = camera_jpeg(progressive);
+        fs::write(dir.path().join("whole.jpg"), &jpeg).unwrap();
+        k_means_run(dir.path(), &["whole.jpg", "4", "-l", "--out-dir", "whole"]);
+        let mut cut = jpeg[..jpeg.len() / 2].to_vec();
+        fs::write(dir.path().join("cut.jpg"), &cut).unwrap();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        fs::write(dir.path().join("cut_eoi.jpg"), &cut).unwrap();
+        for name in ["cut.jpg", "cut_eoi.jpg"] {
+            let before = all_entries(dir.path());
+            let out = limited("k_means", dir.path(), &[name, "4", "-i"]);
+            assert_one_error(
+                &out,
+                1,
+                &format!("cannot read image '{name}': the JPEG is truncated (its image data stops after row"),
+            );
+            assert_eq!(all_entries(dir.path()), before);
+        }
+    }
+}
+
+#[test]
+fn damaged_files_get_plain_messages() {
+    let dir = tempdir().unwrap();
+    let img = gradient_image(64, 48);
+    let tiff = encode(&img, ImageFormat::Tiff);
+    let bmp = encode(&img, ImageFormat::Bmp);
+    let mut png = encode(&img, ImageFormat::Png);
+    let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
+    png[idat + 10] ^= 0x55;
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("cut.tiff", &tiff[..tiff.len() / 2], "the TIFF is truncated"),
+        ("cut.bmp", &bmp[..bmp.len() / 2], "the BMP is truncated"),
+        (
+            "bad.png",
+            &png,
+            "the PNG is corrupt: bad checksum in chunk IDAT",
+        ),
+        (
+            "cut.png",
+            &png[..idat + 20],
+            "the PNG is truncated (chunk IDAT is cut short)",
+        ),
+    ];
+    for (name, bytes, message) in cases {
+        fs::write(dir.path().join(name), bytes).unwrap();
+        let out = limited("k_means", dir.path(), &[name, "4"]);
+        assert_one_error(&out, 1, &format!("cannot read image '{name}': {message}"));
+    }
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let dir = tempdir().unwrap();
+    // 40x20 as stored: blue on the left, red on the right. Orientation 6 (the camera was turned
+    // a quarter clockwise) shows it 20x40 with blue on top.
+    let stored = RgbImage::from_fn(40, 20, |x, _| {
+        image::Rgb(if x < 20 { [30, 30, 200] } else { [200, 30, 30] })
+    });
+    let jpeg = with_app1(&encode(&stored, ImageFormat::Jpeg), &exif_segment(6, None));
+    fs::write(dir.path().join("phone.jpg"), jpeg).unwrap();
+    let run = k_means_run(dir.path(), &["phone.jpg", "2", "--png", "--seed", "1"]);
+    let out = image::open(run.join("final_image_k2.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(out.dimensions(), (20, 40));
+    assert!(out.get_pixel(10, 5)[2] > 150, "{:?}", out.get_pixel(10, 5));
+    assert!(
+        out.get_pixel(10, 35)[0] > 150,
+        "{:?}",
+        out.get_pixel(10, 35)
+    );
+}
+
+/// The run folder's name for `args`, learned from a run in a scratch out-dir.
+fn run_folder_name(dir: &Path, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--out-dir", "scratch"]);
+    let run = k_means_run(dir, &all);
+    let name = run.file_name().unwrap().to_str().unwrap().to_string();
+    fs::remove_dir_all(dir.join("scratch")).unwrap();
+    name
+}
+
+#[test]
+fn links_planted_where_we_write_are_refused_and_their_targets_untouched() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(3, 30, 20));
+    let args = ["p.png", "3", "-l", "-c"];
+    let name = run_folder_name(dir.path(), &args);
+    let precious = dir.path().join("precious");
+    fs::create_dir(&precious).unwrap();
+    fs::write(precious.join("loss_k3.txt"), b"mine").unwrap();
+    fs::create_dir(dir.path().join("shared")).unwrap();
+    std::os::unix::fs::symlink(&precious, dir.path().join("shared").join(&name)).unwrap();
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["p.png", "3", "-l", "-c", "--out-dir", "shared"],
+    );
+    assert_one_error(&out, 1, "it is a symbolic link, not a folder");
+    assert_eq!(fs::read(precious.join("loss_k3.txt")).unwrap(), b"mine");
+    assert_eq!(all_entries(&precious).len(), 1);
+
+    // A link at one of the file names inside a real run folder: refused, nothing changed.
+    let run = dir.path().join("out").join(&name);
+    fs::create_dir_all(&run).unwrap();
+    std::os::unix::fs::symlink(precious.join("loss_k3.txt"), run.join("loss_k3.txt")).unwrap();
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["p.png", "3", "-l", "-c", "--out-dir", "out"],
+    );
+    assert_one_error(
+        &out,
+        1,
+        "it is a symbolic link, not a file kquant wrote; nothing was changed",
+    );
+    assert_eq!(fs::read(precious.join("loss_k3.txt")).unwrap(), b"mine");
+    assert_eq!(all_entries(&run), [run.join("loss_k3.txt")]);
+}
+
+#[test]
+fn names_that_differ_in_any_byte_get_their_own_run_folders() {
+    let dir = tempdir().unwrap();
+    let png = encode(&blob_image(2, 8, 8), ImageFormat::Png);
+    let a = std::ffi::OsStr::from_bytes(b"a\xff.png");
+    let b = std::ffi::OsStr::from_bytes(b"a\xfe.png");
+    fs::write(dir.path().join(a), &png).unwrap();
+    fs::write(dir.path().join(b), &png).unwrap();
+    for name in [a, b] {
+        let status = Command::new(bin("k_means"))
+            .current_dir(dir.path())
+            .arg(name)
+            .args(["2", "-l", "--seed", "1"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    assert_eq!(fs::read_dir(dir.path().join("output")).unwrap().count(), 2);
+}
+
+/// Checks that a run folder holds one run's files: the loss and the first colour agree with what
+/// details.txt says, and nothing else (no staging or set-aside folder) is there.
+fn assert_one_runs_files(run: &Path) {
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    let loss = fs::read_to_string(run.join("loss_k8.txt")).unwrap();
+    assert!(
+        details.contains(&format!("final loss: {}", loss.trim())),
+        "loss {loss} does not match {details}"
+    );
+    let colors = common::read_colors(run, 8);
+    let [r, g, b] = colors[0];
+    assert!(
+        details.contains(&format!("colour shares: #{r:02x}{g:02x}{b:02x}")),
+        "colours do not match {details}"
+    );
+    let mut names: Vec<String> = fs::read_dir(run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["colors_k8.txt", "details.txt", "loss_k8.txt"]);
+}
+
+#[test]
+fn identical_runs_at_once_leave_one_consistent_set_and_all_succeed() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(60, 40));
+    for round in 0..4 {
+        let out_dir = format!("fresh{round}/nested/out");
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                Command::new(bin("k_means"))
+                    .current_dir(dir.path())
+                    .args([
+                        "scene.png",
+                        "8",
+                        "-c",
+                        "-l",
+                        "--restarts",
+                        "3",
+                        "--out-dir",
+                        &out_dir,
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_one_runs_files(&only_run_dir(&dir.path().join(&out_dir)));
+    }
+}
+
+#[test]
+fn leftovers_of_a_killed_run_are_removed_by_the_next() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(3, 30, 20));
+    let run = k_means_run(dir.path(), &["p.png", "3", "-l", "--seed", "2"]);
+    // What SIGKILL in the middle of writing leaves: a staging folder whose run is gone.
+    let stage = run.join(".kquant-staging-00000000deadbeef");
+    fs::create_dir(&stage).unwrap();
+    fs::write(stage.join("loss_k3.txt"), b"half").unwrap();
+    k_means_run(dir.path(), &["p.png", "3", "-l", "--seed", "2"]);
+    assert!(!stage.exists());
+    let mut names: Vec<PathBuf> = all_entries(&run);
+    names.sort();
+    assert_eq!(names, [run.join("details.txt"), run.join("loss_k3.txt")]);
+}
+
+/// Waits (bounded) until `child` has a handler for SIGINT, so a signal sent now is caught; stops it
+/// if it never gets one.
+fn wait_for_handler(child: &mut std::process::Child) {
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) {
+            let caught = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .unwrap_or(0);
+            if caught & (1 << (2 - 1)) != 0 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("process {pid} never handled SIGINT");
+}
+
+fn signal(pid: u32, sig: rustix::process::Signal) {
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), sig)
+        .unwrap();
+}
+
+#[test]
+fn a_signal_mid_run_removes_everything_and_exits_128_plus_its_number() {
+    use rustix::process::Signal;
+    let dir = tempdir().unwrap();
+    save(dir.path(), "big.png", &gradient_image(400, 300));
+    for (sig, code) in [(Signal::INT, 130), (Signal::TERM, 143), (Signal::HUP, 129)] {
+        // Minutes of work: the signal surely comes mid-run.
+        let mut child = Command::new(bin("k_means"))
+            .current_dir(dir.path())
+            .args([
+                "big.png",
+                "256",
+                "-i",
+                "-c",
+                "--init",
+                "kmeans++",
+                "--restarts",
+                "1000",
+                "--max-epochs",
+                "100000",
+                "--out-dir",
+                "new/out",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_handler(&mut child);
+        signal(child.id(), sig);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{sig:?}");
+        assert!(!dir.path().join("new").exists(), "{sig:?} left the out-dir");
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(3, 30, 20));
+    for name in ["k_means", "find_k"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let args: &[&str] = if name == "k_means" {
+            &["p.png", "3", "-l"]
+        } else {
+            &["p.png", "-o", "--k-max", "4", "--out-dir", "sweep"]
+        };
+        let out = Command::new(bin(name))
+            .current_dir(dir.path())
+            .env("TMPDIR", tmp.path())
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(141), "{name}");
+        assert!(
+            out.stderr.is_empty(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // k_means had finished its files; find_k stops at its first line and removes everything.
+    assert!(only_run_dir(&dir.path().join("output"))
+        .join("loss_k3.txt")
+        .exists());
+    assert!(!dir.path().join("sweep").exists());
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+/// A `--k-means` stand-in script in `dir` with `body`; `$K` is the real k_means.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    let k_means = bin("k_means");
+    fs::write(
+        &path,
+        format!("#!/bin/sh\nK='{}'\n{body}\n", k_means.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has finished; only a process still running counts.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+fn pids_in(file: &Path) -> Vec<i32> {
+    fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn find_k_stops_children_and_grandchildren_on_sigterm_and_hanging_ones_on_timeout() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(3, 30, 20));
+    let pids = dir.path().join("pids");
+    let hang = script(
+        dir.path(),
+        "hang.sh",
+        &format!(
+            "echo $$ >> '{0}'\nsleep 600 &\necho $! >> '{0}'\nwait",
+            pids.display()
+        ),
+    );
+    let hang = hang.to_str().unwrap();
+
+    let mut child = Command::new(bin("find_k"))
+        .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
+        .args(["p.png", "-j", "2", "--k-means", hang, "--out-dir", "sweep"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids_in(&pids).len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(pids_in(&pids).len(), 4, "two wrappers and their sleeps");
+    wait_for_handler(&mut child);
+    signal(child.id(), rustix::process::Signal::TERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    for pid in pids_in(&pids) {
+        assert!(!alive(pid), "process {pid} outlived find_k");
+    }
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    assert!(!dir.path().join("sweep").exists());
+
+    fs::remove_file(&pids).unwrap();
+    let out = Command::new(bin("find_k"))
+        .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
+        .args(["p.png", "--k-max", "2", "--timeout", "1", "--k-means", hang])
+        .output()
+        .unwrap();
+    assert_one_error(&out, 1, "k_means timed out for k = 2 after 1 s (--timeout)");
+    for pid in pids_in(&pids) {
+        assert!(!alive(pid), "process {pid} outlived find_k");
+    }
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn find_k_reads_a_chatty_childs_stderr_as_it_comes() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(3, 30, 20));
+    // 300 KB on stderr: far more than a pipe holds.
+    let chatty = script(
+        dir.path(),
+        "chatty.sh",
+        "i=0\nwhile [ $i -lt 3000 ]; do echo 'chatter chatter chatter chatter chatter chatter chatter chatter chatter chatter' >&2; i=$((i+1)); done\nexec \"$K\" \"$@\"",
+    );
+    let out = Command::new(bin("find_k"))
+        .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
+        .args([
+            "p.png",
+            "-o",
+            "--k-max",
+            "4",
+            "--timeout",
+            "60",
+            "--k-means",
+        ])
+        .arg(&chatty)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn find_k_arguments_and_childrens_results_are_checked() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "-i.png", &blob_image(3, 30, 20));
+    let out = Command::new(bin("find_k"))
+        .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
+        .args(["-o", "--k-max", "4", "--", "-i.png"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // An out-dir that is a file is refused before any child runs (this one would hang).
+    fs::write(dir.path().join("file"), b"x").unwrap();
+    let hang = script(dir.path(), "hang.sh", "sleep 600");
+    let out = Command::new(bin("find_k"))
+        .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
+        .args(["--out-dir", "file", "--timeout", "30", "--k-means"])
+        .arg(&hang)
+        .args(["--", "-i.png"])
+        .output()
+        .unwrap();
+    assert_one_error(&out, 1, "cannot write 'file': it is not a folder");
+
+    // A child whose loss file says something no k_means run writes.
+    for fake in ["-1.000000", "1e308", &format!("{}.000000", "9".repeat(309))] {
+        let liar = script(
+            dir.path(),
+            "liar.sh",
+            &format!(
+                "\"$K\" \"$@\" || exit $?\nwhile [ \"$1\" != --out-dir ]; do shift; done\nfor f in \"$2\"/*/loss_k*.txt; do echo '{fake}' > \"$f\"; done"
+            ),
+        );
+        let out = Command::new(bin("find_k"))
+            .current_dir(dir.path())
+            .env("TMPDIR", tmp.path())
+            .args(["-o", "--k-max", "3", "--out-dir", "sweep", "--k-means"])
+            .arg(&liar)
+            .args(["--", "-i.png"])
+            .output()
+            .unwrap();
+        assert_one_error(&out, 1, "holds no loss");
+        assert!(!dir.path().join("sweep").exists());
+    }
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn ctrl_c_at_the_terminal_interrupts_find_k_not_its_children() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(3, 30, 20));
+    let pids = dir.path().join("pids");
+    let hang = script(
+        dir.path(),
+        "hang.sh",
+        &format!("echo $$ >> '{}'\nexec sleep 600", pids.display()),
+    );
+    // A terminal sends Ctrl-C to its whole foreground process group: find_k leads one here.
+    let mut child = Command::new(bin("find_k"))
+        .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
+        .args(["p.png", "-j", "3", "--out-dir", "sweep", "--k-means"])
+        .arg(&hang)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids_in(&pids).len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wait_for_handler(&mut child);
+    let group = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process_group(group, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_one_error(&out, 130, "interrupted; nothing was written");
+    for pid in pids_in(&pids) {
+        assert!(!alive(pid), "process {pid} outlived find_k");
+    }
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}

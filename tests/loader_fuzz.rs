@@ -1,0 +1,192 @@
+//! Thousands of damaged small images through the loader: truncations, flipped bytes and edited
+//! header fields of JPEG (baseline and progressive), PNG, GIF, BMP, TIFF and WebP files. Whatever
+//! the damage, loading returns (never panics), and never allocates more than the limit allows.
+//!
+//! This binary holds one test, so the allocation counter sees only the loader's work.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::{ImageFormat, RgbImage, RgbaImage};
+use kquant::{decode_picture, LoadLimits};
+use proptest::prelude::*;
+
+/// The system allocator, counting the bytes in use and their peak.
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                let grow = new_size - layout.size();
+                let now = IN_USE.fetch_add(grow, Ordering::Relaxed) + grow;
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                IN_USE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The limit the loader runs with: 64 thousand pixels, so a header edited to claim more is refused.
+const MAX_PIXELS: u64 = 1 << 16;
+/// What a load may hold at its peak beyond what was in use before it: the largest allowed picture
+/// at 16-bit RGBA several times over (decoder buffer, conversions, orientation), plus decoder
+/// tables. Far below what any edited header could claim (up to 4 billion pixels).
+const PEAK_ALLOWED: usize = 64 << 20;
+
+fn scene(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        let h = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 11;
+        image::Rgb([
+            (x * 255 / width) as u8 ^ (h as u8 & 7),
+            (y * 255 / height) as u8,
+            ((x * 3 + y) % 256) as u8,
+        ])
+    })
+}
+
+fn encoded(format: ImageFormat) -> Vec<u8> {
+    let mut out = Vec::new();
+    let img = scene(37, 23);
+    match format {
+        ImageFormat::WebP | ImageFormat::Gif => {
+            let rgba: RgbaImage = image::DynamicImage::ImageRgb8(img).to_rgba8();
+            rgba.write_to(&mut Cursor::new(&mut out), format).unwrap();
+        }
+        _ => img.write_to(&mut Cursor::new(&mut out), format).unwrap(),
+    }
+    out
+}
+
+fn progressive_jpeg() -> Vec<u8> {
+    let img = scene(37, 23);
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 85);
+    enc.set_progressive(true);
+    enc.encode(img.as_raw(), 37, 23, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
+fn originals() -> Vec<Vec<u8>> {
+    let mut files: Vec<Vec<u8>> = [
+        ImageFormat::Jpeg,
+        ImageFormat::Png,
+        ImageFormat::Gif,
+        ImageFormat::Bmp,
+        ImageFormat::Tiff,
+        ImageFormat::WebP,
+    ]
+    .into_iter()
+    .map(encoded)
+    .collect();
+    files.push(progressive_jpeg());
+    files
+}
+
+/// One kind of damage.
+#[derive(Debug, Clone)]
+enum Damage {
+    /// Keep the first `at` (as a fraction of the length, in thousandths) bytes.
+    Truncate(u32),
+    /// XOR bytes at these positions (thousandths of the length) with these values.
+    Flip(Vec<(u32, u8)>),
+    /// Overwrite bytes in the first 64 (where the headers and sizes are) with these values.
+    Header(Vec<(u8, u8)>),
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        (0u32..1000).prop_map(Damage::Truncate),
+        prop::collection::vec((0u32..1000, 1u8..=255), 1..8).prop_map(Damage::Flip),
+        prop::collection::vec((0u8..64, any::<u8>()), 1..6).prop_map(Damage::Header),
+    ]
+}
+
+fn apply(original: &[u8], damage: &Damage) -> Vec<u8> {
+    let mut bytes = original.to_vec();
+    let len = bytes.len();
+    let at = |t: u32| (t as usize * len / 1000).min(len.saturating_sub(1));
+    match damage {
+        Damage::Truncate(t) => bytes.truncate(at(*t)),
+        Damage::Flip(flips) => {
+            for &(t, v) in flips {
+                let i = at(t);
+                bytes[i] ^= v;
+            }
+        }
+        Damage::Header(edits) => {
+            for &(i, v) in edits {
+                if let Some(b) = bytes.get_mut(usize::from(i)) {
+                    *b = v;
+                }
+            }
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn damaged_files_never_panic_nor_allocate_past_the_limit(which in 0usize..7, damage in damage()) {
+        thread_local! {
+            static ORIGINALS: Vec<Vec<u8>> = originals();
+        }
+        let bytes = ORIGINALS.with(|o| apply(&o[which], &damage));
+        let limits = LoadLimits::new(MAX_PIXELS);
+        let before = IN_USE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+        let result = decode_picture(&bytes, &limits);
+        let peak = PEAK.load(Ordering::Relaxed) - before;
+        prop_assert!(peak <= PEAK_ALLOWED, "{damage:?} of file {which}: peak {peak} bytes");
+        if let Ok(picture) = &result {
+            prop_assert!(u64::from(picture.width) * u64::from(picture.height) <= MAX_PIXELS);
+        }
+        if let Err(e) = &result {
+            let text = e.to_string();
+            prop_assert!(!text.contains('{') && !text.contains('\n'), "{text}");
+        }
+    }
+}
+
+#[test]
+fn the_undamaged_files_load() {
+    for (i, bytes) in originals().iter().enumerate() {
+        let picture = decode_picture(bytes, &LoadLimits::new(MAX_PIXELS))
+            .unwrap_or_else(|e| panic!("file {i}: {e}"));
+        assert_eq!((picture.width, picture.height), (37, 23), "file {i}");
+    }
+}
