@@ -109,7 +109,39 @@ pub fn decode_picture(bytes: &[u8], limits: &LoadLimits) -> Result<Picture> {
     decode_bytes(bytes, path, limits)
 }
 
+thread_local! {
+    /// Whether this thread is inside a decoder, whose panics become errors.
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a panic on this thread happens inside a decoder, where [`load_picture`] turns it into an
+/// error; a binary's panic hook stays quiet then, so the error is the one line printed.
+pub fn panic_is_handled() -> bool {
+    DECODING.with(|d| d.get())
+}
+
+/// Runs `f` with its panics caught and marked as handled.
+fn guarded<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    DECODING.with(|d| d.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    DECODING.with(|d| d.set(false));
+    result
+}
+
 fn decode_bytes(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Picture> {
+    // The decoders are fuzzed by their authors and here, but a file no one tried could still
+    // reach a bug in one: that is a damaged file, not a crash.
+    guarded(|| decode_guarded(bytes, path, limits)).unwrap_or_else(|_| {
+        Err(Error::DecodeImage {
+            path: path.to_path_buf(),
+            message: "the decoder failed on this file (it is damaged, or of a kind the decoder \
+                      mishandles)"
+                .into(),
+        })
+    })
+}
+
+fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Picture> {
     let decode_err = |message: String| Error::DecodeImage {
         path: path.to_path_buf(),
         message,
@@ -159,9 +191,14 @@ fn decode_bytes(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pictur
     // Otherwise the check reads all the entropy-coded data (a third to a half of a decode), so
     // it runs on another core beside the decoder.
     let (damage, decoded) = std::thread::scope(|scope| {
-        let check = is_jpeg.then(|| scope.spawn(|| jpeg_check::check(bytes)));
+        let check = is_jpeg.then(|| scope.spawn(|| guarded(|| jpeg_check::check(bytes))));
         let decoded = DynamicImage::from_decoder(decoder);
-        let damage = check.map(|c| c.join().unwrap_or(Ok(())));
+        let damage = check.map(|c| match c.join() {
+            Ok(Ok(result)) => result,
+            _ => Err(jpeg_check::JpegDamage::Corrupt(
+                "its data could not be checked",
+            )),
+        });
         (damage, decoded)
     });
     if let Some(Err(damage)) = damage {
@@ -444,6 +481,16 @@ mod tests {
             plain("Format error decoding Png: CRC error: expected 0x1 have 0x2 while decoding ChunkType { type: IDAT, critical: true } chunk."),
             "CRC error: expected 0x1 have 0x2 while decoding ChunkType chunk"
         );
+    }
+
+    #[test]
+    fn a_decoder_panic_becomes_an_error_and_is_marked_handled() {
+        let result = guarded(|| {
+            assert!(panic_is_handled());
+            panic!("a decoder bug")
+        });
+        assert!(result.is_err());
+        assert!(!panic_is_handled());
     }
 
     #[test]

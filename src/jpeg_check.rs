@@ -63,6 +63,9 @@ struct Huffman {
 
 const FAST_BITS: u32 = 9;
 
+/// The most scans a file may have, as the decoder (zune-jpeg) allows.
+const MAX_SCANS: usize = 100;
+
 impl Huffman {
     fn new(counts: &[u8; 16], symbols: &[u8]) -> Option<Self> {
         let mut maxcode = [-1i32; 18];
@@ -74,6 +77,11 @@ impl Huffman {
             let n = i32::from(counts[len - 1]);
             offset[len] = k - code;
             for _ in 0..n {
+                // Codes are assigned in order: one past the last code of this length means the
+                // counts describe more codes than fit, a bad table.
+                if code >= 1 << len {
+                    return None;
+                }
                 if len as u32 <= FAST_BITS {
                     let shift = FAST_BITS - len as u32;
                     let first = (code as usize) << shift;
@@ -86,10 +94,6 @@ impl Huffman {
             }
             if n > 0 {
                 maxcode[len] = code - 1;
-            }
-            // A code of `len` bits must fit: codes are assigned in order, so overflow means a bad table.
-            if code > 1 << len {
-                return None;
             }
             code <<= 1;
         }
@@ -338,8 +342,13 @@ pub(crate) fn check(data: &[u8]) -> Result<(), JpegDamage> {
                     // The height comes later, in a DNL segment: leave it to the decoder.
                     return Ok(());
                 }
-                pos = scan(data, pos, seg, f, &dc, &ac, restart_interval)?;
                 scans += 1;
+                // Each scan walks every block again: a few bytes of scan header could otherwise
+                // buy seconds of work. The decoder stops at the same count.
+                if scans > MAX_SCANS {
+                    return Err(JpegDamage::Corrupt("too many scans"));
+                }
+                pos = scan(data, pos, seg, f, &dc, &ac, restart_interval)?;
             }
             _ => {}
         }
@@ -791,6 +800,49 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, failure_persistence: None, ..Default::default() })]
+
+        /// Damage anywhere (tables, headers, data) gives an answer, never a panic.
+        #[test]
+        fn damaged_files_never_panic(
+            progressive in proptest::prelude::any::<bool>(),
+            edits in proptest::collection::vec((0usize..1000, proptest::prelude::any::<u8>()), 1..12),
+            cut in 0usize..1100,
+        ) {
+            thread_local! {
+                static FILES: [Vec<u8>; 2] = [
+                    encode(&photo_like(40, 24), false, 2),
+                    encode(&photo_like(40, 24), true, 0),
+                ];
+            }
+            let mut bytes = FILES.with(|f| f[usize::from(progressive)].clone());
+            let len = bytes.len();
+            // Edits land mostly in the headers (the first few hundred bytes hold every table).
+            for (at, v) in edits {
+                let i = (at * at / 1000 * len / 1000).min(len - 1);
+                bytes[i] = v;
+            }
+            bytes.truncate(cut * len / 1000 + 2);
+            let _ = check(&bytes);
+        }
+    }
+
+    #[test]
+    fn tables_with_more_codes_than_fit_are_refused() {
+        let mut counts = [0u8; 16];
+        counts[0] = 3; // three 1-bit codes
+        assert!(Huffman::new(&counts, &[1, 2, 3]).is_none());
+        counts[0] = 2;
+        assert!(Huffman::new(&counts, &[1, 2]).is_some());
+        let mut counts = [0u8; 16];
+        counts[15] = 255;
+        counts[14] = 255; // more 15- and 16-bit codes than there are
+        counts[8] = 255;
+        counts[7] = 255;
+        assert!(Huffman::new(&counts, &[0; 1020]).is_none());
     }
 
     #[test]

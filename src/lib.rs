@@ -56,7 +56,8 @@ pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, Col
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
 pub use image_file::{
-    decode_picture, load_picture, load_picture_with, LoadLimits, DEFAULT_MAX_PIXELS,
+    decode_picture, load_picture, load_picture_with, panic_is_handled, LoadLimits,
+    DEFAULT_MAX_PIXELS,
 };
 pub use indexed_png::encode as encode_indexed_png;
 pub use job::{output_path, random_seed, run_job, JobReport, Quality, Timings};

@@ -104,12 +104,23 @@ impl Cli {
     }
 }
 
+/// A bug shows as one `error:` line, not a backtrace; a decoder's panic, which the loader turns into
+/// an error about the file, shows nothing of its own.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        if !kquant::panic_is_handled() {
+            report_error(&format!("internal error ({info}); please report it"));
+        }
+    }));
+}
+
 /// Prints one error line; a closed standard error is not worth another error.
 fn report_error(message: &str) {
     let _ = writeln!(std::io::stderr(), "error: {message}");
 }
 
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = Cli::parse();
     // Ctrl-C, SIGTERM or SIGHUP: remove what the run made so far, exit 128 + the signal.
     if let Err(e) = exit_on_signals() {
