@@ -30,6 +30,10 @@ const FILE_BYTES_PER_PIXEL: u64 = 8;
 /// Bytes read before the format is known: enough for every signature the decoders recognise.
 const SIGNATURE_BYTES: u64 = 64;
 
+/// Below this many bytes a JPEG's data is checked before decoding rather than beside it (the
+/// check of a 200 KB file takes about a millisecond; a thread costs more to start and join).
+const SMALL_JPEG: usize = 64 * 1024;
+
 /// What a picture may cost. Memory while loading is bounded by these: the file (at most
 /// [`Self::max_file_bytes`]) and the decoded picture (at most `max_pixels` pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,13 +189,16 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
     // A JPEG's data needs at least a bit or two per 8x8 block. A file far smaller than its picture
     // (a bomb: a few hundred bytes claiming 200 megapixels) is checked before the decoder fills
     // the whole picture in; the check stops where the data does, so it is quick on such a file.
-    if is_jpeg && (bytes.len() as u64).saturating_mul(64) < pixels {
+    // A small file is checked at once too: its check takes less than starting a thread would.
+    let small = bytes.len() < SMALL_JPEG;
+    if is_jpeg && (small || (bytes.len() as u64).saturating_mul(64) < pixels) {
         jpeg_check::check(bytes).map_err(|damage| decode_err(damage.to_string()))?;
     }
     // Otherwise the check reads all the entropy-coded data (a third to a half of a decode), so
     // it runs on another core beside the decoder.
     let (damage, decoded) = std::thread::scope(|scope| {
-        let check = is_jpeg.then(|| scope.spawn(|| guarded(|| jpeg_check::check(bytes))));
+        let check =
+            (is_jpeg && !small).then(|| scope.spawn(|| guarded(|| jpeg_check::check(bytes))));
         let decoded = DynamicImage::from_decoder(decoder);
         let damage = check.map(|c| match c.join() {
             Ok(Ok(result)) => result,
