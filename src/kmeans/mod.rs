@@ -13,6 +13,7 @@
 mod engine;
 mod grid;
 pub(crate) mod params;
+mod plus_plus;
 
 pub use engine::{lloyd, loss_of, nearest};
 pub use params::{EmptyPolicy, Init, KMeansParams, MAX_EPOCHS, MAX_RESTARTS};
@@ -183,6 +184,21 @@ pub fn random_centroids(seed: u64, restart: usize, k: usize) -> Vec<Color> {
 /// The initial centroids of restart `restart` under `params.init`, from the restart's own stream.
 pub fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> Vec<Color> {
     match params.init {
+        Init::Random => initial_on_grid(points, None, params, restart),
+        Init::KMeansPlusPlus => {
+            initial_on_grid(points, Some(&grid::Grid::new(points)), params, restart)
+        }
+    }
+}
+
+/// [`initial_centroids`] with the grid of `points` when one is built already (k-means++ uses it).
+fn initial_on_grid(
+    points: &Points,
+    grid: Option<&grid::Grid>,
+    params: &KMeansParams,
+    restart: usize,
+) -> Vec<Color> {
+    match params.init {
         Init::Random => random_centroids(params.seed, restart, params.k)
             .into_iter()
             .map(|c| params.space.encode(c))
@@ -190,76 +206,17 @@ pub fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize)
         Init::KMeansPlusPlus => {
             let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
             rng.set_stream(restart as u64);
-            kmeans_plus_plus(points, params.k, &mut rng)
+            let owned;
+            let grid = match grid {
+                Some(g) => g,
+                None => {
+                    owned = grid::Grid::new(points);
+                    &owned
+                }
+            };
+            plus_plus::kmeans_plus_plus(points, grid, params.k, &mut rng)
         }
     }
-}
-
-/// k-means++ seeding weighted by pixel counts: the first centroid is a colour drawn with probability
-/// proportional to its pixels; each next one is the best of `2 + ln k` candidates (the "greedy"
-/// variant that scikit-learn uses), each drawn with probability proportional to its pixels times its
-/// squared distance to the nearest centroid so far, the best being the one that leaves the smallest
-/// sum of squared distances. When every colour already is a centroid (fewer distinct colours than K),
-/// the remaining centroids are drawn uniformly in the cube.
-fn kmeans_plus_plus(points: &Points, k: usize, rng: &mut ChaCha8Rng) -> Vec<Color> {
-    // Draws an index with probability proportional to `mass` (total `total` > 0).
-    let draw = |mass: &[f64], total: f64, rng: &mut ChaCha8Rng| {
-        let target = rng.random::<f64>() * total;
-        let mut acc = 0.0;
-        for (i, &m) in mass.iter().enumerate() {
-            acc += m;
-            if acc > target && m > 0.0 {
-                return i;
-            }
-        }
-        mass.iter().rposition(|&m| m > 0.0).expect("some mass")
-    };
-    let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
-    let total_weight: f64 = weights.iter().sum();
-    let first = draw(&weights, total_weight, rng);
-    let mut centroids = vec![points.coords[first]];
-    // Each point's weighted squared distance to its nearest centroid so far.
-    let mut mass: Vec<f64> = points
-        .coords
-        .iter()
-        .zip(&weights)
-        .map(|(&x, &w)| w * dist2(x, points.coords[first]))
-        .collect();
-    let trials = 2 + (k as f64).ln() as usize;
-    let mut candidate_mass = vec![0.0; mass.len()];
-    let mut best_mass = vec![0.0; mass.len()];
-    while centroids.len() < k {
-        let total: f64 = mass.iter().sum();
-        if total <= 0.0 {
-            break;
-        }
-        let mut best: Option<(f64, usize)> = None;
-        for _ in 0..trials {
-            let i = draw(&mass, total, rng);
-            let c = points.coords[i];
-            let mut potential = 0.0;
-            for (((m, cm), &x), &w) in mass
-                .iter()
-                .zip(candidate_mass.iter_mut())
-                .zip(&points.coords)
-                .zip(&weights)
-            {
-                *cm = m.min(w * dist2(x, c));
-                potential += *cm;
-            }
-            if best.is_none_or(|(p, _)| potential < p) {
-                best = Some((potential, i));
-                std::mem::swap(&mut best_mass, &mut candidate_mass);
-            }
-        }
-        let (_, i) = best.expect("at least one trial");
-        centroids.push(points.coords[i]);
-        std::mem::swap(&mut mass, &mut best_mass);
-    }
-    while centroids.len() < k {
-        centroids.push(std::array::from_fn(|_| rng.random::<f64>() * 255.0));
-    }
-    centroids
 }
 
 /// Runs k-means with `params` on `points`: every restart from its own random centroids, keeping the
@@ -289,8 +246,8 @@ pub fn fit(
             message: "there is nothing to cluster".into(),
         });
     }
-    let init = |r| initial_centroids(points, params, r);
     let grid = grid::Grid::new(points);
+    let init = |r| initial_on_grid(points, Some(&grid), params, r);
     let reseed = params.empty == EmptyPolicy::Reseed;
     let run =
         |r, history| engine::lloyd_on_grid(&grid, init(r), params.max_epochs, reseed, history);
