@@ -26,10 +26,13 @@ fn pixels() -> impl Strategy<Value = Vec<[u8; 3]>> {
 }
 
 fn check(pixels: &[[u8; 3]], k: usize, seed: u64, max_epochs: usize) {
+    check_from(pixels, random_centroids(seed, 0, k), max_epochs);
+}
+
+fn check_from(pixels: &[[u8; 3]], init: Vec<[f64; 3]>, max_epochs: usize) {
     let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.to_vec());
     let hist = ColorHistogram::from_picture(&picture);
     let points = Points::from_histogram(&hist);
-    let init = random_centroids(seed, 0, k);
     let fast = lloyd(&points, init.clone(), max_epochs, true);
     let (centroids, labels, epochs) = reference_lloyd(pixels, init, max_epochs);
     assert_eq!(fast.centroids, centroids, "centroids");
@@ -72,6 +75,25 @@ fn engine_matches_reference_on_a_large_input_spanning_many_parallel_chunks() {
         .collect();
     for seed in 0..3 {
         check(&pixels, 16, seed, 20);
+    }
+}
+
+#[test]
+fn engine_matches_reference_at_large_k() {
+    // K = 64 and 256 (a palette image's size), from random points in the cube and from colours of
+    // the image (as k-means++ starts), where most boxes straddle a boundary.
+    let pixels: Vec<[u8; 3]> = (0..20_000u32)
+        .map(|i| {
+            let h = (i % 9_973).wrapping_mul(2_654_435_761);
+            [(h >> 24) as u8, (h >> 16) as u8, (h >> 9) as u8 & 0x7F]
+        })
+        .collect();
+    for k in [64, 256] {
+        check(&pixels, k, 5, 12);
+        let from_image: Vec<[f64; 3]> = (0..k)
+            .map(|j| pixels[j * 37 % pixels.len()].map(f64::from))
+            .collect();
+        check_from(&pixels, from_image, 12);
     }
 }
 

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::grid::{Cell, Grid, Mass};
+use super::grid::{Cell, Coarse, Grid, Mass};
 use super::{dist2, Color, EpochStats, Points, Run};
 
 /// Points handled by one parallel task when summing the loss.
@@ -69,39 +69,88 @@ fn loss_parts(coords: &[Color], weights: &[u32], centroids: &[Color], labels: &[
     }
 }
 
-/// The centroids whose region can hold some point of `cell`, among `candidates` (in increasing
-/// order), written to `out` in increasing order.
-fn filter(candidates: &[u8], cell: &Cell, centroids: &[Color], out: &mut Vec<u8>) {
-    out.clear();
-    let centre: Color = std::array::from_fn(|d| (cell.lo[d] + cell.hi[d]) * 0.5);
-    let (mut a, mut d_a) = (candidates[0], f64::INFINITY);
-    for &j in candidates {
-        let d = dist2(centre, centroids[usize::from(j)]);
-        if d < d_a {
-            a = j;
-            d_a = d;
+/// A set of candidate centroids: their indices (increasing) and coordinates, stored by axis so
+/// the filter's loops run over plain arrays.
+#[derive(Default)]
+struct Candidates {
+    index: Vec<u8>,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    z: Vec<f64>,
+    /// Squared norms.
+    norm: Vec<f64>,
+}
+
+impl Candidates {
+    fn all(centroids: &[Color]) -> Self {
+        let mut c = Self::default();
+        for (j, &p) in centroids.iter().enumerate() {
+            c.index.push(j as u8);
+            c.x.push(p[0]);
+            c.y.push(p[1]);
+            c.z.push(p[2]);
+            c.norm.push(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
         }
+        c
     }
-    let ca = centroids[usize::from(a)];
-    for &j in candidates {
-        if j == a || !dominates(ca, centroids[usize::from(j)], cell) {
-            out.push(j);
-        }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.x.clear();
+        self.y.clear();
+        self.z.clear();
+        self.norm.clear();
+    }
+
+    fn copy_entry(&mut self, from: &Self, i: usize) {
+        self.index.push(from.index[i]);
+        self.x.push(from.x[i]);
+        self.y.push(from.y[i]);
+        self.z.push(from.z[i]);
+        self.norm.push(from.norm[i]);
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn coords(&self, i: usize) -> Color {
+        [self.x[i], self.y[i], self.z[i]]
     }
 }
 
-/// Whether every point of `cell` is closer to `a` than to `b` (by [`MARGIN`] in squared distance).
-/// `|x-a|^2 - |x-b|^2 = 2 x.(b-a) + |a|^2 - |b|^2` is linear in `x`, so its maximum over the box is at
-/// the corner chosen axis by axis.
-#[inline]
-fn dominates(a: Color, b: Color, cell: &Cell) -> bool {
-    let mut max = 0.0;
-    for d in 0..3 {
-        let slope = 2.0 * (b[d] - a[d]);
-        let x = if slope > 0.0 { cell.hi[d] } else { cell.lo[d] };
-        max += slope * x + a[d] * a[d] - b[d] * b[d];
+/// The centroids among `candidates` whose region can hold some point of `cell`, written to `out`
+/// in the same (increasing) order: all but those that the candidate nearest the cell's centre
+/// beats on every point of the cell, by [`MARGIN`] in squared distance.
+fn filter(candidates: &Candidates, cell: &Cell, out: &mut Candidates) {
+    out.clear();
+    let centre: Color = std::array::from_fn(|d| (cell.lo[d] + cell.hi[d]) * 0.5);
+    let (mut a, mut d_a) = (0, f64::INFINITY);
+    for i in 0..candidates.len() {
+        let d = dist2(centre, candidates.coords(i));
+        if d < d_a {
+            a = i;
+            d_a = d;
+        }
     }
-    max < -MARGIN
+    let [ax, ay, az] = candidates.coords(a);
+    let a_norm = candidates.norm[a];
+    let [lx, ly, lz] = cell.lo;
+    let [hx, hy, hz] = cell.hi;
+    for i in 0..candidates.len() {
+        // |x-a|^2 - |x-b|^2 = 2 x.(b-a) + |a|^2 - |b|^2 is linear in x: its maximum over the box is
+        // at the corner chosen axis by axis. b is out when even that maximum is below -MARGIN.
+        let (sx, sy, sz) = (
+            2.0 * (candidates.x[i] - ax),
+            2.0 * (candidates.y[i] - ay),
+            2.0 * (candidates.z[i] - az),
+        );
+        let max = (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
+            - candidates.norm[i];
+        if i == a || max >= -MARGIN {
+            out.copy_entry(candidates, i);
+        }
+    }
 }
 
 /// The assignment of one run: per-point labels (grid order), what each fine cell is known to be,
@@ -110,42 +159,37 @@ struct Assignment {
     labels: Vec<u8>,
     cell_label: Vec<u16>,
     sums: Vec<Mass>,
-    /// The centroids of a cell's candidates, gathered for the per-point search (kept to reuse).
-    local: Vec<Color>,
 }
 
-impl Assignment {
-    fn new(grid: &Grid, k: usize) -> Self {
-        Self {
-            labels: vec![0; grid.len()],
-            cell_label: vec![UNSET; grid.fine.len()],
-            sums: vec![Mass::default(); k],
-            local: Vec::with_capacity(k),
-        }
-    }
+/// The labels, cell states and cluster sums of a run of consecutive coarse cells: the whole grid,
+/// or one of the parts assigned at once on several threads. `g0` and `f0` are the grid positions of
+/// its first point and first fine cell.
+struct Part<'a> {
+    labels: &'a mut [u8],
+    g0: usize,
+    cell_label: &'a mut [u16],
+    f0: usize,
+    sums: &'a mut [Mass],
+}
 
-    /// Assigns every point to its nearest centroid; returns whether any label changed.
-    fn assign(&mut self, grid: &Grid, centroids: &[Color]) -> bool {
-        let all: Vec<u8> = (0..centroids.len()).map(|j| j as u8).collect();
-        let (mut coarse_candidates, mut fine_candidates) = (Vec::new(), Vec::new());
+impl Part<'_> {
+    /// Assigns the points of the `coarse` cells.
+    fn assign(&mut self, grid: &Grid, coarse: &[Coarse], all: &Candidates) -> bool {
+        let (mut coarse_candidates, mut fine_candidates) =
+            (Candidates::default(), Candidates::default());
         let mut changed = false;
-        for c in &grid.coarse {
-            filter(&all, &c.cell, centroids, &mut coarse_candidates);
+        for c in coarse {
+            filter(all, &c.cell, &mut coarse_candidates);
             for f in c.fine_start..c.fine_end {
                 if coarse_candidates.len() == 1 {
-                    changed |= self.set_cell(grid, f, coarse_candidates[0]);
+                    changed |= self.set_cell(grid, f, coarse_candidates.index[0]);
                     continue;
                 }
-                filter(
-                    &coarse_candidates,
-                    &grid.fine[f],
-                    centroids,
-                    &mut fine_candidates,
-                );
+                filter(&coarse_candidates, &grid.fine[f], &mut fine_candidates);
                 changed |= if fine_candidates.len() == 1 {
-                    self.set_cell(grid, f, fine_candidates[0])
+                    self.set_cell(grid, f, fine_candidates.index[0])
                 } else {
-                    self.set_points(grid, f, &fine_candidates, centroids)
+                    self.set_points(grid, f, &fine_candidates)
                 };
             }
         }
@@ -156,21 +200,21 @@ impl Assignment {
     fn set_cell(&mut self, grid: &Grid, f: usize, a: u8) -> bool {
         let cell = &grid.fine[f];
         let a_idx = usize::from(a);
-        match self.cell_label[f] {
+        match self.cell_label[f - self.f0] {
             l if l == u16::from(a) => return false,
             UNSET => self.sums[a_idx].add(&cell.mass),
             MIXED => {
                 let mut changed = false;
                 for g in cell.start..cell.end {
-                    let p = self.labels[g];
+                    let p = self.labels[g - self.g0];
                     if p != a {
                         self.sums[usize::from(p)].sub(&grid.masses[g]);
                         self.sums[a_idx].add(&grid.masses[g]);
                         changed = true;
                     }
                 }
-                self.labels[cell.start..cell.end].fill(a);
-                self.cell_label[f] = u16::from(a);
+                self.labels[cell.start - self.g0..cell.end - self.g0].fill(a);
+                self.cell_label[f - self.f0] = u16::from(a);
                 return changed;
             }
             b => {
@@ -178,49 +222,103 @@ impl Assignment {
                 self.sums[a_idx].add(&cell.mass);
             }
         }
-        self.labels[cell.start..cell.end].fill(a);
-        self.cell_label[f] = u16::from(a);
+        self.labels[cell.start - self.g0..cell.end - self.g0].fill(a);
+        self.cell_label[f - self.f0] = u16::from(a);
         true
     }
 
     /// Gives each point of fine cell `f` to its nearest centroid among `candidates`.
-    fn set_points(
-        &mut self,
-        grid: &Grid,
-        f: usize,
-        candidates: &[u8],
-        centroids: &[Color],
-    ) -> bool {
+    fn set_points(&mut self, grid: &Grid, f: usize, candidates: &Candidates) -> bool {
         let cell = &grid.fine[f];
-        let fresh = self.cell_label[f] == UNSET;
+        let fresh = self.cell_label[f - self.f0] == UNSET;
         let mut changed = false;
-        // The candidates' centroids, gathered once for the whole cell.
-        let mut local = std::mem::take(&mut self.local);
-        local.clear();
-        local.extend(candidates.iter().map(|&j| centroids[usize::from(j)]));
         for g in cell.start..cell.end {
             let x = grid.coords[g];
             // Selects rather than branches: which candidate wins is unpredictable along a boundary.
-            let (mut best, mut d_best) = (0, dist2(x, local[0]));
-            for (i, &c) in local.iter().enumerate().skip(1) {
-                let d = dist2(x, c);
+            let (mut best, mut d_best) = (0, dist2(x, candidates.coords(0)));
+            for i in 1..candidates.len() {
+                let d = dist2(x, candidates.coords(i));
                 let closer = d < d_best;
                 best = if closer { i } else { best };
                 d_best = if closer { d } else { d_best };
             }
-            let best = candidates[best];
-            let prev = self.labels[g];
+            let best = candidates.index[best];
+            let prev = self.labels[g - self.g0];
             if fresh || prev != best {
                 if !fresh {
                     self.sums[usize::from(prev)].sub(&grid.masses[g]);
                 }
                 self.sums[usize::from(best)].add(&grid.masses[g]);
-                self.labels[g] = best;
+                self.labels[g - self.g0] = best;
                 changed = true;
             }
         }
-        self.cell_label[f] = MIXED;
-        self.local = local;
+        self.cell_label[f - self.f0] = MIXED;
+        changed
+    }
+}
+
+impl Assignment {
+    fn new(grid: &Grid, k: usize) -> Self {
+        Self {
+            labels: vec![0; grid.len()],
+            cell_label: vec![UNSET; grid.fine.len()],
+            sums: vec![Mass::default(); k],
+        }
+    }
+
+    /// Assigns every point to its nearest centroid; returns whether any label changed. With
+    /// `parallel`, parts of the grid are assigned on several threads, each into sums of its own
+    /// that are added up after; only for integer coordinates, whose sums are exact in any order.
+    fn assign(&mut self, grid: &Grid, centroids: &[Color], parallel: bool) -> bool {
+        let all = Candidates::all(centroids);
+        if !parallel {
+            let mut whole = Part {
+                labels: &mut self.labels,
+                g0: 0,
+                cell_label: &mut self.cell_label,
+                f0: 0,
+                sums: &mut self.sums,
+            };
+            return whole.assign(grid, &grid.coarse, &all);
+        }
+        let k = centroids.len();
+        let ranges = grid.parts(2 * rayon::current_num_threads());
+        let mut parts = Vec::with_capacity(ranges.len());
+        let (mut labels, mut cell_label) = (&mut self.labels[..], &mut self.cell_label[..]);
+        let (mut g0, mut f0) = (0, 0);
+        for range in &ranges {
+            let (g1, f1) = match grid.coarse.get(range.end) {
+                Some(next) => (next.cell.start, next.fine_start),
+                None => (grid.len(), grid.fine.len()),
+            };
+            let (l, rest) = labels.split_at_mut(g1 - g0);
+            let (c, rest_cells) = cell_label.split_at_mut(f1 - f0);
+            parts.push((range.clone(), l, g0, c, f0));
+            (labels, cell_label, g0, f0) = (rest, rest_cells, g1, f1);
+        }
+        let results: Vec<(bool, Vec<Mass>)> = parts
+            .into_par_iter()
+            .map(|(range, labels, g0, cell_label, f0)| {
+                let mut sums = vec![Mass::default(); k];
+                let mut part = Part {
+                    labels,
+                    g0,
+                    cell_label,
+                    f0,
+                    sums: &mut sums,
+                };
+                let changed = part.assign(grid, &grid.coarse[range], &all);
+                (changed, sums)
+            })
+            .collect();
+        let mut changed = false;
+        for (c, delta) in results {
+            changed |= c;
+            for (s, d) in self.sums.iter_mut().zip(&delta) {
+                s.add(d);
+            }
+        }
         changed
     }
 
@@ -286,13 +384,14 @@ impl Assignment {
 /// If `initial` is empty or has more than 256 centroids.
 pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_history: bool) -> Run {
     let grid = Grid::new(points);
-    let mut run = lloyd_on_grid(&grid, initial, max_epochs, false, record_history);
+    let mut run = lloyd_on_grid(&grid, initial, max_epochs, false, record_history, true);
     run.labels = grid.unpermute(&run.labels);
     run
 }
 
-/// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit). The labels
-/// are in grid order ([`Grid::unpermute`] puts them in the points' order): only the best restart's
+/// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit), each epoch
+/// on several threads when `parallel` (for a single run; restarts run in parallel already). The
+/// labels are in grid order ([`Grid::unpermute`] puts them in the points' order): only the best restart's
 /// are wanted in the points' order.
 pub(crate) fn lloyd_on_grid(
     grid: &Grid,
@@ -300,12 +399,15 @@ pub(crate) fn lloyd_on_grid(
     max_epochs: usize,
     reseed: bool,
     record_history: bool,
+    parallel: bool,
 ) -> Run {
+    // Parts of an epoch summed apart give the same sums only when they are exact.
+    let parallel = parallel && grid.integer && rayon::current_num_threads() > 1;
     let k = initial.len();
     assert!((1..=256).contains(&k), "k out of range");
     let mut centroids = initial.clone();
     let mut state = Assignment::new(grid, k);
-    state.assign(grid, &centroids);
+    state.assign(grid, &centroids, parallel);
     let loss = |c: &[Color], s: &Assignment| loss_parts(&grid.coords, &grid.weights, c, &s.labels);
     let mut history = Vec::new();
     if record_history {
@@ -318,7 +420,7 @@ pub(crate) fn lloyd_on_grid(
             state.reseed_empty(grid, &mut centroids);
         }
         epochs += 1;
-        let changed = state.assign(grid, &centroids);
+        let changed = state.assign(grid, &centroids, parallel);
         if record_history {
             history.push(loss(&centroids, &state));
         }
@@ -334,7 +436,7 @@ pub(crate) fn lloyd_on_grid(
             if !state.reseed_empty(grid, &mut centroids) {
                 break;
             }
-            state.assign(grid, &centroids);
+            state.assign(grid, &centroids, parallel);
             if let Some(last) = history.last_mut() {
                 *last = loss(&centroids, &state);
             }

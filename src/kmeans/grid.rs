@@ -74,6 +74,9 @@ pub(crate) struct Grid {
     pub fine: Vec<Cell>,
     /// The non-empty coarse cells.
     pub coarse: Vec<Coarse>,
+    /// Whether every coordinate is an integer in 0..=255, so cluster sums are exact whatever the
+    /// order of additions (and parts of an epoch may be summed apart).
+    pub integer: bool,
 }
 
 /// log2 of a fine cell's side, in colour units.
@@ -175,6 +178,10 @@ impl Grid {
             fine.push(cell);
             c.fine_end = fine.len();
         }
+        let integer = coords
+            .iter()
+            .flatten()
+            .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0);
         Self {
             coords,
             weights,
@@ -182,7 +189,27 @@ impl Grid {
             order,
             fine,
             coarse,
+            integer,
         }
+    }
+
+    /// `n` runs of consecutive coarse cells (fewer if there are fewer cells) holding about as many
+    /// points each, to be assigned on separate threads.
+    pub fn parts(&self, n: usize) -> Vec<std::ops::Range<usize>> {
+        let mut parts = Vec::with_capacity(n);
+        let mut start = 0;
+        for p in 1..=n {
+            let target = self.len() * p / n;
+            let mut end = start;
+            while end < self.coarse.len() && (self.coarse[end].cell.end <= target || p == n) {
+                end += 1;
+            }
+            if end > start {
+                parts.push(start..end);
+                start = end;
+            }
+        }
+        parts
     }
 
     /// The number of points.

@@ -249,10 +249,11 @@ pub fn fit(
     let grid = grid::Grid::new(points);
     let init = |r| initial_on_grid(points, Some(&grid), params, r);
     let reseed = params.empty == EmptyPolicy::Reseed;
-    let run =
-        |r, history| engine::lloyd_on_grid(&grid, init(r), params.max_epochs, reseed, history);
+    let run = |r, history, parallel| {
+        engine::lloyd_on_grid(&grid, init(r), params.max_epochs, reseed, history, parallel)
+    };
     if params.restarts == 1 {
-        let mut best = run(0, params.history);
+        let mut best = run(0, params.history, true);
         best.labels = grid.unpermute(&best.labels);
         on_restart(0);
         return Ok(Clustering {
@@ -269,7 +270,7 @@ pub fn fit(
     let (mut losses, winner) = (0..params.restarts)
         .into_par_iter()
         .map(|r| {
-            let run = run(r, false);
+            let run = run(r, false, false);
             on_restart(r);
             (vec![(r, run.stats.loss)], Some((r, run)))
         })
@@ -284,7 +285,7 @@ pub fn fit(
     let restart_losses: Vec<f64> = losses.into_iter().map(|(_, loss)| loss).collect();
     let (restart, mut best) = winner.expect("at least one restart");
     if params.history {
-        let replay = run(restart, true);
+        let replay = run(restart, true, true);
         debug_assert_eq!(replay.stats.loss, best.stats.loss);
         best = replay;
     }
