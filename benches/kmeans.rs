@@ -1,10 +1,13 @@
-//! Criterion benchmarks of the k-means core: a full fit (20 restarts, at most 20 epochs) over a grid
+//! Criterion benchmarks of the k-means core: a full fit (20 restarts, at most 20 epochs) and the best
+//! mode (k-means++, reseeding, one restart, to convergence) over a grid
 //! of distinct-colour counts and K, the cost of one epoch, and the histogram of a large picture.
 //! Inputs are built outside the timed loops. `cargo bench`; the whole-process comparison with other
 //! tools is `bench/compare.sh`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kquant::{fit, lloyd, random_centroids, ColorHistogram, KMeansParams, Picture, Points};
+use kquant::{
+    fit, lloyd, random_centroids, ColorHistogram, EmptyPolicy, Init, KMeansParams, Picture, Points,
+};
 
 /// `n` distinct colours shaped like a photo's: a few smooth clusters, with uneven weights.
 fn photo_like_points(n: usize) -> Points {
@@ -46,7 +49,7 @@ fn bench_fit(c: &mut Criterion) {
     group.sample_size(10);
     for &n in &[10_000usize, 100_000, 400_000] {
         let points = photo_like_points(n);
-        for &k in &[4usize, 16, 64] {
+        for &k in &[2usize, 16, 64, 256] {
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(BenchmarkId::new(format!("k{k}"), n), &points, |b, p| {
                 b.iter(|| fit(p, &KMeansParams::new(k).seed(1), |_| {}).unwrap())
@@ -56,10 +59,34 @@ fn bench_fit(c: &mut Criterion) {
     group.finish();
 }
 
+/// The best mode (k-means++ seeding, empty clusters reseeded, run to convergence) with one restart:
+/// seeding and epochs, over K and distinct-colour counts.
+fn bench_best_mode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("best_mode_1_restart");
+    group.sample_size(10);
+    for &n in &[100_000usize, 400_000] {
+        let points = photo_like_points(n);
+        for &k in &[2usize, 16, 64, 256] {
+            let params = KMeansParams::new(k)
+                .seed(1)
+                .restarts(1)
+                .max_epochs(300)
+                .init(Init::KMeansPlusPlus)
+                .empty(EmptyPolicy::Reseed)
+                .history(false);
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::new(format!("k{k}"), n), &points, |b, p| {
+                b.iter(|| fit(p, &params, |_| {}).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
 fn bench_epoch(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_epoch");
     let points = photo_like_points(100_000);
-    for &k in &[16usize, 64] {
+    for &k in &[2usize, 16, 64, 256] {
         let init = random_centroids(3, 0, k);
         group.bench_with_input(BenchmarkId::new("k", k), &init, |b, init| {
             b.iter(|| lloyd(&points, init.clone(), 1, false))
@@ -86,5 +113,11 @@ fn bench_histogram(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_fit, bench_epoch, bench_histogram);
+criterion_group!(
+    benches,
+    bench_fit,
+    bench_best_mode,
+    bench_epoch,
+    bench_histogram
+);
 criterion_main!(benches);
