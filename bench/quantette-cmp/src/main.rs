@@ -25,7 +25,12 @@ fn score(original: &image::RgbImage, quantized: &[[u8; 3]]) -> (usize, f64, f64,
     }
     let n = quantized.len() as f64;
     let mse = se / n / 3.0;
-    (colours.len(), dist / n, mse, 10.0 * (255.0f64 * 255.0 / mse).log10())
+    (
+        colours.len(),
+        dist / n,
+        mse,
+        10.0 * (255.0f64 * 255.0 / mse).log10(),
+    )
 }
 
 fn main() {
@@ -37,7 +42,11 @@ fn main() {
     if a.get(1).map(String::as_str) == Some("score") {
         let original = image::open(&a[2]).unwrap().into_rgb8();
         let quantized = image::open(&a[3]).unwrap().into_rgb8();
-        assert_eq!(original.dimensions(), quantized.dimensions(), "sizes differ");
+        assert_eq!(
+            original.dimensions(),
+            quantized.dimensions(),
+            "sizes differ"
+        );
         let flat: Vec<[u8; 3]> = quantized.pixels().map(|p| p.0).collect();
         let (colours, loss, mse, psnr) = score(&original, &flat);
         println!(
@@ -74,7 +83,10 @@ fn main() {
     let (colours, loss, mse, psnr) = score(&src, &flat);
     if let Some(o) = a.get(4) {
         let raw: Vec<u8> = flat.iter().flatten().copied().collect();
-        image::RgbImage::from_raw(w, h, raw).unwrap().save(o).unwrap();
+        image::RgbImage::from_raw(w, h, raw)
+            .unwrap()
+            .save(o)
+            .unwrap();
     }
     println!(
         "{{\"tool\":\"quantette\",\"method\":\"{method}\",\"k\":{k},\"secs_total\":{tt:.3},\"secs_quantize\":{tq:.3},\"colours\":{colours},\"loss_rgb\":{loss:.4},\"mse\":{mse:.3},\"psnr\":{psnr:.2}}}"
