@@ -393,8 +393,10 @@ fn details_entries(
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        ("timings", timings.line()),
     ];
+    if spec.timings {
+        entries.push(("timings", timings.line()));
+    }
     if let Some(dithered) = scores.dithered {
         let after_psnr = entries
             .iter()

@@ -152,6 +152,9 @@ pub struct JobSpec {
     pub palette_formats: Vec<PaletteFormat>,
     /// Where run folders go.
     pub out_dir: PathBuf,
+    /// `--timings`: also write how long each phase took into `details.txt` (left out otherwise,
+    /// so the same command and seed write the same files byte for byte).
+    pub timings: bool,
 }
 
 impl JobSpec {
@@ -167,6 +170,7 @@ impl JobSpec {
             dither: false,
             palette_formats: Vec::new(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
+            timings: false,
         }
     }
 

@@ -138,6 +138,7 @@ impl SweepSpec {
             dither: false,
             palette_formats: Vec::new(),
             out_dir: out_dir.to_path_buf(),
+            timings: false,
         }
     }
 }

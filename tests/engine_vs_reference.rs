@@ -1,5 +1,5 @@
-//! The fast engine (distinct colours, Hamerly's bounds, parallel chunks) against a plain per-pixel
-//! Lloyd: same seed, same centroids, labels, epochs and loss.
+//! The fast engine (distinct colours, the two-level grid's whole-box assignment, epochs split over
+//! threads) against a plain per-pixel Lloyd: same seed, same centroids, labels, epochs and loss.
 
 mod common;
 

@@ -420,3 +420,25 @@ fn help_explains_every_flag_and_file_and_version_works() {
         .success()
         .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn the_same_command_and_seed_write_the_same_files_byte_for_byte() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(40, 30));
+    let args = ["scene.png", "4", "-c", "-l", "-i", "-g", "-p", "--png", "--seed", "3"];
+    let run = k_means_run(dir.path(), &args);
+    let first: Vec<(std::path::PathBuf, Vec<u8>)> = all_entries(&run)
+        .into_iter()
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    k_means_run(dir.path(), &args);
+    for (path, bytes) in &first {
+        assert_eq!(&fs::read(path).unwrap(), bytes, "{path:?} changed");
+    }
+    let details = fs::read_to_string(run.join("details.txt")).unwrap();
+    assert!(!details.contains("timings:"), "{details}");
+    let mut with_timings = args.to_vec();
+    with_timings.push("--timings");
+    let run = k_means_run(dir.path(), &with_timings);
+    assert!(fs::read_to_string(run.join("details.txt")).unwrap().contains("\ntimings: decode "));
+}

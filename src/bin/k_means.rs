@@ -77,7 +77,8 @@ struct Cli {
     /// Folder that run folders are created in.
     #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
     out_dir: PathBuf,
-    /// Print how long each phase took (decode, histogram, k-means, files) on stderr.
+    /// Print how long each phase took (decode, histogram, k-means, files) on stderr, and write it to
+    /// details.txt.
     #[arg(long)]
     timings: bool,
 }
@@ -100,6 +101,7 @@ impl Cli {
             dither: self.dither,
             palette_formats: self.palette_format.clone(),
             out_dir: self.out_dir.clone(),
+            timings: self.timings,
         }
     }
 }

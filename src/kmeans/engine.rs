@@ -4,8 +4,10 @@
 //! centroid without looking at its points only when every point of the box is provably closer to that
 //! centroid than to any other, by a margin far above rounding error; other centroids are ruled out for
 //! a box the same way, and the points of the boxes left are searched among the centroids that remain,
-//! ties going to the lowest index. Cluster sums are exact integers, so centroids do not depend on the
-//! order in which points are visited.
+//! ties going to the lowest index. For sRGB colours (integers) cluster sums are exact integers in f64,
+//! so centroids do not depend on the order in which points are visited, and an epoch of a single run
+//! can be split over threads; for CIELAB and Oklab the sums are rounded, in a fixed order, so results
+//! are reproducible but the work stays on one thread per run.
 
 use rayon::prelude::*;
 
