@@ -425,7 +425,18 @@ fn help_explains_every_flag_and_file_and_version_works() {
 fn the_same_command_and_seed_write_the_same_files_byte_for_byte() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(40, 30));
-    let args = ["scene.png", "4", "-c", "-l", "-i", "-g", "-p", "--png", "--seed", "3"];
+    let args = [
+        "scene.png",
+        "4",
+        "-c",
+        "-l",
+        "-i",
+        "-g",
+        "-p",
+        "--png",
+        "--seed",
+        "3",
+    ];
     let run = k_means_run(dir.path(), &args);
     let first: Vec<(std::path::PathBuf, Vec<u8>)> = all_entries(&run)
         .into_iter()
@@ -440,5 +451,7 @@ fn the_same_command_and_seed_write_the_same_files_byte_for_byte() {
     let mut with_timings = args.to_vec();
     with_timings.push("--timings");
     let run = k_means_run(dir.path(), &with_timings);
-    assert!(fs::read_to_string(run.join("details.txt")).unwrap().contains("\ntimings: decode "));
+    assert!(fs::read_to_string(run.join("details.txt"))
+        .unwrap()
+        .contains("\ntimings: decode "));
 }
