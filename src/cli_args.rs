@@ -7,6 +7,10 @@ use crate::spec::ClusterOptions;
 /// The clustering options, as clap arguments (`find_k` passes them on to `k_means`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
+    /// The best palette: k-means++ seeding, empty clusters reseeded, up to 300 epochs, the restart
+    /// with the lowest sum of squared errors kept (same as --init kmeans++ --empty reseed).
+    #[arg(long, conflicts_with_all = ["init", "empty"])]
+    pub best: bool,
     /// Seed of the random initial centroids; the same seed gives the same result. Without it a seed
     /// is drawn and written to details.txt.
     #[arg(long, value_name = "N")]
@@ -43,8 +47,16 @@ impl ClusterArgs {
             seed: self.seed,
             restarts: self.restarts.map(|r| r as usize),
             max_epochs: self.max_epochs.map(|e| e as usize),
-            init: self.init,
-            empty: self.empty,
+            init: if self.best {
+                Init::KMeansPlusPlus
+            } else {
+                self.init
+            },
+            empty: if self.best {
+                EmptyPolicy::Reseed
+            } else {
+                self.empty
+            },
             space: self.space,
             max_pixels: self.max_pixels,
         }

@@ -349,6 +349,11 @@ fn details_entries(
         ("restarts", params.restarts.to_string()),
         ("max epochs", params.max_epochs.to_string()),
         ("best restart", (clustering.restart + 1).to_string()),
+    ];
+    if params.keep == crate::kmeans::Keep::LowestSse {
+        entries.push(("restart kept by", "lowest SSE (best mode)".to_string()));
+    }
+    entries.extend([
         (
             "epochs run",
             format!(
@@ -393,7 +398,7 @@ fn details_entries(
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-    ];
+    ]);
     if spec.timings {
         entries.push(("timings", timings.line()));
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::colorspace::ColorSpace;
 use crate::image_file::{LoadLimits, DEFAULT_MAX_PIXELS};
-use crate::kmeans::{EmptyPolicy, Init, KMeansParams};
+use crate::kmeans::{EmptyPolicy, Init, KMeansParams, Keep};
 use crate::report::PaletteFormat;
 use crate::run_dir::{canonical_text, folder_name, path_entry};
 
@@ -64,6 +64,22 @@ pub struct ClusterOptions {
 }
 
 impl ClusterOptions {
+    /// Whether these are the best-palette mode's options (`--best`: k-means++ seeding and empty
+    /// clusters reseeded).
+    pub fn is_best_mode(&self) -> bool {
+        self.init == Init::KMeansPlusPlus && self.empty == EmptyPolicy::Reseed
+    }
+
+    /// Which restart is kept: in the best mode the lowest SSE (what PSNR measures), otherwise the
+    /// original's lowest loss.
+    pub fn keep(&self) -> Keep {
+        if self.is_best_mode() {
+            Keep::LowestSse
+        } else {
+            Keep::LowestLoss
+        }
+    }
+
     /// The limits on the pictures read.
     pub fn load_limits(&self) -> LoadLimits {
         LoadLimits::new(self.max_pixels.unwrap_or(DEFAULT_MAX_PIXELS))
@@ -253,6 +269,7 @@ impl JobSpec {
             .seed(self.options.seed.unwrap_or(seed))
             .init(self.options.init)
             .empty(self.options.empty)
+            .keep(self.options.keep())
             .space(self.options.space)
             .history(self.outputs.graph)
     }

@@ -427,3 +427,68 @@ fn dithered_runs_report_the_quality_of_the_dithered_image() {
         "{details}"
     );
 }
+
+#[test]
+fn best_is_the_best_palette_mode_and_is_named_first_in_help() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(40, 30));
+    let best = k_means_run(
+        dir.path(),
+        &[
+            "scene.png",
+            "6",
+            "-c",
+            "-l",
+            "--best",
+            "--seed",
+            "4",
+            "--out-dir",
+            "a",
+        ],
+    );
+    let spelled = k_means_run(
+        dir.path(),
+        &[
+            "scene.png",
+            "6",
+            "-c",
+            "-l",
+            "--init",
+            "kmeans++",
+            "--empty",
+            "reseed",
+            "--seed",
+            "4",
+            "--out-dir",
+            "b",
+        ],
+    );
+    // The same run: the same folder name and the same files.
+    assert_eq!(best.file_name(), spelled.file_name());
+    for name in ["colors_k6.txt", "loss_k6.txt"] {
+        assert_eq!(
+            fs::read(best.join(name)).unwrap(),
+            fs::read(spelled.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let details = fs::read_to_string(best.join("details.txt")).unwrap();
+    assert_eq!(
+        details.replace("a/output", "b/output"),
+        fs::read_to_string(spelled.join("details.txt")).unwrap()
+    );
+    assert!(details.contains("init: kmeans++\n"), "{details}");
+    assert!(
+        details.contains("restart kept by: lowest SSE (best mode)\n"),
+        "{details}"
+    );
+    assert_eq!(read_colors(&best, 6).len(), 6);
+
+    k_means(dir.path())
+        .args(["scene.png", "6", "--best", "--init", "random"])
+        .assert()
+        .code(2);
+    let help = success_stdout(k_means(dir.path()).arg("--help"));
+    let head: Vec<&str> = help.lines().take(4).collect();
+    assert!(head.join(" ").contains("--best"), "{help}");
+}

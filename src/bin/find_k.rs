@@ -32,6 +32,9 @@ Example:
 const SIGPIPE: i32 = 13;
 
 /// Help choose K: run k_means for every K and plot the loss against K.
+///
+/// Add --best for smooth curves (each K gets the best-palette mode); without it each K runs the
+/// original program's method.
 #[derive(Debug, Parser)]
 #[command(version, after_help = AFTER_HELP)]
 struct Cli {

@@ -31,6 +31,9 @@ Example:
   k_means photo.png 8 -ci --seed 42 --out-dir runs";
 
 /// Redraw an image with only K colours, found by k-means clustering.
+///
+/// For the best palette add --best (k-means++ seeding, empty clusters reseeded, run to
+/// convergence); without it k_means runs the original program's method.
 #[derive(Debug, Parser)]
 #[command(version, after_help = AFTER_HELP)]
 struct Cli {

@@ -16,7 +16,7 @@ pub(crate) mod params;
 mod plus_plus;
 
 pub use engine::{lloyd, loss_of, nearest};
-pub use params::{EmptyPolicy, Init, KMeansParams, MAX_EPOCHS, MAX_RESTARTS};
+pub use params::{EmptyPolicy, Init, KMeansParams, Keep, MAX_EPOCHS, MAX_RESTARTS};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -134,7 +134,8 @@ pub struct Run {
 /// The result of [`fit`]: the best restart, with its history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clustering {
-    /// The restart with the lowest final loss (ties: the earliest).
+    /// The restart kept: the lowest final loss, or SSE as [`KMeansParams::keep`] says (ties: the
+    /// earliest).
     pub best: Run,
     /// Which restart that was (0-based).
     pub restart: usize,
@@ -278,7 +279,7 @@ pub fn fit(
             || (Vec::new(), None),
             |(mut losses, a), (more, b)| {
                 losses.extend(more);
-                (losses, better_restart(a, b))
+                (losses, better_restart(params.keep, a, b))
             },
         );
     losses.sort_by_key(|&(r, _)| r);
@@ -300,15 +301,21 @@ pub fn fit(
 }
 
 /// Of two restarts, the one with the lower final loss; on a tie, the earlier one.
-fn better_restart(a: Option<(usize, Run)>, b: Option<(usize, Run)>) -> Option<(usize, Run)> {
+fn better_restart(
+    keep: Keep,
+    a: Option<(usize, Run)>,
+    b: Option<(usize, Run)>,
+) -> Option<(usize, Run)> {
+    let score = |run: &Run| match keep {
+        Keep::LowestLoss => run.stats.loss,
+        Keep::LowestSse => run.stats.sse,
+    };
     match (a, b) {
         (Some(a), Some(b)) => {
-            let b_wins =
-                b.1.stats
-                    .loss
-                    .total_cmp(&a.1.stats.loss)
-                    .then(b.0.cmp(&a.0))
-                    .is_lt();
+            let b_wins = score(&b.1)
+                .total_cmp(&score(&a.1))
+                .then(b.0.cmp(&a.0))
+                .is_lt();
             Some(if b_wins { b } else { a })
         }
         (a, None) => a,
@@ -326,6 +333,30 @@ pub(crate) fn scattered_points(n: u32, step: [u32; 3]) -> Points {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restarts_are_kept_by_loss_or_by_sse_as_asked() {
+        let run = |loss, sse| Run {
+            initial: Vec::new(),
+            centroids: Vec::new(),
+            labels: Vec::new(),
+            epochs: 1,
+            converged: true,
+            history: Vec::new(),
+            stats: EpochStats { loss, sse },
+        };
+        // Restart 0 has the lower mean distance, restart 1 the lower sum of squared errors.
+        let pick = |keep| better_restart(keep, Some((0, run(1.0, 10.0))), Some((1, run(1.1, 9.0))));
+        assert_eq!(pick(Keep::LowestLoss).unwrap().0, 0);
+        assert_eq!(pick(Keep::LowestSse).unwrap().0, 1);
+        // Ties keep the earlier restart.
+        let tie = better_restart(
+            Keep::LowestSse,
+            Some((3, run(1.0, 5.0))),
+            Some((2, run(2.0, 5.0))),
+        );
+        assert_eq!(tie.unwrap().0, 2);
+    }
 
     #[test]
     fn same_seed_same_initial_centroids_and_streams_differ() {

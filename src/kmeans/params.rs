@@ -14,6 +14,16 @@ pub const MAX_RESTARTS: usize = 1000;
 /// the time a mistyped number can cost, not the memory (which does not grow with epochs).
 pub const MAX_EPOCHS: usize = 100_000;
 
+/// Which restart a fit keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// The lowest loss (mean distance of a pixel to its centroid): the original program's choice.
+    #[default]
+    LowestLoss,
+    /// The lowest sum of squared errors: what Lloyd's algorithm minimises and what PSNR measures.
+    LowestSse,
+}
+
 /// How each restart chooses its initial centroids.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Init {
@@ -58,6 +68,8 @@ pub struct KMeansParams {
     /// Whether the best restart's loss after every epoch is wanted ([`crate::Run::history`]);
     /// it costs one more run of that restart.
     pub history: bool,
+    /// Which restart is kept.
+    pub keep: Keep,
 }
 
 impl KMeansParams {
@@ -74,7 +86,14 @@ impl KMeansParams {
             empty: EmptyPolicy::Keep,
             space: ColorSpace::Rgb,
             history: true,
+            keep: Keep::LowestLoss,
         }
+    }
+
+    /// Sets which restart is kept.
+    pub fn keep(mut self, keep: Keep) -> Self {
+        self.keep = keep;
+        self
     }
 
     /// Sets whether the best restart's loss history is recorded.
