@@ -12,9 +12,7 @@ use crate::error::{Error, Result};
 use crate::image_file::load_picture_with;
 use crate::indexed_png::encode as encode_indexed_png;
 use crate::jpeg::encode_palette_jpeg;
-use crate::kmeans::{
-    dist2, fit, loss_of, to_color, to_rgb8, Clustering, Color, KMeansParams, Points,
-};
+use crate::kmeans::{dist2, fit, loss_of, to_color, Clustering, Color, KMeansParams, Points};
 use crate::palette::{dither, palette_indices, Palette};
 use crate::pixels::{ColorHistogram, Picture};
 use crate::plot;
@@ -99,15 +97,16 @@ pub struct Quality {
 }
 
 impl Quality {
-    /// The quality of drawing each colour of `points` with its label's rounded centroid.
-    pub fn of(points: &Points, labels: &[u8], centroids: &[Color]) -> Self {
-        let colors: Vec<Color> = centroids.iter().map(|&c| to_color(to_rgb8(c))).collect();
+    /// The quality of drawing each colour of `points` (sRGB, the points `palette` was made from)
+    /// with its palette entry.
+    pub fn of(points: &Points, palette: &Palette) -> Self {
+        let colors: Vec<Color> = palette.entries.iter().map(|e| to_color(e.rgb)).collect();
         let sse: f64 = points
             .coords
             .iter()
             .zip(&points.weights)
-            .zip(labels)
-            .map(|((&x, &w), &l)| f64::from(w) * dist2(x, colors[usize::from(l)]))
+            .zip(&palette.color_entries)
+            .map(|((&x, &w), &e)| f64::from(w) * dist2(x, colors[usize::from(e)]))
             .sum();
         Self::from_sse(sse, points.total_weight())
     }
@@ -164,7 +163,7 @@ struct Scores {
 }
 
 impl Scores {
-    fn of(clustering: &Clustering, loaded: &Loaded) -> Self {
+    fn of(clustering: &Clustering, loaded: &Loaded, palette: &Palette) -> Self {
         let best = &clustering.best;
         let unit = clustering.space.unit();
         let rgb = match clustering.space {
@@ -182,11 +181,7 @@ impl Scores {
             space: best.stats.loss / unit,
             sse: best.stats.sse / (unit * unit),
             rgb,
-            quality: Quality::of(
-                loaded.rgb_points(),
-                &best.labels,
-                &clustering.srgb_centroids(),
-            ),
+            quality: Quality::of(loaded.rgb_points(), palette),
             dithered: None,
         }
     }
@@ -232,7 +227,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
 
     let start = Instant::now();
     let palette = Palette::from_clustering(&clustering, &loaded.points);
-    let mut scores = Scores::of(&clustering, &loaded);
+    let mut scores = Scores::of(&clustering, &loaded, &palette);
     let quality = scores.quality;
     let mut staging = Staging::begin(&spec.out_dir, &spec.folder_name())?;
     let mut lines = vec![format!(
@@ -486,7 +481,7 @@ fn stage_outputs(
         if spec.dither {
             dither(&loaded.picture, palette)
         } else {
-            palette_indices(&loaded.picture, &loaded.hist, &best.labels, palette)
+            palette_indices(&loaded.picture, &loaded.hist, palette)
         }
     });
     let dithered = indices

@@ -123,6 +123,7 @@ mod tests {
         let palette = Palette {
             entries: vec![entry([200, 30, 40]), entry([10, 120, 250])],
             unused: 0,
+            color_entries: Vec::new(),
         };
         let (w, h) = (37u32, 21u32);
         let mut picture = Picture::from_rgb(w, h, vec![[0, 0, 0]; (w * h) as usize]);

@@ -19,36 +19,66 @@ pub struct PaletteEntry {
     pub pixels: u64,
 }
 
-/// The colours a clustering actually uses, most-used first (ties: lower centroid index first).
-/// Centroids that no pixel is nearest to are left out: they are not colours of the image.
+/// The colours a clustering actually uses, most-used first (ties: lower centroid index first),
+/// and which of them each distinct colour is drawn with. Centroids that no pixel is drawn with are
+/// left out: they are not colours of the image.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Palette {
     /// The used colours.
     pub entries: Vec<PaletteEntry>,
     /// How many of the K centroids no pixel uses.
     pub unused: usize,
+    /// For each point the palette was made from (a distinct colour, in the points' order), the
+    /// index in [`Self::entries`] of the colour it is drawn with.
+    pub color_entries: Vec<u8>,
 }
 
 impl Palette {
-    /// The palette of `clustering` over `points`.
+    /// The palette of `clustering` over `points`: each used centroid rounded to 8-bit sRGB, and
+    /// each colour drawn with the rounded colour nearest to it in the clustering's space (ties: the
+    /// lower centroid index). That is its own centroid's, except for colours within rounding
+    /// distance of a boundary between clusters, which rounding can move to the other side; a
+    /// rounded colour that then draws no pixel is left out.
     pub fn from_clustering(clustering: &Clustering, points: &Points) -> Self {
         let sizes = clustering.cluster_sizes(points);
         let srgb = clustering.srgb_centroids();
-        let mut entries: Vec<PaletteEntry> = sizes
+        let used: Vec<usize> = (0..sizes.len()).filter(|&j| sizes[j] > 0).collect();
+        let rounded: Vec<Color> = used
+            .iter()
+            .map(|&j| clustering.space.encode(to_color(to_rgb8(srgb[j]))))
+            .collect();
+        // Nearest rounded colour of every point, by the engine's exact assignment (no epoch).
+        let nearest_used = crate::kmeans::lloyd(points, rounded, 0, false).labels;
+        let mut pixels = vec![0u64; used.len()];
+        for (&u, &w) in nearest_used.iter().zip(&points.weights) {
+            pixels[usize::from(u)] += u64::from(w);
+        }
+        let mut entries: Vec<(usize, PaletteEntry)> = used
             .iter()
             .enumerate()
-            .filter(|&(_, &n)| n > 0)
-            .map(|(j, &n)| PaletteEntry {
-                centroid: j,
-                rgb: to_rgb8(srgb[j]),
-                exact: srgb[j],
-                pixels: n,
+            .filter(|&(u, _)| pixels[u] > 0)
+            .map(|(u, &j)| {
+                let entry = PaletteEntry {
+                    centroid: j,
+                    rgb: to_rgb8(srgb[j]),
+                    exact: srgb[j],
+                    pixels: pixels[u],
+                };
+                (u, entry)
             })
             .collect();
-        entries.sort_by(|a, b| b.pixels.cmp(&a.pixels).then(a.centroid.cmp(&b.centroid)));
+        entries.sort_by(|(_, a), (_, b)| b.pixels.cmp(&a.pixels).then(a.centroid.cmp(&b.centroid)));
+        let mut entry_of_used = vec![0u8; used.len()];
+        for (i, &(u, _)) in entries.iter().enumerate() {
+            entry_of_used[u] = i as u8;
+        }
         Self {
             unused: sizes.len() - entries.len(),
-            entries,
+            entries: entries.into_iter().map(|(_, e)| e).collect(),
+            color_entries: nearest_used
+                .iter()
+                .map(|&u| entry_of_used[usize::from(u)])
+                .collect(),
         }
     }
 
@@ -71,35 +101,30 @@ impl Palette {
 /// What a fully transparent pixel becomes in an image format without alpha.
 pub const TRANSPARENT_FILL: [u8; 3] = [255, 255, 255];
 
-/// A table from colour key to label, for looking up every pixel of a picture. Only the pages
-/// holding the picture's colours are touched.
-fn label_table(hist: &ColorHistogram, labels: &[u8]) -> Vec<u8> {
+/// A table from colour key to palette entry, for looking up every pixel of a picture. Only the
+/// pages holding the picture's colours are touched.
+fn entry_table(hist: &ColorHistogram, entries: &[u8]) -> Vec<u8> {
     let mut table = vec![0u8; 1 << 24];
-    for (&c, &l) in hist.colors.iter().zip(labels) {
-        table[color_key(c) as usize] = l;
+    for (&c, &e) in hist.colors.iter().zip(entries) {
+        table[color_key(c) as usize] = e;
     }
     table
 }
 
 /// For each pixel of `picture`, the index of its colour in `palette.entries`, or `None` for a fully
-/// transparent pixel. `labels` are the centroid indices of the colours of `hist`.
+/// transparent pixel. `palette` was made from the colours of `hist` (in its order).
 pub fn palette_indices(
     picture: &Picture,
     hist: &ColorHistogram,
-    labels: &[u8],
     palette: &Palette,
 ) -> Vec<Option<u8>> {
-    let mut entry_of_centroid = vec![0u8; 256];
-    for (i, e) in palette.entries.iter().enumerate() {
-        entry_of_centroid[e.centroid] = i as u8;
-    }
-    let table = label_table(hist, labels);
+    let table = entry_table(hist, &palette.color_entries);
     (0..picture.rgb.len())
         .into_par_iter()
         .map(|p| {
             picture
                 .is_visible(p)
-                .then(|| entry_of_centroid[usize::from(table[color_key(picture.rgb[p]) as usize])])
+                .then(|| table[color_key(picture.rgb[p]) as usize])
         })
         .collect()
 }
@@ -163,7 +188,7 @@ mod tests {
         let points = Points::from_histogram(&hist);
         let c = fit(&points, &KMeansParams::new(2).seed(1), |_| {}).unwrap();
         let palette = Palette::from_clustering(&c, &points);
-        let indices = palette_indices(&picture, &hist, &c.best.labels, &palette);
+        let indices = palette_indices(&picture, &hist, &palette);
         let img = draw(&picture, &palette, &indices);
         let px: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
         assert_eq!(px[0], [1, 1, 1]);
@@ -171,6 +196,41 @@ mod tests {
         assert_eq!(px[1], [251, 250, 249]);
         assert_eq!(px[3], [251, 250, 249]);
         assert_eq!(palette.len(), 2);
+        assert_eq!(palette.total_pixels(), 4);
+    }
+
+    #[test]
+    fn each_colour_is_drawn_with_the_nearest_rounded_colour() {
+        // Centroids at 1.5 and 4.4 (written 2 and 4): colour 3 is nearer centroid 1.5 (its
+        // cluster) but after rounding is as near 2 as 4; every colour must get a written colour
+        // at least as near as any other.
+        let pixels: Vec<[u8; 3]> = [0u8, 3, 4, 5].iter().map(|&v| [v, 0, 0]).collect();
+        let points = Points::from_pixels(&pixels);
+        let c = crate::kmeans::Clustering {
+            best: crate::kmeans::lloyd(&points, vec![[1.5, 0.0, 0.0], [4.4, 0.0, 0.0]], 0, false),
+            restart: 0,
+            restart_losses: vec![0.0],
+            seed: 0,
+            space: crate::colorspace::ColorSpace::Rgb,
+        };
+        let palette = Palette::from_clustering(&c, &points);
+        let drawn: Vec<[u8; 3]> = palette
+            .color_entries
+            .iter()
+            .map(|&e| palette.entries[usize::from(e)].rgb)
+            .collect();
+        for (x, d) in pixels.iter().zip(&drawn) {
+            let best = palette
+                .entries
+                .iter()
+                .map(|e| crate::kmeans::dist2(to_color(e.rgb), to_color(*x)))
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(
+                crate::kmeans::dist2(to_color(*d), to_color(*x)),
+                best,
+                "{x:?}"
+            );
+        }
         assert_eq!(palette.total_pixels(), 4);
     }
 
@@ -199,9 +259,10 @@ mod tests {
                 pixels: 1,
             }],
             unused: 0,
+            color_entries: vec![0],
         };
         let hist = ColorHistogram::from_picture(&picture);
-        let indices = palette_indices(&picture, &hist, &[0], &palette);
+        let indices = palette_indices(&picture, &hist, &palette);
         assert_eq!(indices, vec![Some(0), None]);
         let img = draw(&picture, &palette, &indices);
         assert_eq!(img.get_pixel(1, 0).0, TRANSPARENT_FILL);
@@ -222,6 +283,7 @@ mod tests {
         let palette = Palette {
             entries: vec![entry([0, 0, 0]), entry([255, 255, 255])],
             unused: 0,
+            color_entries: Vec::new(),
         };
         let indices = dither(&picture, &palette);
         let white = indices.iter().filter(|&&i| i == Some(1)).count() as f64;

@@ -146,6 +146,7 @@ mod tests {
         Palette {
             entries: vec![entry([255, 0, 7], 3), entry([1, 2, 3], 1)],
             unused: 0,
+            color_entries: Vec::new(),
         }
     }
 

@@ -492,3 +492,48 @@ fn best_is_the_best_palette_mode_and_is_named_first_in_help() {
     let head: Vec<&str> = help.lines().take(4).collect();
     assert!(head.join(" ").contains("--best"), "{help}");
 }
+
+#[test]
+fn every_pixel_is_drawn_with_its_nearest_written_colour() {
+    let dir = tempdir().unwrap();
+    let scene = gradient_image(90, 70);
+    save(dir.path(), "scene.png", &scene);
+    for space in ["rgb", "oklab"] {
+        let run = k_means_run(
+            dir.path(),
+            &[
+                "scene.png",
+                "8",
+                "-c",
+                "--png",
+                "--space",
+                space,
+                "--seed",
+                "2",
+                "--out-dir",
+                space,
+            ],
+        );
+        let palette = read_colors(&run, 8);
+        let encode = |c: [u8; 3]| {
+            let c = c.map(f64::from);
+            if space == "oklab" {
+                kquant::srgb_to_oklab(c)
+            } else {
+                c
+            }
+        };
+        let drawn = image::open(run.join("final_image_k8.png"))
+            .unwrap()
+            .to_rgb8();
+        for (x, d) in scene.pixels().zip(drawn.pixels()) {
+            assert!(palette.contains(&d.0), "{:?} is not in the palette", d.0);
+            let dist = |c: [u8; 3]| kquant::dist2(encode(x.0), encode(c));
+            let best = palette
+                .iter()
+                .map(|&c| dist(c))
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(dist(d.0), best, "{space}: {:?} drawn as {:?}", x.0, d.0);
+        }
+    }
+}
