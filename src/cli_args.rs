@@ -62,3 +62,29 @@ impl ClusterArgs {
         }
     }
 }
+
+/// `--completions SHELL` and `--man`, which print a shell completion script or the manual page
+/// generated from the binary's own arguments, and stand alone on the command line (so the
+/// binary's required arguments need not be given). Returns `None` when the command line is not
+/// one of these, for the binary to parse as usual.
+pub fn print_completions_or_man(mut command: clap::Command) -> Option<std::io::Result<()>> {
+    use std::io::Write;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // Made in memory first: the generators panic or stop halfway on a write error.
+    let mut text = Vec::new();
+    match args.as_slice() {
+        [flag, shell] if flag == "--completions" => {
+            let shell: clap_complete::Shell = shell.to_str()?.parse().ok()?;
+            let name = command.get_name().to_string();
+            clap_complete::generate(shell, &mut command, name, &mut text);
+        }
+        [flag] if flag == "--man" => {
+            if let Err(e) = clap_mangen::Man::new(command).render(&mut text) {
+                return Some(Err(e));
+            }
+        }
+        _ => return None,
+    }
+    let mut out = std::io::stdout().lock();
+    Some(out.write_all(&text).and_then(|()| out.flush()))
+}

@@ -51,7 +51,7 @@ mod spec;
 mod sweep;
 
 pub use cleanup::{exit_on_signals, flag_on_signals};
-pub use cli_args::ClusterArgs;
+pub use cli_args::{print_completions_or_man, ClusterArgs};
 pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
 pub use elbow::suggest_k;
 pub use error::{Error, Result};

@@ -455,3 +455,36 @@ fn the_same_command_and_seed_write_the_same_files_byte_for_byte() {
         .unwrap()
         .contains("\ntimings: decode "));
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_arguments() {
+    let dir = tempdir().unwrap();
+    for (tool, name) in [
+        (k_means(dir.path()), "k_means"),
+        (find_k(dir.path(), dir.path()), "find_k"),
+    ] {
+        let mut tool = tool;
+        let man = success_stdout(tool.arg("--man"));
+        assert!(man.contains(&format!(".TH {name} 1")), "{man}");
+        assert!(man.contains("max\\-pixels"), "every option is in it: {man}");
+    }
+    let bash = success_stdout(k_means(dir.path()).args(["--completions", "bash"]));
+    assert!(
+        bash.contains("_k_means()") && bash.contains("--best"),
+        "{bash}"
+    );
+    let zsh = success_stdout(find_k(dir.path(), dir.path()).args(["--completions", "zsh"]));
+    assert!(
+        zsh.contains("#compdef find_k") && zsh.contains("--timeout"),
+        "{zsh}"
+    );
+    k_means(dir.path())
+        .args(["--completions", "cmd.exe"])
+        .assert()
+        .code(2);
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}

@@ -36,7 +36,7 @@ const SIGPIPE: i32 = 13;
 /// Add --best for smooth curves (each K gets the best-palette mode); without it each K runs the
 /// original program's method.
 #[derive(Debug, Parser)]
-#[command(version, after_help = AFTER_HELP)]
+#[command(name = "find_k", version, after_help = AFTER_HELP)]
 struct Cli {
     /// The image (any format k_means reads).
     image: PathBuf,
@@ -58,6 +58,12 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
     /// Folder that the run folder is created in.
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+    /// Print the manual page (roff; `man -l -` shows it) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
     #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
     out_dir: PathBuf,
     /// The k_means binary to run [default: the one next to find_k]
@@ -101,6 +107,16 @@ fn report_error(message: &str) {
 
 fn main() -> ExitCode {
     install_panic_hook();
+    if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
+        return match written {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
+            Err(e) => {
+                report_error(&format!("cannot write to standard output: {e}"));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     if cli.k_min > cli.k_max {
         Cli::command()

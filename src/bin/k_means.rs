@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kquant::{
     exit_on_signals, hex, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs,
     PaletteFormat,
@@ -35,7 +35,7 @@ Example:
 /// For the best palette add --best (k-means++ seeding, empty clusters reseeded, run to
 /// convergence); without it k_means runs the original program's method.
 #[derive(Debug, Parser)]
-#[command(version, after_help = AFTER_HELP)]
+#[command(name = "k_means", version, after_help = AFTER_HELP)]
 struct Cli {
     /// The image (JPEG, PNG, GIF, BMP, TIFF, WebP, ...). Pixels with alpha 0 are left out.
     image: PathBuf,
@@ -78,6 +78,12 @@ struct Cli {
     )]
     palette_format: Vec<PaletteFormat>,
     /// Folder that run folders are created in.
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+    /// Print the manual page (roff; `man -l -` shows it) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
     #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
     out_dir: PathBuf,
     /// Print how long each phase took (decode, histogram, k-means, files) on stderr, and write it to
@@ -126,6 +132,16 @@ fn report_error(message: &str) {
 
 fn main() -> ExitCode {
     install_panic_hook();
+    if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
+        return match written {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
+            Err(e) => {
+                report_error(&format!("cannot write to standard output: {e}"));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     // Ctrl-C, SIGTERM or SIGHUP: remove what the run made so far, exit 128 + the signal.
     if let Err(e) = exit_on_signals() {
