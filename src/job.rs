@@ -509,6 +509,17 @@ fn stage_outputs(
             put(staging, name, &png, what)?;
         }
     }
+    if spec.swatch {
+        let name = format!("palette_k{k}.png");
+        let total = palette.total_pixels().max(1) as f64;
+        let colors: Vec<([u8; 3], f64)> = palette
+            .entries
+            .iter()
+            .map(|e| (e.rgb, e.pixels as f64 / total))
+            .collect();
+        let png = plot::swatch(&colors, k).map_err(|e| encode_err(&name, &e))?;
+        put(staging, name, &png, "palette swatch".into())?;
+    }
     if spec.outputs.models {
         let sample = plot::sample_colors(&loaded.hist, plot::MODEL_SAMPLE);
         let name = format!("3D_model_init_k{k}.png");

@@ -341,6 +341,60 @@ fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
     })
 }
 
+/// Height of one colour's row in the swatch.
+const SWATCH_ROW: u32 = 26;
+/// Width of the swatch, and of its longest bar.
+const SWATCH_SIZE: (u32, u32) = (760, 480);
+
+/// The palette as a picture to paste into a document: one row per colour (in the order given,
+/// most-used first), a bar of the colour as long as its share of pixels (the largest share spans
+/// the bar area), and its hex code and share beside it. `shares` are fractions of 1.
+///
+/// # Errors
+/// [`PlotError`] when drawing or encoding fails.
+pub fn swatch(colors: &[([u8; 3], f64)], k: usize) -> PlotResult<Vec<u8>> {
+    let top = 48;
+    let height = top + SWATCH_ROW * colors.len().max(1) as u32 + 16;
+    let largest = colors.iter().map(|&(_, s)| s).fold(0.0, f64::max);
+    render((SWATCH_SIZE.0, height), |root| {
+        let title = format!("palette, k = {k} ({} colours)", colors.len());
+        root.draw(&Text::new(title, (16, 14), (FONT, 20).into_font()))
+            .map_err(plot_err)?;
+        let (left, bar_max) = (16i32, SWATCH_SIZE.1 as i32);
+        for (row, &(rgb, share)) in colors.iter().enumerate() {
+            let y = top as i32 + row as i32 * SWATCH_ROW as i32;
+            let fraction = if largest > 0.0 { share / largest } else { 0.0 };
+            let length = ((fraction * f64::from(bar_max)).round() as i32).max(2);
+            let fill = RGBColor(rgb[0], rgb[1], rgb[2]);
+            root.draw(&Rectangle::new(
+                [(left, y + 2), (left + length, y + SWATCH_ROW as i32 - 3)],
+                fill.filled(),
+            ))
+            .map_err(plot_err)?;
+            // A thin outline, so a white or very light colour still shows its bar.
+            root.draw(&Rectangle::new(
+                [(left, y + 2), (left + length, y + SWATCH_ROW as i32 - 3)],
+                RGBColor(160, 160, 160).stroke_width(1),
+            ))
+            .map_err(plot_err)?;
+            let label = format!(
+                "#{:02x}{:02x}{:02x}  {:.2}%",
+                rgb[0],
+                rgb[1],
+                rgb[2],
+                100.0 * share
+            );
+            root.draw(&Text::new(
+                label,
+                (left + bar_max + 12, y + 5),
+                (FONT, 16).into_font(),
+            ))
+            .map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

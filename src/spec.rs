@@ -162,6 +162,8 @@ pub struct JobSpec {
     pub options: ClusterOptions,
     /// `--png`: also write `final_image_k{K}.png`, an indexed PNG of exactly the palette's colours.
     pub png: bool,
+    /// `--swatch`: also write `palette_k{K}.png`, the palette as bars sized by share of pixels.
+    pub swatch: bool,
     /// `--dither`: Floyd-Steinberg error diffusion when drawing the image files.
     pub dither: bool,
     /// `--palette-format`: palette files written with `-c` besides `colors_k{K}.txt`.
@@ -183,6 +185,7 @@ impl JobSpec {
             one_round: false,
             options: ClusterOptions::default(),
             png: false,
+            swatch: false,
             dither: false,
             palette_formats: Vec::new(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
@@ -229,6 +232,9 @@ impl JobSpec {
         entries.extend(self.options.canonical_entries());
         if self.png {
             entries.push(("png", "yes".to_string()));
+        }
+        if self.swatch {
+            entries.push(("swatch", "yes".to_string()));
         }
         if self.dither {
             entries.push(("dither", "yes".to_string()));

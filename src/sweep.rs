@@ -135,6 +135,7 @@ impl SweepSpec {
                 ..self.options.clone()
             },
             png: false,
+            swatch: false,
             dither: false,
             palette_formats: Vec::new(),
             out_dir: out_dir.to_path_buf(),

@@ -537,3 +537,23 @@ fn every_pixel_is_drawn_with_its_nearest_written_colour() {
         }
     }
 }
+
+#[test]
+fn the_swatch_shows_each_colour_as_a_bar_in_palette_order() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "blobs.png", &blob_image(3, 90, 20));
+    let run = k_means_run(
+        dir.path(),
+        &["blobs.png", "3", "-c", "--swatch", "--seed", "1"],
+    );
+    let colors = read_colors(&run, 3);
+    let swatch = image::open(run.join("palette_k3.png")).unwrap().to_rgb8();
+    // A title, then one 26-pixel row per colour, most-used first, each bar starting at x = 16.
+    assert_eq!(swatch.dimensions(), (760, 48 + 26 * 3 + 16));
+    for (row, c) in colors.iter().enumerate() {
+        let y = 48 + 26 * row as u32 + 13;
+        assert_eq!(&swatch.get_pixel(40, y).0, c, "row {row}");
+    }
+    // The bars of equal shares are equally long: the first bar's colour reaches x = 16 + 480.
+    assert_eq!(&swatch.get_pixel(16 + 470, 48 + 13).0, &colors[0]);
+}

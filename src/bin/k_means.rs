@@ -24,6 +24,7 @@ folder):
   colors_k{K}.hex/.gpl/.json (-c --palette-format hex,gpl,json)
                             the palette as hex codes, a GIMP palette, or JSON with shares
   final_image_k{K}.png (--png) indexed PNG of exactly the palette's colours
+  palette_k{K}.png (--swatch)  the palette as bars sized by share, with hex codes
 
 Example:
   k_means dog.jpeg 16 -i -l -p -c -g -o
@@ -65,6 +66,10 @@ struct Cli {
     /// Also write final_image_k{K}.png: an indexed PNG holding exactly the palette's colours.
     #[arg(long)]
     png: bool,
+    /// Also write palette_k{K}.png: the palette as bars sized by each colour's share of pixels,
+    /// labelled with hex codes.
+    #[arg(long)]
+    swatch: bool,
     /// Floyd-Steinberg dithering when drawing final_image_k{K}.jpeg and .png.
     #[arg(long)]
     dither: bool,
@@ -107,6 +112,7 @@ impl Cli {
             one_round: self.one_round,
             options: self.cluster.options(),
             png: self.png,
+            swatch: self.swatch,
             dither: self.dither,
             palette_formats: self.palette_format.clone(),
             out_dir: self.out_dir.clone(),
