@@ -45,6 +45,14 @@ pub enum Error {
         /// The pixel limit it follows from.
         max_pixels: u64,
     },
+    /// A palette file (`--palette`) cannot be used.
+    #[error("cannot read palette '{path}': {message}")]
+    PaletteFile {
+        /// The path as the user gave it.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Every pixel is fully transparent, so there is no colour to cluster.
     #[error("image '{path}' has no opaque pixels to cluster")]
     NoOpaquePixels {

@@ -222,7 +222,10 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     let loaded = load(spec, &mut timings)?;
 
     let start = Instant::now();
-    let clustering = fit(&loaded.points, &params, on_restart)?;
+    let clustering = match &spec.palette {
+        Some((_, colors)) => given_palette(&loaded.points, colors, &params),
+        None => fit(&loaded.points, &params, on_restart)?,
+    };
     timings.cluster = start.elapsed();
 
     let start = Instant::now();
@@ -250,20 +253,36 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         &mut lines,
     )?;
     let best = &clustering.best;
+    let how = if spec.palette.is_some() {
+        "with the given palette".to_string()
+    } else {
+        format!(
+            "after {} epoch{} ({})",
+            best.epochs,
+            if best.epochs == 1 { "" } else { "s" },
+            if best.converged {
+                "converged"
+            } else {
+                "epoch limit"
+            }
+        )
+    };
+    let kept = if spec.palette.is_some() {
+        String::new()
+    } else {
+        format!(
+            ", restart {} of {} kept",
+            clustering.restart + 1,
+            params.restarts
+        )
+    };
     let summary = format!(
-        "k = {}: loss {:.6}{} after {} epoch{} ({}), {} of {} colours used, PSNR {:.2} dB{}, restart {} of {} kept",
+        "k = {}: loss {:.6}{} {how}, {} of {} colours used, PSNR {:.2} dB{}{kept}",
         spec.k,
         scores.space,
         match spec.options.space {
             ColorSpace::Rgb => String::new(),
             space => format!(" ({}; RGB loss {:.4})", space.name(), scores.rgb),
-        },
-        best.epochs,
-        if best.epochs == 1 { "" } else { "s" },
-        if best.converged {
-            "converged"
-        } else {
-            "epoch limit"
         },
         palette.len(),
         spec.k,
@@ -272,8 +291,6 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
             .dithered
             .map(|d| format!(" ({:.2} dB dithered)", d.psnr))
             .unwrap_or_default(),
-        clustering.restart + 1,
-        params.restarts,
     );
     let run_dir = spec.run_dir();
     lines.push(format!(
@@ -345,6 +362,9 @@ fn details_entries(
         ("max epochs", params.max_epochs.to_string()),
         ("best restart", (clustering.restart + 1).to_string()),
     ];
+    if let Some((path, _)) = &spec.palette {
+        entries.push(("palette file", path.display().to_string()));
+    }
     if params.keep == crate::kmeans::Keep::LowestSse {
         entries.push(("restart kept by", "lowest SSE (best mode)".to_string()));
     }
@@ -426,6 +446,9 @@ fn stage_outputs(
 ) -> Result<Option<Quality>> {
     let k = spec.k;
     let best = &clustering.best;
+    if spec.outputs.graph && spec.palette.is_some() {
+        lines.push("loss graph: nothing to draw (--palette runs no epochs)".into());
+    }
     let mut put = |staging: &mut Staging, name: String, bytes: &[u8], what: String| {
         staging.write(&name, bytes)?;
         lines.push(format!(
@@ -461,7 +484,7 @@ fn stage_outputs(
             )?;
         }
     }
-    if spec.outputs.graph {
+    if spec.outputs.graph && spec.palette.is_none() {
         let name = format!("loss_graph_k{k}.png");
         let unit = clustering.space.unit();
         let losses: Vec<f64> = best.history.iter().map(|s| s.loss / unit).collect();
@@ -546,6 +569,23 @@ fn stage_outputs(
         )?;
     }
     Ok(dithered)
+}
+
+/// The clustering that a given palette makes: its colours as the centroids, each colour of the
+/// image at its nearest (no epoch is run).
+fn given_palette(points: &Points, colors: &[[u8; 3]], params: &KMeansParams) -> Clustering {
+    let centroids: Vec<Color> = colors
+        .iter()
+        .map(|&c| params.space.encode(to_color(c)))
+        .collect();
+    let best = crate::kmeans::lloyd(points, centroids, 0, true);
+    Clustering {
+        restart_losses: vec![best.stats.loss],
+        best,
+        restart: 0,
+        seed: params.seed,
+        space: params.space,
+    }
 }
 
 /// The path of a file of the run folder of `spec` (whether or not it was written).

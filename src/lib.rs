@@ -42,6 +42,7 @@ mod jpeg;
 mod jpeg_check;
 mod kmeans;
 mod palette;
+mod palette_file;
 mod pixels;
 pub mod plot;
 mod progress;
@@ -68,6 +69,7 @@ pub use kmeans::{
     Points, Run, MAX_EPOCHS, MAX_RESTARTS,
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
+pub use palette_file::{parse_palette_text, read_palette_file};
 pub use pixels::{color_key, key_color, picture_from_dynamic, ColorHistogram, Picture};
 pub use progress::progress_bar;
 pub use report::{

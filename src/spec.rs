@@ -164,6 +164,8 @@ pub struct JobSpec {
     pub png: bool,
     /// `--swatch`: also write `palette_k{K}.png`, the palette as bars sized by share of pixels.
     pub swatch: bool,
+    /// `--palette FILE`: the file and its first K colours, drawn with instead of clustering.
+    pub palette: Option<(PathBuf, Vec<[u8; 3]>)>,
     /// `--dither`: Floyd-Steinberg error diffusion when drawing the image files.
     pub dither: bool,
     /// `--palette-format`: palette files written with `-c` besides `colors_k{K}.txt`.
@@ -186,6 +188,7 @@ impl JobSpec {
             options: ClusterOptions::default(),
             png: false,
             swatch: false,
+            palette: None,
             dither: false,
             palette_formats: Vec::new(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
@@ -235,6 +238,11 @@ impl JobSpec {
         }
         if self.swatch {
             entries.push(("swatch", "yes".to_string()));
+        }
+        if let Some((_, colors)) = &self.palette {
+            // The colours themselves, not the file's name: a changed file is another run.
+            let list: Vec<String> = colors.iter().map(|&c| crate::report::hex(c)).collect();
+            entries.push(("palette", list.join(",")));
         }
         if self.dither {
             entries.push(("dither", "yes".to_string()));

@@ -136,6 +136,7 @@ impl SweepSpec {
             },
             png: false,
             swatch: false,
+            palette: None,
             dither: false,
             palette_formats: Vec::new(),
             out_dir: out_dir.to_path_buf(),

@@ -557,3 +557,117 @@ fn the_swatch_shows_each_colour_as_a_bar_in_palette_order() {
     // The bars of equal shares are equally long: the first bar's colour reaches x = 16 + 480.
     assert_eq!(&swatch.get_pixel(16 + 470, 48 + 13).0, &colors[0]);
 }
+
+#[test]
+fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "blobs.png", &blob_image(4, 80, 20));
+    let brand: [[u8; 3]; 4] = [[250, 250, 250], [10, 10, 10], [200, 40, 40], [40, 180, 60]];
+    let hex = |c: [u8; 3]| format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]);
+    let files = [
+        (
+            "p.txt",
+            brand
+                .iter()
+                .map(|c| format!("{},{},{}\n", c[0], c[1], c[2]))
+                .collect::<String>(),
+        ),
+        ("p.hex", brand.iter().map(|&c| hex(c) + "\n").collect()),
+        (
+            "p.gpl",
+            "GIMP Palette\nName: brand\nColumns: 4\n#\n".to_string()
+                + &brand
+                    .iter()
+                    .map(|c| format!("{:3} {:3} {:3}\tname\n", c[0], c[1], c[2]))
+                    .collect::<String>(),
+        ),
+        (
+            "p.json",
+            format!(
+                "{{\"colors\": [{}]}}",
+                brand
+                    .iter()
+                    .map(|c| format!("{{\"rgb\": [{}, {}, {}]}}", c[0], c[1], c[2]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    ];
+    // An image whose four colours are the palette, in equal parts.
+    let swatch = image::RgbImage::from_fn(4, 1, |x, _| image::Rgb(brand[x as usize]));
+    swatch.save(dir.path().join("p_image.png")).unwrap();
+    let mut names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    for (name, text) in &files {
+        fs::write(dir.path().join(name), text).unwrap();
+    }
+    names.push("p_image.png");
+    let mut folders = std::collections::BTreeSet::new();
+    for name in names {
+        let out = format!("out_{name}");
+        let stdout = success_stdout(k_means(dir.path()).args([
+            "blobs.png",
+            "4",
+            "-c",
+            "-g",
+            "--png",
+            "--palette",
+            name,
+            "--out-dir",
+            &out,
+        ]));
+        assert!(stdout.contains("with the given palette"), "{stdout}");
+        assert!(stdout.contains("loss graph: nothing to draw"), "{stdout}");
+        let run = only_run_dir(&dir.path().join(&out));
+        assert!(!run.join("loss_graph_k4.png").exists());
+        folders.insert(run.file_name().unwrap().to_owned());
+        // Every colour written is one of the palette's, and every pixel is drawn with its nearest.
+        let colors = read_colors(&run, 4);
+        assert!(
+            colors.iter().all(|c| brand.contains(c)),
+            "{name}: {colors:?}"
+        );
+        let drawn = image::open(run.join("final_image_k4.png"))
+            .unwrap()
+            .to_rgb8();
+        let source = image::open(dir.path().join("blobs.png")).unwrap().to_rgb8();
+        for (x, d) in source.pixels().zip(drawn.pixels()) {
+            let dist = |c: [u8; 3]| kquant::dist2(x.0.map(f64::from), c.map(f64::from));
+            let best = brand.iter().map(|&c| dist(c)).fold(f64::INFINITY, f64::min);
+            assert_eq!(dist(d.0), best, "{name}");
+        }
+    }
+    // The same colours are the same run, whatever the file's format (the image lists them in
+    // another order, so it names another run).
+    assert_eq!(folders.len(), 2, "{folders:?}");
+
+    // K at most the palette's size: the first K colours.
+    let run = k_means_run(
+        dir.path(),
+        &[
+            "blobs.png",
+            "2",
+            "-c",
+            "--palette",
+            "p.hex",
+            "--out-dir",
+            "two",
+        ],
+    );
+    assert!(read_colors(&run, 2).iter().all(|c| brand[..2].contains(c)));
+    let out = k_means(dir.path())
+        .args(["blobs.png", "5", "--palette", "p.hex"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    assert!(
+        stderr.contains("it holds 4 colours, fewer than k = 5"),
+        "{stderr}"
+    );
+    k_means(dir.path())
+        .args(["blobs.png", "4", "--palette", "p.hex", "--restarts", "3"])
+        .assert()
+        .code(2);
+}

@@ -66,6 +66,11 @@ struct Cli {
     /// Also write final_image_k{K}.png: an indexed PNG holding exactly the palette's colours.
     #[arg(long)]
     png: bool,
+    /// Draw with the colours of FILE instead of clustering: a colors_k{K}.txt, .hex, .gpl or .json
+    /// file, or an image of at most 256 colours. K must be at most its number of colours; the
+    /// first K are used.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "empty", "best", "restarts", "max_epochs", "one_round"])]
+    palette: Option<PathBuf>,
     /// Also write palette_k{K}.png: the palette as bars sized by each colour's share of pixels,
     /// labelled with hex codes.
     #[arg(long)]
@@ -113,6 +118,7 @@ impl Cli {
             options: self.cluster.options(),
             png: self.png,
             swatch: self.swatch,
+            palette: None,
             dither: self.dither,
             palette_formats: self.palette_format.clone(),
             out_dir: self.out_dir.clone(),
@@ -154,7 +160,27 @@ fn main() -> ExitCode {
         report_error(&format!("cannot handle signals: {e}"));
         return ExitCode::FAILURE;
     }
-    let spec = cli.spec();
+    let mut spec = cli.spec();
+    if let Some(path) = &cli.palette {
+        match kquant::read_palette_file(path, &spec.options.load_limits()) {
+            Ok(colors) if colors.len() >= spec.k => {
+                spec.palette = Some((path.clone(), colors[..spec.k].to_vec()));
+            }
+            Ok(colors) => {
+                report_error(&format!(
+                    "cannot use palette '{}': it holds {} colours, fewer than k = {}",
+                    path.display(),
+                    colors.len(),
+                    spec.k
+                ));
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                report_error(&e.to_string());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let progress = progress_bar(spec.effective_restarts() as u64, "restarts");
     let result = run_job(&spec, |_| progress.inc(1));
     progress.finish_and_clear();
