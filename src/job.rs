@@ -365,6 +365,13 @@ fn details_entries(
     if let Some((path, _)) = &spec.palette {
         entries.push(("palette file", path.display().to_string()));
     }
+    if let Some((path, colors)) = &spec.fixed {
+        let list: Vec<String> = colors.iter().map(|&c| hex(c)).collect();
+        entries.push((
+            "fixed colours",
+            format!("{} ({})", list.join(", "), path.display()),
+        ));
+    }
     if params.keep == crate::kmeans::Keep::LowestSse {
         entries.push(("restart kept by", "lowest SSE (best mode)".to_string()));
     }
@@ -585,6 +592,7 @@ fn given_palette(points: &Points, colors: &[[u8; 3]], params: &KMeansParams) -> 
         restart: 0,
         seed: params.seed,
         space: params.space,
+        fixed: 0,
     }
 }
 

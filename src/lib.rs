@@ -64,9 +64,9 @@ pub use indexed_png::encode as encode_indexed_png;
 pub use job::{output_path, random_seed, run_job, JobReport, Quality, Timings};
 pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
 pub use kmeans::{
-    cluster_sizes, dist2, fit, initial_centroids, lloyd, loss_of, nearest, random_centroids,
-    to_color, to_rgb8, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Keep,
-    Points, Run, MAX_EPOCHS, MAX_RESTARTS,
+    cluster_sizes, dist2, fit, initial_centroids, lloyd, lloyd_fixed, loss_of, nearest,
+    random_centroids, to_color, to_rgb8, Clustering, Color, EmptyPolicy, EpochStats, Init,
+    KMeansParams, Keep, Points, Run, MAX_EPOCHS, MAX_RESTARTS,
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
 pub use palette_file::{parse_palette_text, read_palette_file};

@@ -42,7 +42,11 @@ impl Palette {
     pub fn from_clustering(clustering: &Clustering, points: &Points) -> Self {
         let sizes = clustering.cluster_sizes(points);
         let srgb = clustering.srgb_centroids();
-        let used: Vec<usize> = (0..sizes.len()).filter(|&j| sizes[j] > 0).collect();
+        // Fixed colours stay in the palette even when no pixel is drawn with them.
+        let keep = |j: usize| j < clustering.fixed;
+        let used: Vec<usize> = (0..sizes.len())
+            .filter(|&j| sizes[j] > 0 || keep(j))
+            .collect();
         let rounded: Vec<Color> = used
             .iter()
             .map(|&j| clustering.space.encode(to_color(to_rgb8(srgb[j]))))
@@ -56,7 +60,7 @@ impl Palette {
         let mut entries: Vec<(usize, PaletteEntry)> = used
             .iter()
             .enumerate()
-            .filter(|&(u, _)| pixels[u] > 0)
+            .filter(|&(u, &j)| pixels[u] > 0 || keep(j))
             .map(|(u, &j)| {
                 let entry = PaletteEntry {
                     centroid: j,
@@ -212,6 +216,7 @@ mod tests {
             restart_losses: vec![0.0],
             seed: 0,
             space: crate::colorspace::ColorSpace::Rgb,
+            fixed: 0,
         };
         let palette = Palette::from_clustering(&c, &points);
         let drawn: Vec<[u8; 3]> = palette

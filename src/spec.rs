@@ -166,6 +166,9 @@ pub struct JobSpec {
     pub swatch: bool,
     /// `--palette FILE`: the file and its first K colours, drawn with instead of clustering.
     pub palette: Option<(PathBuf, Vec<[u8; 3]>)>,
+    /// `--fixed FILE`: the file and its colours, which must be in the palette (k-means moves only
+    /// the other centroids).
+    pub fixed: Option<(PathBuf, Vec<[u8; 3]>)>,
     /// `--dither`: Floyd-Steinberg error diffusion when drawing the image files.
     pub dither: bool,
     /// `--palette-format`: palette files written with `-c` besides `colors_k{K}.txt`.
@@ -189,6 +192,7 @@ impl JobSpec {
             png: false,
             swatch: false,
             palette: None,
+            fixed: None,
             dither: false,
             palette_formats: Vec::new(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
@@ -244,6 +248,10 @@ impl JobSpec {
             let list: Vec<String> = colors.iter().map(|&c| crate::report::hex(c)).collect();
             entries.push(("palette", list.join(",")));
         }
+        if let Some((_, colors)) = &self.fixed {
+            let list: Vec<String> = colors.iter().map(|&c| crate::report::hex(c)).collect();
+            entries.push(("fixed", list.join(",")));
+        }
         if self.dither {
             entries.push(("dither", "yes".to_string()));
         }
@@ -284,6 +292,12 @@ impl JobSpec {
             .init(self.options.init)
             .empty(self.options.empty)
             .keep(self.options.keep())
+            .fixed(
+                self.fixed
+                    .as_ref()
+                    .map(|(_, c)| c.clone())
+                    .unwrap_or_default(),
+            )
             .space(self.options.space)
             .history(self.outputs.graph)
     }

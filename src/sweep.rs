@@ -137,6 +137,7 @@ impl SweepSpec {
             png: false,
             swatch: false,
             palette: None,
+            fixed: None,
             dither: false,
             palette_formats: Vec::new(),
             out_dir: out_dir.to_path_buf(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::reference_lloyd;
+use common::{reference_lloyd, reference_lloyd_fixed};
 use kquant::{lloyd, random_centroids, ColorHistogram, Picture, Points};
 use proptest::prelude::*;
 
@@ -94,6 +94,32 @@ fn engine_matches_reference_at_large_k() {
             .map(|j| pixels[j * 37 % pixels.len()].map(f64::from))
             .collect();
         check_from(&pixels, from_image, 12);
+    }
+}
+
+#[test]
+fn fixed_centroids_stay_and_the_others_match_the_reference() {
+    let pixels: Vec<[u8; 3]> = (0..8_000u32)
+        .map(|i| {
+            let h = (i % 3_001).wrapping_mul(2_654_435_761);
+            [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
+        })
+        .collect();
+    let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.clone());
+    let hist = ColorHistogram::from_picture(&picture);
+    let points = Points::from_histogram(&hist);
+    for (k, fixed) in [(6, 2), (16, 3), (5, 5)] {
+        let mut init = random_centroids(9, 0, k);
+        init[0] = [255.0, 255.0, 255.0];
+        init[1] = [0.0, 0.0, 0.0];
+        let fast = kquant::lloyd_fixed(&points, init.clone(), fixed, 25, false);
+        let (centroids, labels, epochs) = reference_lloyd_fixed(&pixels, init.clone(), fixed, 25);
+        assert_eq!(fast.centroids, centroids, "k {k} fixed {fixed}");
+        assert_eq!(&fast.centroids[..fixed], &init[..fixed]);
+        assert_eq!(fast.epochs, epochs);
+        for (p, &l) in pixels.iter().zip(&labels) {
+            assert_eq!(usize::from(fast.labels[hist.position(*p).unwrap()]), l);
+        }
     }
 }
 

@@ -671,3 +671,36 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn fixed_colours_are_in_the_palette_unchanged() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(60, 40));
+    fs::write(dir.path().join("brand.hex"), "#ffffff\n#000000\n#e4002b\n").unwrap();
+    for mode in [&["--seed", "3"][..], &["--seed", "3", "--best"][..]] {
+        let mut args = vec!["scene.png", "8", "-c", "--png", "--fixed", "brand.hex"];
+        args.extend(mode);
+        args.extend(["--out-dir", if mode.len() == 2 { "random" } else { "best" }]);
+        let run = k_means_run(dir.path(), &args);
+        let colors = read_colors(&run, 8);
+        assert_eq!(colors.len(), 8, "{colors:?}");
+        for c in [[255, 255, 255], [0, 0, 0], [228, 0, 43]] {
+            assert!(colors.contains(&c), "{c:?} missing from {colors:?}");
+        }
+        let details = fs::read_to_string(run.join("details.txt")).unwrap();
+        assert!(
+            details.contains("fixed colours: #ffffff, #000000, #e4002b (brand.hex)"),
+            "{details}"
+        );
+    }
+    let out = k_means(dir.path())
+        .args(["scene.png", "2", "--fixed", "brand.hex"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("holds 3 colours, more than k = 2"));
+}

@@ -71,6 +71,10 @@ struct Cli {
     /// first K are used.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "empty", "best", "restarts", "max_epochs", "one_round"])]
     palette: Option<PathBuf>,
+    /// Colours that must be in the palette (a palette file, as for --palette): they are the first
+    /// centroids and never move; k-means places the other K - n.
+    #[arg(long, value_name = "FILE", conflicts_with = "palette")]
+    fixed: Option<PathBuf>,
     /// Also write palette_k{K}.png: the palette as bars sized by each colour's share of pixels,
     /// labelled with hex codes.
     #[arg(long)]
@@ -119,6 +123,7 @@ impl Cli {
             png: self.png,
             swatch: self.swatch,
             palette: None,
+            fixed: None,
             dither: self.dither,
             palette_formats: self.palette_format.clone(),
             out_dir: self.out_dir.clone(),
@@ -169,6 +174,24 @@ fn main() -> ExitCode {
             Ok(colors) => {
                 report_error(&format!(
                     "cannot use palette '{}': it holds {} colours, fewer than k = {}",
+                    path.display(),
+                    colors.len(),
+                    spec.k
+                ));
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                report_error(&e.to_string());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Some(path) = &cli.fixed {
+        match kquant::read_palette_file(path, &spec.options.load_limits()) {
+            Ok(colors) if colors.len() <= spec.k => spec.fixed = Some((path.clone(), colors)),
+            Ok(colors) => {
+                report_error(&format!(
+                    "cannot use fixed colours '{}': it holds {} colours, more than k = {}",
                     path.display(),
                     colors.len(),
                     spec.k

@@ -327,8 +327,8 @@ impl Assignment {
     /// Moves each empty cluster's centroid onto the worst-served point (the farthest from its
     /// centroid; ties: the first in grid order), a different point for each. Returns whether any
     /// centroid moved (none can when every point already sits on a centroid).
-    fn reseed_empty(&self, grid: &Grid, centroids: &mut [Color]) -> bool {
-        let empty: Vec<usize> = (0..centroids.len())
+    fn reseed_empty(&self, grid: &Grid, centroids: &mut [Color], fixed: usize) -> bool {
+        let empty: Vec<usize> = (fixed..centroids.len())
             .filter(|&j| self.sums[j].weight == 0.0)
             .collect();
         if empty.is_empty() {
@@ -358,13 +358,15 @@ impl Assignment {
         true
     }
 
-    /// The mean of each cluster; an empty cluster keeps its previous centroid.
-    fn means(&self, previous: &[Color]) -> Vec<Color> {
+    /// The mean of each cluster; an empty cluster, and each of the first `fixed`, keeps its
+    /// previous centroid.
+    fn means(&self, previous: &[Color], fixed: usize) -> Vec<Color> {
         previous
             .iter()
             .zip(&self.sums)
-            .map(|(&old, m)| {
-                if m.weight == 0.0 {
+            .enumerate()
+            .map(|(j, (&old, m))| {
+                if m.weight == 0.0 || j < fixed {
                     old
                 } else {
                     m.coord.map(|s| s / m.weight)
@@ -385,10 +387,48 @@ impl Assignment {
 /// # Panics
 /// If `initial` is empty or has more than 256 centroids.
 pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_history: bool) -> Run {
+    lloyd_fixed(points, initial, 0, max_epochs, record_history)
+}
+
+/// [`lloyd`] with the first `fixed` centroids held where they are: they take points like the
+/// others, but never move (colours that must be in the palette).
+///
+/// # Panics
+/// If `initial` is empty, has more than 256 centroids, or fewer than `fixed`.
+pub fn lloyd_fixed(
+    points: &Points,
+    initial: Vec<Color>,
+    fixed: usize,
+    max_epochs: usize,
+    record_history: bool,
+) -> Run {
+    assert!(
+        fixed <= initial.len(),
+        "more fixed centroids than centroids"
+    );
     let grid = Grid::new(points);
-    let mut run = lloyd_on_grid(&grid, initial, max_epochs, false, record_history, true);
+    let mut run = lloyd_on_grid(
+        &grid,
+        initial,
+        Epochs {
+            max: max_epochs,
+            reseed: false,
+            fixed,
+        },
+        record_history,
+        true,
+    );
     run.labels = grid.unpermute(&run.labels);
     run
+}
+
+/// How a run's epochs go: at most `max` of them, whether empty clusters are reseeded, and how many
+/// leading centroids never move.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Epochs {
+    pub max: usize,
+    pub reseed: bool,
+    pub fixed: usize,
 }
 
 /// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit), each epoch
@@ -398,11 +438,15 @@ pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_his
 pub(crate) fn lloyd_on_grid(
     grid: &Grid,
     initial: Vec<Color>,
-    max_epochs: usize,
-    reseed: bool,
+    epochs_plan: Epochs,
     record_history: bool,
     parallel: bool,
 ) -> Run {
+    let Epochs {
+        max: max_epochs,
+        reseed,
+        fixed,
+    } = epochs_plan;
     // Parts of an epoch summed apart give the same sums only when they are exact.
     let parallel = parallel && grid.integer && rayon::current_num_threads() > 1;
     let k = initial.len();
@@ -417,9 +461,9 @@ pub(crate) fn lloyd_on_grid(
     }
     let (mut epochs, mut converged) = (0, false);
     while epochs < max_epochs {
-        centroids = state.means(&centroids);
+        centroids = state.means(&centroids, fixed);
         if reseed {
-            state.reseed_empty(grid, &mut centroids);
+            state.reseed_empty(grid, &mut centroids, fixed);
         }
         epochs += 1;
         let changed = state.assign(grid, &centroids, parallel);
@@ -435,7 +479,7 @@ pub(crate) fn lloyd_on_grid(
     // again, so the final labels stay the nearest centroids.
     if reseed && !converged {
         for _ in 0..k {
-            if !state.reseed_empty(grid, &mut centroids) {
+            if !state.reseed_empty(grid, &mut centroids, fixed) {
                 break;
             }
             state.assign(grid, &centroids, parallel);

@@ -15,7 +15,7 @@ mod grid;
 pub(crate) mod params;
 mod plus_plus;
 
-pub use engine::{lloyd, loss_of, nearest};
+pub use engine::{lloyd, lloyd_fixed, loss_of, nearest};
 pub use params::{EmptyPolicy, Init, KMeansParams, Keep, MAX_EPOCHS, MAX_RESTARTS};
 
 use rand::{Rng, SeedableRng};
@@ -145,6 +145,9 @@ pub struct Clustering {
     pub seed: u64,
     /// The space the centroids are in.
     pub space: ColorSpace,
+    /// How many leading centroids are fixed colours ([`KMeansParams::fixed`]): they stay in the
+    /// palette even when no pixel is drawn with them.
+    pub fixed: usize,
 }
 
 impl Clustering {
@@ -199,11 +202,22 @@ fn initial_on_grid(
     params: &KMeansParams,
     restart: usize,
 ) -> Vec<Color> {
+    let fixed: Vec<Color> = params
+        .fixed
+        .iter()
+        .map(|&c| params.space.encode(to_color(c)))
+        .collect();
     match params.init {
-        Init::Random => random_centroids(params.seed, restart, params.k)
-            .into_iter()
-            .map(|c| params.space.encode(c))
-            .collect(),
+        Init::Random => {
+            // Draw all K from the stream, so a seed gives the same others with or without fixed
+            // colours; the fixed ones take the first places.
+            let mut centroids: Vec<Color> = random_centroids(params.seed, restart, params.k)
+                .into_iter()
+                .map(|c| params.space.encode(c))
+                .collect();
+            centroids[..fixed.len()].copy_from_slice(&fixed);
+            centroids
+        }
         Init::KMeansPlusPlus => {
             let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
             rng.set_stream(restart as u64);
@@ -215,7 +229,7 @@ fn initial_on_grid(
                     &owned
                 }
             };
-            plus_plus::kmeans_plus_plus(points, grid, params.k, &mut rng)
+            plus_plus::kmeans_plus_plus(points, grid, params.k, &fixed, &mut rng)
         }
     }
 }
@@ -251,7 +265,17 @@ pub fn fit(
     let init = |r| initial_on_grid(points, Some(&grid), params, r);
     let reseed = params.empty == EmptyPolicy::Reseed;
     let run = |r, history, parallel| {
-        engine::lloyd_on_grid(&grid, init(r), params.max_epochs, reseed, history, parallel)
+        engine::lloyd_on_grid(
+            &grid,
+            init(r),
+            engine::Epochs {
+                max: params.max_epochs,
+                reseed,
+                fixed: params.fixed.len(),
+            },
+            history,
+            parallel,
+        )
     };
     if params.restarts == 1 {
         let mut best = run(0, params.history, true);
@@ -263,6 +287,7 @@ pub fn fit(
             restart: 0,
             seed: params.seed,
             space: params.space,
+            fixed: params.fixed.len(),
         });
     }
     // Restarts are independent. Recording a history costs a loss pass per epoch, so restarts run
@@ -297,6 +322,7 @@ pub fn fit(
         restart_losses,
         seed: params.seed,
         space: params.space,
+        fixed: params.fixed.len(),
     })
 }
 

@@ -70,6 +70,9 @@ pub struct KMeansParams {
     pub history: bool,
     /// Which restart is kept.
     pub keep: Keep,
+    /// Colours (sRGB) that must be in the palette: the first centroids of every restart, which
+    /// never move. At most `k`.
+    pub fixed: Vec<[u8; 3]>,
 }
 
 impl KMeansParams {
@@ -87,7 +90,14 @@ impl KMeansParams {
             space: ColorSpace::Rgb,
             history: true,
             keep: Keep::LowestLoss,
+            fixed: Vec::new(),
         }
+    }
+
+    /// Sets the colours that must be in the palette.
+    pub fn fixed(mut self, fixed: Vec<[u8; 3]>) -> Self {
+        self.fixed = fixed;
+        self
     }
 
     /// Sets which restart is kept.
@@ -148,6 +158,16 @@ impl KMeansParams {
             return bad(
                 "k",
                 format!("must be between 1 and {MAX_K}, got {}", self.k),
+            );
+        }
+        if self.fixed.len() > self.k {
+            return bad(
+                "fixed colours",
+                format!(
+                    "{} fixed colours do not fit in k = {}",
+                    self.fixed.len(),
+                    self.k
+                ),
             );
         }
         if !(1..=MAX_RESTARTS).contains(&self.restarts) {

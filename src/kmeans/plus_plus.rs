@@ -29,17 +29,23 @@ fn trials(k: usize) -> usize {
     2 + (k as f64).ln() as usize
 }
 
-/// k-means++ centroids for `points`, with `grid` built from them.
+/// k-means++ centroids for `points`, with `grid` built from them. `given` centroids (fixed
+/// colours) come first and count as centroids already chosen: the seeding draws the rest.
 pub(crate) fn kmeans_plus_plus(
     points: &Points,
     grid: &Grid,
     k: usize,
+    given: &[Color],
     rng: &mut ChaCha8Rng,
 ) -> Vec<Color> {
-    if integer_sums_are_exact(points) {
-        exact_integer(points, grid, k, rng)
+    let integral = |c: &Color| {
+        c.iter()
+            .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
+    };
+    if integer_sums_are_exact(points) && given.iter().all(integral) {
+        exact_integer(points, grid, k, given, rng)
     } else {
-        plain(points, k, rng)
+        plain(points, k, given, rng)
     }
 }
 
@@ -71,17 +77,25 @@ fn draw(mass: &[f64], total: f64, rng: &mut ChaCha8Rng) -> usize {
 }
 
 /// The plain seeding, in f64 and point order, for any coordinates.
-fn plain(points: &Points, k: usize, rng: &mut ChaCha8Rng) -> Vec<Color> {
+fn plain(points: &Points, k: usize, given: &[Color], rng: &mut ChaCha8Rng) -> Vec<Color> {
     let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
-    let total_weight: f64 = weights.iter().sum();
-    let first = draw(&weights, total_weight, rng);
-    let mut centroids = vec![points.coords[first]];
+    let mut centroids = given.to_vec();
+    if centroids.is_empty() {
+        let total_weight: f64 = weights.iter().sum();
+        centroids.push(points.coords[draw(&weights, total_weight, rng)]);
+    }
     // Each point's weighted squared distance to its nearest centroid so far.
     let mut mass: Vec<f64> = points
         .coords
         .iter()
         .zip(&weights)
-        .map(|(&x, &w)| w * dist2(x, points.coords[first]))
+        .map(|(&x, &w)| {
+            let near = centroids
+                .iter()
+                .map(|&c| dist2(x, c))
+                .fold(f64::INFINITY, f64::min);
+            w * near
+        })
         .collect();
     let mut candidate_mass = vec![0.0; mass.len()];
     let mut best_mass = vec![0.0; mass.len()];
@@ -174,10 +188,13 @@ struct Exact<'a> {
 }
 
 impl<'a> Exact<'a> {
-    fn new(grid: &'a Grid, first: [i32; 3]) -> Self {
+    fn new(grid: &'a Grid, chosen: &[[i32; 3]]) -> Self {
         let xs: Vec<[i32; 3]> = grid.coords.iter().map(|c| c.map(|v| v as i32)).collect();
         let ws: Vec<u64> = grid.weights.iter().map(|&w| u64::from(w)).collect();
-        let near: Vec<u32> = xs.iter().map(|&x| d2i(x, first)).collect();
+        let near: Vec<u32> = xs
+            .iter()
+            .map(|&x| chosen.iter().map(|&c| d2i(x, c)).min().unwrap_or(u32::MAX))
+            .collect();
         let boxes: Vec<Box3> = grid
             .fine
             .iter()
@@ -333,13 +350,22 @@ impl<'a> Exact<'a> {
 }
 
 /// The fast seeding for integer coordinates: the same centroids as [`plain`].
-fn exact_integer(points: &Points, grid: &Grid, k: usize, rng: &mut ChaCha8Rng) -> Vec<Color> {
-    let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
-    let total_weight: f64 = weights.iter().sum();
-    let first = draw(&weights, total_weight, rng);
+fn exact_integer(
+    points: &Points,
+    grid: &Grid,
+    k: usize,
+    given: &[Color],
+    rng: &mut ChaCha8Rng,
+) -> Vec<Color> {
     let as_int = |c: Color| c.map(|v| v as i32);
-    let mut centroids = vec![points.coords[first]];
-    let mut state = Exact::new(grid, as_int(points.coords[first]));
+    let mut centroids = given.to_vec();
+    if centroids.is_empty() {
+        let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
+        let total_weight: f64 = weights.iter().sum();
+        centroids.push(points.coords[draw(&weights, total_weight, rng)]);
+    }
+    let chosen: Vec<[i32; 3]> = centroids.iter().map(|&c| as_int(c)).collect();
+    let mut state = Exact::new(grid, &chosen);
     while centroids.len() < k {
         let total = state.total();
         if total == 0 {
@@ -387,9 +413,16 @@ mod tests {
             let grid = Grid::new(points);
             for k in [1, 2, 7, 16, 64, 256] {
                 for seed in 0..4 {
-                    let plain = plain(points, k, &mut rng(seed));
-                    let fast = exact_integer(points, &grid, k, &mut rng(seed));
-                    assert_eq!(plain, fast, "k {k} seed {seed} ({} points)", points.len());
+                    let slow = plain(points, k, &[], &mut rng(seed));
+                    let fast = exact_integer(points, &grid, k, &[], &mut rng(seed));
+                    assert_eq!(slow, fast, "k {k} seed {seed} ({} points)", points.len());
+                    if k >= 3 {
+                        let given = [[255.0, 255.0, 255.0], [0.0, 0.0, 0.0]];
+                        let slow = plain(points, k, &given, &mut rng(seed));
+                        let fast = exact_integer(points, &grid, k, &given, &mut rng(seed));
+                        assert_eq!(slow, fast, "fixed, k {k} seed {seed}");
+                        assert_eq!(&fast[..2], &given);
+                    }
                 }
             }
         }

@@ -170,7 +170,17 @@ pub fn palette_loss(pixels: &[[u8; 3]], palette: &[[u8; 3]]) -> f64 {
 /// Returns the final centroids, each pixel's label, and the number of epochs.
 pub fn reference_lloyd(
     pixels: &[[u8; 3]],
+    centroids: Vec<[f64; 3]>,
+    max_epochs: usize,
+) -> (Vec<[f64; 3]>, Vec<usize>, usize) {
+    reference_lloyd_fixed(pixels, centroids, 0, max_epochs)
+}
+
+/// [`reference_lloyd`] with the first `fixed` centroids never moved.
+pub fn reference_lloyd_fixed(
+    pixels: &[[u8; 3]],
     mut centroids: Vec<[f64; 3]>,
+    fixed: usize,
     max_epochs: usize,
 ) -> (Vec<[f64; 3]>, Vec<usize>, usize) {
     let x: Vec<[f64; 3]> = pixels.iter().map(|p| p.map(f64::from)).collect();
@@ -198,7 +208,7 @@ pub fn reference_lloyd(
             }
             counts[l] += 1;
         }
-        for j in 0..centroids.len() {
+        for j in fixed..centroids.len() {
             if counts[j] > 0 {
                 centroids[j] = sums[j].map(|s| s / counts[j] as f64);
             }
