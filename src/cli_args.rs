@@ -88,3 +88,19 @@ pub fn print_completions_or_man(mut command: clap::Command) -> Option<std::io::R
     let mut out = std::io::stdout().lock();
     Some(out.write_all(&text).and_then(|()| out.flush()))
 }
+
+/// Prints one `error:` line on standard error; a closed standard error is not worth another error.
+pub fn report_error(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+}
+
+/// A bug shows as one `error:` line, not a backtrace; a decoder's panic, which the loader turns into
+/// an error about the file, shows nothing of its own.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        if !crate::image_file::panic_is_handled() {
+            report_error(&format!("internal error ({info}); please report it"));
+        }
+    }));
+}

@@ -52,7 +52,7 @@ mod spec;
 mod sweep;
 
 pub use cleanup::{exit_on_signals, flag_on_signals};
-pub use cli_args::{print_completions_or_man, ClusterArgs};
+pub use cli_args::{install_panic_hook, print_completions_or_man, report_error, ClusterArgs};
 pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
@@ -69,7 +69,7 @@ pub use kmeans::{
     KMeansParams, Keep, Points, Run, MAX_EPOCHS, MAX_RESTARTS,
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
-pub use palette_file::{parse_palette_text, read_palette_file};
+pub use palette_file::{fixed_of_k, palette_of_k, parse_palette_text, read_palette_file};
 pub use pixels::{color_key, key_color, picture_from_dynamic, ColorHistogram, Picture};
 pub use progress::progress_bar;
 pub use report::{

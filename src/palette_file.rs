@@ -68,6 +68,36 @@ pub fn read_palette_file(path: &Path, limits: &LoadLimits) -> Result<Vec<[u8; 3]
     Ok(colors)
 }
 
+/// The palette for `--palette FILE` with `k` colours: the file's first `k`.
+///
+/// # Errors
+/// As [`read_palette_file`], and when the file holds fewer than `k` colours.
+pub fn palette_of_k(path: &Path, k: usize, limits: &LoadLimits) -> Result<Vec<[u8; 3]>> {
+    let colors = read_palette_file(path, limits)?;
+    if colors.len() < k {
+        return Err(Error::PaletteFile {
+            path: path.to_path_buf(),
+            message: format!("it holds {} colours, fewer than k = {k}", colors.len()),
+        });
+    }
+    Ok(colors[..k].to_vec())
+}
+
+/// The colours for `--fixed FILE` with `k` colours in all: every colour of the file, at most `k`.
+///
+/// # Errors
+/// As [`read_palette_file`], and when the file holds more than `k` colours.
+pub fn fixed_of_k(path: &Path, k: usize, limits: &LoadLimits) -> Result<Vec<[u8; 3]>> {
+    let colors = read_palette_file(path, limits)?;
+    if colors.len() > k {
+        return Err(Error::PaletteFile {
+            path: path.to_path_buf(),
+            message: format!("it holds {} colours, more than k = {k}", colors.len()),
+        });
+    }
+    Ok(colors)
+}
+
 /// The colours of a text palette (GIMP, JSON, or one colour a line).
 pub fn parse_palette_text(text: &str) -> std::result::Result<Vec<[u8; 3]>, String> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();

@@ -90,29 +90,14 @@ impl Cli {
     }
 }
 
-/// A bug shows as one `error:` line, not a backtrace; a decoder's panic, which the loader turns into
-/// an error about the file, shows nothing of its own.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        if !kquant::panic_is_handled() {
-            report_error(&format!("internal error ({info}); please report it"));
-        }
-    }));
-}
-
-/// Prints one error line; a closed standard error is not worth another error.
-fn report_error(message: &str) {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
-}
-
 fn main() -> ExitCode {
-    install_panic_hook();
+    kquant::install_panic_hook();
     if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
         return match written {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
             Err(e) => {
-                report_error(&format!("cannot write to standard output: {e}"));
+                kquant::report_error(&format!("cannot write to standard output: {e}"));
                 ExitCode::FAILURE
             }
         };
@@ -130,7 +115,7 @@ fn main() -> ExitCode {
     let cancel = match flag_on_signals() {
         Ok(flag) => flag,
         Err(e) => {
-            report_error(&format!("cannot handle signals: {e}"));
+            kquant::report_error(&format!("cannot handle signals: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -174,18 +159,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Interrupted { signal: SIGPIPE }) => match write_error {
             Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                report_error(&format!("cannot write to standard output: {e}"));
+                kquant::report_error(&format!("cannot write to standard output: {e}"));
                 ExitCode::FAILURE
             }
             // The reader went away: end quietly, as `seq 100 | head -1` does.
             _ => ExitCode::from(128 + SIGPIPE as u8),
         },
         Err(Error::Interrupted { signal }) => {
-            report_error("interrupted; nothing was written");
+            kquant::report_error("interrupted; nothing was written");
             ExitCode::from(128 + signal as u8)
         }
         Err(e) => {
-            report_error(&e.to_string());
+            kquant::report_error(&e.to_string());
             ExitCode::FAILURE
         }
     }

@@ -132,29 +132,14 @@ impl Cli {
     }
 }
 
-/// A bug shows as one `error:` line, not a backtrace; a decoder's panic, which the loader turns into
-/// an error about the file, shows nothing of its own.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        if !kquant::panic_is_handled() {
-            report_error(&format!("internal error ({info}); please report it"));
-        }
-    }));
-}
-
-/// Prints one error line; a closed standard error is not worth another error.
-fn report_error(message: &str) {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
-}
-
 fn main() -> ExitCode {
-    install_panic_hook();
+    kquant::install_panic_hook();
     if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
         return match written {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
             Err(e) => {
-                report_error(&format!("cannot write to standard output: {e}"));
+                kquant::report_error(&format!("cannot write to standard output: {e}"));
                 ExitCode::FAILURE
             }
         };
@@ -162,47 +147,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Ctrl-C, SIGTERM or SIGHUP: remove what the run made so far, exit 128 + the signal.
     if let Err(e) = exit_on_signals() {
-        report_error(&format!("cannot handle signals: {e}"));
+        kquant::report_error(&format!("cannot handle signals: {e}"));
         return ExitCode::FAILURE;
     }
     let mut spec = cli.spec();
-    if let Some(path) = &cli.palette {
-        match kquant::read_palette_file(path, &spec.options.load_limits()) {
-            Ok(colors) if colors.len() >= spec.k => {
-                spec.palette = Some((path.clone(), colors[..spec.k].to_vec()));
-            }
-            Ok(colors) => {
-                report_error(&format!(
-                    "cannot use palette '{}': it holds {} colours, fewer than k = {}",
-                    path.display(),
-                    colors.len(),
-                    spec.k
-                ));
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                report_error(&e.to_string());
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    if let Some(path) = &cli.fixed {
-        match kquant::read_palette_file(path, &spec.options.load_limits()) {
-            Ok(colors) if colors.len() <= spec.k => spec.fixed = Some((path.clone(), colors)),
-            Ok(colors) => {
-                report_error(&format!(
-                    "cannot use fixed colours '{}': it holds {} colours, more than k = {}",
-                    path.display(),
-                    colors.len(),
-                    spec.k
-                ));
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                report_error(&e.to_string());
-                return ExitCode::FAILURE;
-            }
-        }
+    if let Err(e) = read_brought_palettes(&cli, &mut spec) {
+        kquant::report_error(&e.to_string());
+        return ExitCode::FAILURE;
     }
     let progress = progress_bar(spec.effective_restarts() as u64, "restarts");
     let result = run_job(&spec, |_| progress.inc(1));
@@ -214,15 +165,28 @@ fn main() -> ExitCode {
             // end quietly with SIGPIPE's status, as coreutils do.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
             Err(e) => {
-                report_error(&format!("cannot write to standard output: {e}"));
+                kquant::report_error(&format!("cannot write to standard output: {e}"));
                 ExitCode::FAILURE
             }
         },
         Err(e) => {
-            report_error(&e.to_string());
+            kquant::report_error(&e.to_string());
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads the files of `--palette` and `--fixed` into `spec`, before any work, so a bad file costs
+/// nothing.
+fn read_brought_palettes(cli: &Cli, spec: &mut JobSpec) -> kquant::Result<()> {
+    let limits = spec.options.load_limits();
+    if let Some(path) = &cli.palette {
+        spec.palette = Some((path.clone(), kquant::palette_of_k(path, spec.k, &limits)?));
+    }
+    if let Some(path) = &cli.fixed {
+        spec.fixed = Some((path.clone(), kquant::fixed_of_k(path, spec.k, &limits)?));
+    }
+    Ok(())
 }
 
 /// The lines of a finished run on standard output (and the timings on standard error).
