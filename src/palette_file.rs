@@ -18,7 +18,7 @@ use crate::pixels::ColorHistogram;
 /// image limits instead).
 const MAX_TEXT_BYTES: u64 = 1 << 20;
 
-/// The colours of the palette file at `path`, in its order, at most [`MAX_K`] of them.
+/// The colours of the palette file at `path`, in its order, at most 256 of them.
 ///
 /// # Errors
 /// [`Error::PaletteFile`] when the file cannot be read, holds no colour or a malformed one, or
