@@ -223,7 +223,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
 
     let start = Instant::now();
     let clustering = match &spec.palette {
-        Some((_, colors)) => given_palette(&loaded.points, colors, &params),
+        Some((_, colors)) => given_palette(&loaded.points, colors, &params, spec.whole_palette),
         None => fit(&loaded.points, &params, on_restart)?,
     };
     timings.cluster = start.elapsed();
@@ -580,7 +580,13 @@ fn stage_outputs(
 
 /// The clustering that a given palette makes: its colours as the centroids, each colour of the
 /// image at its nearest (no epoch is run).
-fn given_palette(points: &Points, colors: &[[u8; 3]], params: &KMeansParams) -> Clustering {
+/// With `whole`, every colour stays in the palette, used or not.
+fn given_palette(
+    points: &Points,
+    colors: &[[u8; 3]],
+    params: &KMeansParams,
+    whole: bool,
+) -> Clustering {
     let centroids: Vec<Color> = colors
         .iter()
         .map(|&c| params.space.encode(to_color(c)))
@@ -592,7 +598,7 @@ fn given_palette(points: &Points, colors: &[[u8; 3]], params: &KMeansParams) -> 
         restart: 0,
         seed: params.seed,
         space: params.space,
-        fixed: 0,
+        fixed: if whole { colors.len() } else { 0 },
     }
 }
 

@@ -30,6 +30,7 @@
 //! Loading a file is [`load_picture`]; a whole `k_means` run, folder and files included, is
 //! [`run_job`]; `find_k`'s sweep is [`run_sweep`], and its suggestion [`suggest_k`].
 
+mod batch;
 mod cleanup;
 mod cli_args;
 mod colorspace;
@@ -51,6 +52,7 @@ mod run_dir;
 mod spec;
 mod sweep;
 
+pub use batch::{images_in, run_batch, BatchReport};
 pub use cleanup::{exit_on_signals, flag_on_signals};
 pub use cli_args::{install_panic_hook, print_completions_or_man, report_error, ClusterArgs};
 pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};

@@ -71,7 +71,13 @@ impl Palette {
                 (u, entry)
             })
             .collect();
-        entries.sort_by(|(_, a), (_, b)| b.pixels.cmp(&a.pixels).then(a.centroid.cmp(&b.centroid)));
+        // Most-used first; but when every colour is fixed (a palette shared by a set of images),
+        // the palette's own order, so every image's palette is the same list.
+        if clustering.fixed < sizes.len() {
+            entries.sort_by(|(_, a), (_, b)| {
+                b.pixels.cmp(&a.pixels).then(a.centroid.cmp(&b.centroid))
+            });
+        }
         let mut entry_of_used = vec![0u8; used.len()];
         for (i, &(u, _)) in entries.iter().enumerate() {
             entry_of_used[u] = i as u8;

@@ -166,6 +166,9 @@ pub struct JobSpec {
     pub swatch: bool,
     /// `--palette FILE`: the file and its first K colours, drawn with instead of clustering.
     pub palette: Option<(PathBuf, Vec<[u8; 3]>)>,
+    /// With `palette`: keep every palette colour in the palette written (`colors_k{K}.txt`, the
+    /// PNG's palette), used or not, so every image of a set shares one palette (`--shared-palette`).
+    pub whole_palette: bool,
     /// `--fixed FILE`: the file and its colours, which must be in the palette (k-means moves only
     /// the other centroids).
     pub fixed: Option<(PathBuf, Vec<[u8; 3]>)>,
@@ -192,6 +195,7 @@ impl JobSpec {
             png: false,
             swatch: false,
             palette: None,
+            whole_palette: false,
             fixed: None,
             dither: false,
             palette_formats: Vec::new(),
@@ -247,6 +251,9 @@ impl JobSpec {
             // The colours themselves, not the file's name: a changed file is another run.
             let list: Vec<String> = colors.iter().map(|&c| crate::report::hex(c)).collect();
             entries.push(("palette", list.join(",")));
+            if self.whole_palette {
+                entries.push(("whole palette", "yes".to_string()));
+            }
         }
         if let Some((_, colors)) = &self.fixed {
             let list: Vec<String> = colors.iter().map(|&c| crate::report::hex(c)).collect();

@@ -137,6 +137,7 @@ impl SweepSpec {
             png: false,
             swatch: false,
             palette: None,
+            whole_palette: false,
             fixed: None,
             dither: false,
             palette_formats: Vec::new(),
@@ -335,6 +336,12 @@ pub fn run_sweep(
     mut on_finish: impl FnMut(usize),
 ) -> Result<SweepReport> {
     spec.validate()?;
+    if spec.image.is_dir() {
+        return Err(Error::DecodeImage {
+            path: spec.image.clone(),
+            message: "it is a folder; find_k sweeps one image".into(),
+        });
+    }
     let k_means = locate_k_means(spec.k_means.as_deref())?;
     // An out-dir that cannot hold the run folder is reported now, not after the whole sweep.
     if let Ok(meta) = std::fs::metadata(&spec.out_dir) {

@@ -186,8 +186,9 @@ fn devices_and_pipes_are_read_as_bounded_streams() {
         1,
         "cannot read image '/dev/zero': not a recognised image format",
     );
+    // A folder is a set of images; this one holds none.
     let out = limited("k_means", dir.path(), &[".", "4"]);
-    assert_one_error(&out, 1, "it is a folder, not an image file");
+    assert_one_error(&out, 1, "cannot read image '.': the folder holds no image");
 
     // A picture that arrives through a FIFO (as `<(curl ...)` gives it) is read as a stream.
     let fifo = dir.path().join("pipe.png");
@@ -742,6 +743,15 @@ fn find_k_arguments_and_childrens_results_are_checked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // A folder is not one image to sweep.
+    let out = Command::new(bin("find_k"))
+        .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
+        .args(["--", "."])
+        .output()
+        .unwrap();
+    assert_one_error(&out, 1, "it is a folder; find_k sweeps one image");
 
     // An out-dir that is a file is refused before any child runs (this one would hang).
     fs::write(dir.path().join("file"), b"x").unwrap();

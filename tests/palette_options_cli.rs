@@ -704,3 +704,83 @@ fn fixed_colours_are_in_the_palette_unchanged() {
         .unwrap()
         .contains("holds 3 colours, more than k = 2"));
 }
+
+#[test]
+fn a_folder_of_images_gives_a_run_each_and_a_bad_one_is_reported_and_skipped() {
+    let dir = tempdir().unwrap();
+    let set = dir.path().join("set");
+    fs::create_dir_all(set.join("sub")).unwrap();
+    save(&set, "a.png", &blob_image(3, 30, 20));
+    save(&set, "b.png", &gradient_image(40, 30));
+    save(&set.join("sub"), "c.png", &gradient_image(8, 8)); // not in the set: a subfolder
+    let mut cut = Vec::new();
+    gradient_image(40, 30)
+        .write_to(&mut std::io::Cursor::new(&mut cut), image::ImageFormat::Png)
+        .unwrap();
+    fs::write(set.join("broken.png"), &cut[..cut.len() / 2]).unwrap();
+    fs::write(set.join("notes.txt"), "not an image").unwrap();
+
+    let out = k_means(dir.path())
+        .args([
+            "set",
+            "3",
+            "-c",
+            "--png",
+            "--seed",
+            "1",
+            "--out-dir",
+            "runs",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("broken.png"), "{stderr}");
+    assert!(stdout.contains("\n3 images, 1 failed, "), "{stdout}");
+    assert!(
+        stdout.contains("a.png: k = 3") && stdout.contains("b.png: k = 3"),
+        "{stdout}"
+    );
+    assert_eq!(fs::read_dir(dir.path().join("runs")).unwrap().count(), 2);
+
+    // One palette for the set: written once, and every image's palette is that same list.
+    k_means(dir.path())
+        .args([
+            "set",
+            "3",
+            "-c",
+            "--png",
+            "--seed",
+            "1",
+            "--shared-palette",
+            "--out-dir",
+            "shared",
+        ])
+        .assert()
+        .code(1);
+    let mut palettes = Vec::new();
+    let mut shared_folders = 0;
+    for entry in fs::read_dir(dir.path().join("shared")).unwrap() {
+        let run = entry.unwrap().path();
+        let name = run.file_name().unwrap().to_str().unwrap().to_string();
+        shared_folders += usize::from(name.starts_with("shared_palette"));
+        let colors = read_colors(&run, 3);
+        if run.join("final_image_k3.png").exists() {
+            let png = image::open(run.join("final_image_k3.png"))
+                .unwrap()
+                .to_rgb8();
+            assert!(png.pixels().all(|p| colors.contains(&p.0)));
+        }
+        palettes.push(colors);
+    }
+    assert_eq!(shared_folders, 1);
+    assert_eq!(
+        palettes.len(),
+        3,
+        "the shared palette's folder and one per good image"
+    );
+    assert!(palettes.windows(2).all(|w| w[0] == w[1]), "{palettes:?}");
+}

@@ -38,7 +38,8 @@ Example:
 #[derive(Debug, Parser)]
 #[command(name = "k_means", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// The image (JPEG, PNG, GIF, BMP, TIFF, WebP, ...). Pixels with alpha 0 are left out.
+    /// The image (JPEG, PNG, GIF, BMP, TIFF, WebP, ...), or a folder: every image in it (not in its
+    /// subfolders) gets its own run folder. Pixels with alpha 0 are left out.
     image: PathBuf,
     /// Number of colours, 1 to 256.
     #[arg(value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -75,6 +76,10 @@ struct Cli {
     /// centroids and never move; k-means places the other K - n.
     #[arg(long, value_name = "FILE", conflicts_with = "palette")]
     fixed: Option<PathBuf>,
+    /// With a folder as IMAGE: cluster all its images together (their pixels merged) into one
+    /// palette, written once, and draw every image with it.
+    #[arg(long, conflicts_with_all = ["palette"])]
+    shared_palette: bool,
     /// Also write palette_k{K}.png: the palette as bars sized by each colour's share of pixels,
     /// labelled with hex codes.
     #[arg(long)]
@@ -123,6 +128,7 @@ impl Cli {
             png: self.png,
             swatch: self.swatch,
             palette: None,
+            whole_palette: false,
             fixed: None,
             dither: self.dither,
             palette_formats: self.palette_format.clone(),
@@ -155,6 +161,17 @@ fn main() -> ExitCode {
         kquant::report_error(&e.to_string());
         return ExitCode::FAILURE;
     }
+    if cli.image.is_dir() {
+        return run_folder(&cli, &spec);
+    }
+    if cli.shared_palette {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--shared-palette needs IMAGE to be a folder of images",
+            )
+            .exit();
+    }
     let progress = progress_bar(spec.effective_restarts() as u64, "restarts");
     let result = run_job(&spec, |_| progress.inc(1));
     progress.finish_and_clear();
@@ -173,6 +190,57 @@ fn main() -> ExitCode {
             kquant::report_error(&e.to_string());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `k_means FOLDER K`: every image of the folder, one line each, then a summary line; exit 1 if
+/// any image failed (each failure is its own `error:` line).
+fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
+    let images = match kquant::images_in(&spec.image) {
+        Ok(images) => images.len(),
+        Err(e) => {
+            kquant::report_error(&e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    let progress = progress_bar(images as u64, "images");
+    let result = kquant::run_batch(spec, cli.shared_palette, |_| progress.inc(1));
+    progress.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            kquant::report_error(&e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let mut print = || -> std::io::Result<()> {
+        for line in report.shared.iter().flat_map(|(_, lines)| lines) {
+            writeln!(out, "{line}")?;
+        }
+        for (image, run) in &report.runs {
+            match run {
+                Ok(r) => writeln!(
+                    out,
+                    "{}: {} -> {}",
+                    image.display(),
+                    r.summary,
+                    r.run_dir.display()
+                )?,
+                Err(e) => kquant::report_error(&e.to_string()),
+            }
+        }
+        writeln!(out, "{}", report.summary())?;
+        out.flush()
+    };
+    match print() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
+        Err(e) => {
+            kquant::report_error(&format!("cannot write to standard output: {e}"));
+            ExitCode::FAILURE
+        }
+        Ok(()) if report.failed() > 0 => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
     }
 }
 

@@ -1,0 +1,216 @@
+//! A folder of images (`k_means FOLDER K`): every image in it quantized into its own run folder,
+//! images in parallel; a bad file is reported and the others still finish. With a shared palette,
+//! the merged histogram of all images (weighted by pixels) is clustered once and every image drawn
+//! with that one palette, which is written once, in a run folder of its own.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::image_file::load_picture_with;
+use crate::job::{run_job, JobReport};
+use crate::kmeans::{fit, Points};
+use crate::palette::Palette;
+use crate::pixels::{color_key, key_color, ColorHistogram};
+use crate::report::{colors_text, details_text, hex};
+use crate::run_dir::{canonical_text, folder_name, path_entry, Staging};
+use crate::spec::JobSpec;
+
+/// The images of `folder` (not its subfolders), in name order: the files whose first bytes are an
+/// image signature (a text file or anything else is not an image of the set, and is passed over).
+///
+/// # Errors
+/// [`Error::ReadImage`] when the folder cannot be listed.
+pub fn images_in(folder: &Path) -> Result<Vec<PathBuf>> {
+    let read_err = |source| Error::ReadImage {
+        path: folder.to_path_buf(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(read_err)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files.retain(|p| {
+        let mut head = Vec::new();
+        std::fs::File::open(p)
+            .and_then(|f| f.take(64).read_to_end(&mut head))
+            .is_ok()
+            && image::guess_format(&head).is_ok()
+    });
+    Ok(files)
+}
+
+/// What a folder run did.
+#[derive(Debug)]
+pub struct BatchReport {
+    /// Each image and what its run gave, in name order.
+    pub runs: Vec<(PathBuf, Result<JobReport>)>,
+    /// With a shared palette: its run folder and the lines saying what was written there.
+    pub shared: Option<(PathBuf, Vec<String>)>,
+    /// Seconds for the whole folder.
+    pub seconds: f64,
+}
+
+impl BatchReport {
+    /// How many images failed.
+    pub fn failed(&self) -> usize {
+        self.runs.iter().filter(|(_, r)| r.is_err()).count()
+    }
+
+    /// The closing line: `3 images, 1 failed, 0.42 s`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} image{}, {} failed, {:.2} s",
+            self.runs.len(),
+            if self.runs.len() == 1 { "" } else { "s" },
+            self.failed(),
+            self.seconds
+        )
+    }
+}
+
+/// Runs `template` (whose `image` is the folder) on every image of the folder, `on_done` called
+/// as each image finishes (from any thread). With `shared`, one palette for all (see the module).
+///
+/// # Errors
+/// When the folder cannot be listed, holds no image, or (shared) no image can be read or the
+/// shared palette cannot be written. A single bad image is not an error of the whole: its own
+/// result says what went wrong.
+pub fn run_batch(
+    template: &JobSpec,
+    shared: bool,
+    on_done: impl Fn(&Path) + Sync,
+) -> Result<BatchReport> {
+    let start = Instant::now();
+    let folder = &template.image;
+    let images = images_in(folder)?;
+    if images.is_empty() {
+        return Err(Error::DecodeImage {
+            path: folder.clone(),
+            message: "the folder holds no image".into(),
+        });
+    }
+    let mut spec = template.clone();
+    let mut shared_out = None;
+    if shared {
+        let (path, colors, lines) = shared_palette(template, &images)?;
+        spec.palette = Some((path.clone(), colors));
+        spec.whole_palette = true;
+        shared_out = Some((
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            lines,
+        ));
+    }
+    let runs: Vec<(PathBuf, Result<JobReport>)> = images
+        .par_iter()
+        .map(|image| {
+            let mut one = spec.clone();
+            one.image = image.clone();
+            let result = run_job(&one, |_| {});
+            on_done(image);
+            (image.clone(), result)
+        })
+        .collect();
+    Ok(BatchReport {
+        runs,
+        shared: shared_out,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Clusters the merged histogram of `images` and writes the palette once: returns the path of its
+/// `colors_k{K}.txt`, the colours (most-used over the whole set first), and the lines to print.
+fn shared_palette(
+    template: &JobSpec,
+    images: &[PathBuf],
+) -> Result<(PathBuf, Vec<[u8; 3]>, Vec<String>)> {
+    let limits = template.options.load_limits();
+    // Histograms one image at a time, merged into counts per colour key (u64: a set may hold more
+    // pixels than a u32 counts).
+    let mut merged: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    let mut read = 0;
+    for image in images {
+        let Ok(picture) = load_picture_with(image, &limits) else {
+            continue; // reported when the image itself is drawn
+        };
+        read += 1;
+        let hist = ColorHistogram::from_picture(&picture);
+        for (&c, &n) in hist.colors.iter().zip(&hist.counts) {
+            *merged.entry(color_key(c)).or_default() += u64::from(n);
+        }
+    }
+    if read == 0 || merged.is_empty() {
+        return Err(Error::DecodeImage {
+            path: template.image.clone(),
+            message: "no image of the folder could be read".into(),
+        });
+    }
+    // Weights are scaled down only if a colour's count overflows u32 (over 4 billion pixels).
+    let max = merged.values().copied().max().unwrap_or(1);
+    let scale = max.div_ceil(u64::from(u32::MAX)).max(1);
+    let hist = ColorHistogram {
+        colors: merged.keys().map(|&k| key_color(k)).collect(),
+        counts: merged
+            .values()
+            .map(|&n| (n / scale).max(1) as u32)
+            .collect(),
+    };
+    let points = Points::from_histogram_in(&hist, template.options.space);
+    let seed = template
+        .options
+        .seed
+        .unwrap_or_else(crate::job::random_seed);
+    let params = template.params(seed);
+    let clustering = fit(&points, &params, |_| {})?;
+    let palette = Palette::from_clustering(&clustering, &points);
+    let colors: Vec<[u8; 3]> = palette.entries.iter().map(|e| e.rgb).collect();
+
+    let mut entries = vec![
+        ("tool", "k_means shared palette".to_string()),
+        path_entry(&template.image),
+    ];
+    entries.push(("k", template.k.to_string()));
+    entries.extend(template.options.canonical_entries());
+    let name = folder_name("shared_palette", &canonical_text(&entries));
+    let mut staging = Staging::begin(&template.out_dir, &name)?;
+    let k = template.k;
+    let colors_name = format!("colors_k{k}.txt");
+    let colors_path = staging.final_path(&colors_name);
+    let lines = vec![
+        format!("shared palette folder: {}", staging.run_dir().display()),
+        format!(
+            "shared palette ({} colours over {read} images) saved to {}",
+            colors.len(),
+            colors_path.display()
+        ),
+    ];
+    staging.write(&colors_name, colors_text(&palette).as_bytes())?;
+    let details = details_text(
+        "k_means",
+        &[
+            ("folder", template.image.display().to_string()),
+            ("images clustered together", read.to_string()),
+            ("distinct colours", hist.len().to_string()),
+            ("k", k.to_string()),
+            ("seed", seed.to_string()),
+            (
+                "colours",
+                colors
+                    .iter()
+                    .map(|&c| hex(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ],
+        &lines,
+    );
+    staging.write("details.txt", details.as_bytes())?;
+    staging.commit()?;
+    Ok((colors_path, colors, lines))
+}
