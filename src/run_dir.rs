@@ -124,8 +124,8 @@ impl Staging {
             source,
         };
         let mut created: Vec<PathBuf> = Vec::new();
-        // The cleanup registration comes first, so a signal at any point below removes what
-        // this run made so far.
+        // A signal waits until the folders made below are registered (and then removes them).
+        let _busy = cleanup::busy();
         let cleanup_id = cleanup::register();
         let fail = |created: &[PathBuf], e: Error| {
             remove_created(created);
