@@ -88,6 +88,12 @@ const KEY_BITS: usize = 3 * (8 - FINE_BITS);
 /// Bits of a key that number the fine cell within its coarse cell.
 const WITHIN_BITS: usize = 3 * SPLIT_BITS;
 
+/// Whether every coordinate of `c` is an integer in 0..=255 (an sRGB colour).
+pub(crate) fn is_integral(c: &Color) -> bool {
+    c.iter()
+        .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
+}
+
 /// The sort key of a colour: its coarse cell, then its fine cell within it.
 fn cell_key(x: Color) -> usize {
     let q = x.map(|v| (v.clamp(0.0, 255.0) as usize) >> FINE_BITS);
@@ -178,10 +184,7 @@ impl Grid {
             fine.push(cell);
             c.fine_end = fine.len();
         }
-        let integer = coords
-            .iter()
-            .flatten()
-            .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0);
+        let integer = coords.iter().all(is_integral);
         Self {
             coords,
             weights,

@@ -21,7 +21,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::grid::Grid;
+use super::grid::{is_integral, Grid};
 use super::{dist2, Color, Points};
 
 /// How many candidates each centroid after the first is chosen from.
@@ -38,28 +38,19 @@ pub(crate) fn kmeans_plus_plus(
     given: &[Color],
     rng: &mut ChaCha8Rng,
 ) -> Vec<Color> {
-    let integral = |c: &Color| {
-        c.iter()
-            .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
-    };
-    if integer_sums_are_exact(points) && given.iter().all(integral) {
+    if integer_sums_are_exact(points, grid) && given.iter().all(is_integral) {
         exact_integer(points, grid, k, given, rng)
     } else {
         plain(points, k, given, rng)
     }
 }
 
-/// Whether every coordinate is an integer in 0..=255 and every sum of weighted squared distances
-/// stays below 2^53 (where f64 counts exactly).
-fn integer_sums_are_exact(points: &Points) -> bool {
+/// Whether every coordinate is an integer in 0..=255 (the grid knows) and every sum of weighted
+/// squared distances stays below 2^53 (where f64 counts exactly).
+fn integer_sums_are_exact(points: &Points, grid: &Grid) -> bool {
     let total: u64 = points.weights.iter().map(|&w| u64::from(w)).sum();
     let max_d2 = 3 * 255 * 255;
-    total.checked_mul(max_d2).is_some_and(|s| s < 1 << 53)
-        && points
-            .coords
-            .iter()
-            .flatten()
-            .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
+    grid.integer && total.checked_mul(max_d2).is_some_and(|s| s < 1 << 53)
 }
 
 /// Draws an index with probability proportional to `mass` (total `total` > 0): the first index
@@ -430,16 +421,17 @@ mod tests {
 
     #[test]
     fn only_integer_colours_take_the_fast_path() {
-        assert!(integer_sums_are_exact(&Points::from_pixels(&[[1, 2, 3]])));
+        let fast = |p: &Points| integer_sums_are_exact(p, &Grid::new(p));
+        assert!(fast(&Points::from_pixels(&[[1, 2, 3]])));
         let lab = Points {
             coords: vec![[50.5, 1.0, 2.0]],
             weights: vec![1],
         };
-        assert!(!integer_sums_are_exact(&lab));
+        assert!(!fast(&lab));
         let heavy = Points {
             coords: vec![[0.0; 3]],
             weights: vec![u32::MAX],
         };
-        assert!(integer_sums_are_exact(&heavy));
+        assert!(fast(&heavy));
     }
 }
