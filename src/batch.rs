@@ -75,21 +75,21 @@ impl BatchReport {
     }
 }
 
-/// Runs `template` (whose `image` is the folder) on every image of the folder, `on_done` called
-/// as each image finishes (from any thread). With `shared`, one palette for all (see the module).
+/// Runs `template` (whose `image` is the folder) on `images` (the folder's, from [`images_in`]),
+/// `on_done` called as each image finishes (from any thread). With `shared`, one palette for all
+/// (see the module).
 ///
 /// # Errors
-/// When the folder cannot be listed, holds no image, or (shared) no image can be read or the
-/// shared palette cannot be written. A single bad image is not an error of the whole: its own
-/// result says what went wrong.
+/// When there is no image, or (shared) no image can be read or the shared palette cannot be
+/// written. A single bad image is not an error of the whole: its own result says what went wrong.
 pub fn run_batch(
     template: &JobSpec,
+    images: &[PathBuf],
     shared: bool,
     on_done: impl Fn(&Path) + Sync,
 ) -> Result<BatchReport> {
     let start = Instant::now();
     let folder = &template.image;
-    let images = images_in(folder)?;
     if images.is_empty() {
         return Err(Error::DecodeImage {
             path: folder.clone(),
@@ -99,7 +99,7 @@ pub fn run_batch(
     let mut spec = template.clone();
     let mut shared_out = None;
     if shared {
-        let (path, colors, lines) = shared_palette(template, &images)?;
+        let (path, colors, lines) = shared_palette(template, images)?;
         spec.palette = Some((path.clone(), colors));
         spec.whole_palette = true;
         shared_out = Some((

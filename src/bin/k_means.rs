@@ -197,14 +197,14 @@ fn main() -> ExitCode {
 /// any image failed (each failure is its own `error:` line).
 fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
     let images = match kquant::images_in(&spec.image) {
-        Ok(images) => images.len(),
+        Ok(images) => images,
         Err(e) => {
             kquant::report_error(&e.to_string());
             return ExitCode::FAILURE;
         }
     };
-    let progress = progress_bar(images as u64, "images");
-    let result = kquant::run_batch(spec, cli.shared_palette, |_| progress.inc(1));
+    let progress = progress_bar(images.len() as u64, "images");
+    let result = kquant::run_batch(spec, &images, cli.shared_palette, |_| progress.inc(1));
     progress.finish_and_clear();
     let report = match result {
         Ok(report) => report,
