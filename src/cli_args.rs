@@ -104,3 +104,22 @@ pub fn install_panic_hook() {
         }
     }));
 }
+
+/// The exit code after printing to standard output: `done` when it all went out; 141 (SIGPIPE's
+/// status, as coreutils end) and no message when the reader went away (`| head -1`); 1 and one
+/// `error:` line for any other write error (a full disk).
+pub fn exit_after_printing(
+    printed: std::io::Result<()>,
+    done: std::process::ExitCode,
+) -> std::process::ExitCode {
+    match printed {
+        Ok(()) => done,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::ExitCode::from(128 + 13)
+        }
+        Err(e) => {
+            report_error(&format!("cannot write to standard output: {e}"));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -54,7 +54,9 @@ mod sweep;
 
 pub use batch::{images_in, run_batch, BatchReport};
 pub use cleanup::{exit_on_signals, flag_on_signals};
-pub use cli_args::{install_panic_hook, print_completions_or_man, report_error, ClusterArgs};
+pub use cli_args::{
+    exit_after_printing, install_panic_hook, print_completions_or_man, report_error, ClusterArgs,
+};
 pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
 pub use elbow::suggest_k;
 pub use error::{Error, Result};

@@ -93,14 +93,7 @@ impl Cli {
 fn main() -> ExitCode {
     kquant::install_panic_hook();
     if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
-        return match written {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
-            Err(e) => {
-                kquant::report_error(&format!("cannot write to standard output: {e}"));
-                ExitCode::FAILURE
-            }
-        };
+        return kquant::exit_after_printing(written, ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
     if cli.k_min > cli.k_max {
@@ -157,14 +150,11 @@ fn main() -> ExitCode {
     });
     match printed {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Error::Interrupted { signal: SIGPIPE }) => match write_error {
-            Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                kquant::report_error(&format!("cannot write to standard output: {e}"));
-                ExitCode::FAILURE
-            }
-            // The reader went away: end quietly, as `seq 100 | head -1` does.
-            _ => ExitCode::from(128 + SIGPIPE as u8),
-        },
+        // Stopped by a failed write: quietly if the reader went away, as `seq 100 | head -1`.
+        Err(Error::Interrupted { signal: SIGPIPE }) => kquant::exit_after_printing(
+            Err(write_error.unwrap_or_else(|| std::io::ErrorKind::BrokenPipe.into())),
+            ExitCode::SUCCESS,
+        ),
         Err(Error::Interrupted { signal }) => {
             kquant::report_error("interrupted; nothing was written");
             ExitCode::from(128 + signal as u8)

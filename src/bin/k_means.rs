@@ -141,14 +141,7 @@ impl Cli {
 fn main() -> ExitCode {
     kquant::install_panic_hook();
     if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
-        return match written {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
-            Err(e) => {
-                kquant::report_error(&format!("cannot write to standard output: {e}"));
-                ExitCode::FAILURE
-            }
-        };
+        return kquant::exit_after_printing(written, ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
     // Ctrl-C, SIGTERM or SIGHUP: remove what the run made so far, exit 128 + the signal.
@@ -176,16 +169,8 @@ fn main() -> ExitCode {
     let result = run_job(&spec, |_| progress.inc(1));
     progress.finish_and_clear();
     match result {
-        Ok(report) => match print_report(&cli, &report) {
-            Ok(()) => ExitCode::SUCCESS,
-            // The files are written; the reader of our output went away (`| head -1`, `| true`):
-            // end quietly with SIGPIPE's status, as coreutils do.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
-            Err(e) => {
-                kquant::report_error(&format!("cannot write to standard output: {e}"));
-                ExitCode::FAILURE
-            }
-        },
+        // The files are written even when the reader of our output went away.
+        Ok(report) => kquant::exit_after_printing(print_report(&cli, &report), ExitCode::SUCCESS),
         Err(e) => {
             kquant::report_error(&e.to_string());
             ExitCode::FAILURE
@@ -233,15 +218,12 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
         writeln!(out, "{}", report.summary())?;
         out.flush()
     };
-    match print() {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(128 + 13),
-        Err(e) => {
-            kquant::report_error(&format!("cannot write to standard output: {e}"));
-            ExitCode::FAILURE
-        }
-        Ok(()) if report.failed() > 0 => ExitCode::FAILURE,
-        Ok(()) => ExitCode::SUCCESS,
-    }
+    let done = if report.failed() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
+    kquant::exit_after_printing(print(), done)
 }
 
 /// Reads the files of `--palette` and `--fixed` into `spec`, before any work, so a bad file costs
