@@ -41,6 +41,15 @@ fn limited(name: &str, dir: &Path, args: &[&str]) -> Output {
     cmd.output().expect("the binary runs")
 }
 
+/// Asserts that the run succeeded, showing its stderr if not.
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Asserts a failure with `code`, exactly one stderr line, starting `error:` and holding `needle`.
 fn assert_one_error(out: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -133,11 +142,7 @@ fn bombs_are_refused_from_their_header_within_a_memory_limit() {
     // The same limit lets a real run through.
     save(dir.path(), "ok.png", &blob_image(3, 60, 40));
     let out = limited("k_means", dir.path(), &["ok.png", "3", "-i", "-p", "--png"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
@@ -481,12 +486,7 @@ fn identical_runs_at_once_leave_one_consistent_set_and_all_succeed() {
             })
             .collect();
         for child in children {
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_success(&child.wait_with_output().unwrap());
         }
         assert_one_runs_files(&only_run_dir(&dir.path().join(&out_dir)));
     }
@@ -720,11 +720,7 @@ fn find_k_reads_a_chatty_childs_stderr_as_it_comes() {
         .arg(&chatty)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
@@ -738,11 +734,7 @@ fn find_k_arguments_and_childrens_results_are_checked() {
         .args(["-o", "--k-max", "4", "--", "-i.png"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 
     // A folder is not one image to sweep.
     let out = Command::new(bin("find_k"))
