@@ -5,9 +5,8 @@
 //! tools is `bench/compare.sh`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kquant::{
-    fit, lloyd, random_centroids, ColorHistogram, EmptyPolicy, Init, KMeansParams, Picture, Points,
-};
+use kquant::kmeans::{lloyd, random_centroids};
+use kquant::{fit, ColorHistogram, EmptyPolicy, Init, KMeansParams, Picture, Points};
 
 /// `n` distinct colours shaped like a photo's: a few smooth clusters, with uneven weights.
 fn photo_like_points(n: usize) -> Points {
@@ -38,10 +37,14 @@ fn photo_like_points(n: usize) -> Points {
         }
     }
     let weights = (0..n).map(|i| 1 + (i % 37) as u32).collect();
-    Points {
-        coords: colors.iter().map(|&c| kquant::to_color(c)).collect(),
+    Points::new(
+        colors
+            .iter()
+            .map(|&c| kquant::kmeans::to_color(c))
+            .collect(),
         weights,
-    }
+    )
+    .expect("as many weights as colours, none zero")
 }
 
 fn bench_fit(c: &mut Criterion) {
@@ -87,7 +90,7 @@ fn bench_epoch(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_epoch");
     let points = photo_like_points(100_000);
     for &k in &[2usize, 16, 64, 256] {
-        let init = random_centroids(3, 0, k);
+        let init = random_centroids(3, 0, k).expect("k in range");
         group.bench_with_input(BenchmarkId::new("k", k), &init, |b, init| {
             b.iter(|| lloyd(&points, init.clone(), 1, false))
         });
@@ -105,7 +108,7 @@ fn bench_histogram(c: &mut Criterion) {
             [(x / 16) as u8, (y / 12) as u8, ((x + y) % 251) as u8]
         })
         .collect();
-    let picture = Picture::from_rgb(w, h, rgb);
+    let picture = Picture::from_rgb(w, h, rgb).unwrap();
     group.throughput(Throughput::Elements(u64::from(w * h)));
     group.bench_function("12MP", |b| {
         b.iter(|| ColorHistogram::from_picture(&picture))

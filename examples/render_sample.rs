@@ -4,8 +4,6 @@
 //!
 //! `cargo run --example render_sample` rewrites it (the output is deterministic).
 
-use image::{ImageBuffer, Rgb};
-
 const W: u32 = 480;
 const H: u32 = 320;
 
@@ -83,13 +81,16 @@ fn scene_above(fx: f64, fy: f64, sky: impl Fn(f64, f64) -> [f64; 3]) -> [f64; 3]
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let img = ImageBuffer::from_fn(W, H, |x, y| {
-        let c = scene(x, y);
-        let grain = (noise(x, y) - 0.5) * 6.0;
-        Rgb(c.map(|v| (v + grain).round().clamp(0.0, 255.0) as u8))
-    });
+    let rgb: Vec<[u8; 3]> = (0..H)
+        .flat_map(|y| (0..W).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let c = scene(x, y);
+            let grain = (noise(x, y) - 0.5) * 6.0;
+            c.map(|v| (v + grain).round().clamp(0.0, 255.0) as u8)
+        })
+        .collect();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample.jpg");
-    let jpeg = kquant::encode_jpeg(&img)?;
+    let jpeg = kquant::io::encode_jpeg(W, H, &rgb)?;
     std::fs::write(&path, jpeg)?;
     println!("wrote {}", path.display());
     Ok(())

@@ -4,10 +4,15 @@
 //! offset, so distances keep their proportions; [`ColorSpace::unit`] converts them back to the space's
 //! own units. Centroids are converted back to sRGB for every file.
 
-use crate::kmeans::Color;
+/// A point in a colour space, as k-means works on it: sRGB red, green and blue in 0..=255
+/// (fractional), or a CIELAB or Oklab colour laid out in about the same range (see
+/// [`ColorSpace::encode`]).
+pub type Color = [f64; 3];
 
 /// A colour space to cluster in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum ColorSpace {
     /// sRGB values 0-255, as the original.
     #[default]
@@ -207,7 +212,7 @@ mod tests {
     fn every_colour_lands_inside_the_engine_cube() {
         for space in [ColorSpace::Lab, ColorSpace::Oklab] {
             for key in (0..1u32 << 24).step_by(4099) {
-                let c = crate::kmeans::to_color(crate::pixels::key_color(key));
+                let c = crate::pixels::key_color(key).map(f64::from);
                 let e = space.encode(c);
                 assert!(
                     e.iter().all(|&v| (-0.5..=255.5).contains(&v)),

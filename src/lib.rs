@@ -1,91 +1,117 @@
 //! # kquant
 //!
-//! Redraw a photo with only K colours, using k-means clustering, and find a good K.
+//! Redraw a picture with only K colours, using k-means clustering, and find a good K.
 //!
 //! A faithful, fast port of a small Python project: random initial centroids in the RGB cube,
 //! Lloyd's epochs (assign every pixel to its nearest centroid, move each centroid to the mean of its
 //! pixels) until convergence or 20 epochs, 20 restarts keeping the lowest loss. The clustering runs on
-//! the image's distinct colours weighted by their pixel counts, which gives the same result as running
-//! on every pixel, much faster.
+//! the picture's distinct colours weighted by their pixel counts ([`ColorHistogram`], [`Points`]),
+//! which gives exactly the result of running on every pixel, much faster.
+//!
+//! ## The palette of a picture
 //!
 //! ```
-//! use kquant::{fit, ColorHistogram, KMeansParams, Palette, Picture, Points};
+//! use kquant::{fit, ColorHistogram, Init, KMeansParams, Palette, Points, EmptyPolicy};
 //!
-//! // A 4x1 picture with two dark and two light pixels.
-//! let picture = Picture::from_rgb(4, 1, vec![[0, 0, 0], [4, 4, 4], [250, 250, 250], [254, 254, 254]]);
-//! let hist = ColorHistogram::from_picture(&picture);
-//! let points = Points::from_histogram(&hist);
-//! let clustering = fit(&points, &KMeansParams::new(2).seed(42), |_restart| {})?;
-//! let palette = Palette::from_clustering(&clustering, &points);
-//! let colours: Vec<[u8; 3]> = palette.entries.iter().map(|e| e.rgb).collect();
-//! assert!(colours.contains(&[2, 2, 2]) && colours.contains(&[252, 252, 252]));
-//! assert!((clustering.best.stats.loss - 12f64.sqrt()).abs() < 1e-9);
+//! // Any RGB pixels: here two dark and two light ones.
+//! let pixels = [[0, 0, 0], [4, 4, 4], [250, 250, 250], [254, 254, 254]];
+//! let points = Points::from_histogram(&ColorHistogram::from_rgb(&pixels));
+//! // The best-palette mode: k-means++ seeding, empty clusters reseeded, run to convergence.
+//! let params = KMeansParams::new(2)
+//!     .seed(42)
+//!     .init(Init::KMeansPlusPlus)
+//!     .empty(EmptyPolicy::Reseed)
+//!     .max_epochs(300);
+//! let clustering = fit(&points, &params, |_restart| {})?;
+//! let palette = Palette::from_clustering(&clustering, &points)?;
+//! assert_eq!(palette.colors().len(), 2);
+//! assert!(palette.colors().contains(&[2, 2, 2]) && palette.colors().contains(&[252, 252, 252]));
+//! assert!((clustering.loss() - 12f64.sqrt()).abs() < 1e-9);
 //! # Ok::<(), kquant::Error>(())
 //! ```
 //!
-//! Beyond the original, [`KMeansParams`] can seed with k-means++ ([`Init`]), reseed empty clusters
-//! ([`EmptyPolicy`]) and cluster in CIELAB or Oklab ([`ColorSpace`]); [`dither`] draws with
-//! Floyd-Steinberg error diffusion and [`encode_indexed_png`] writes a true palette image.
+//! ## Remap a picture to a palette
 //!
-//! Loading a file is [`load_picture`]; a whole `k_means` run, folder and files included, is
-//! [`run_job`]; `find_k`'s sweep is [`run_sweep`], and its suggestion [`suggest_k`].
+//! A palette made by clustering, or one people bring (read with [`parse_palette_text`]):
+//!
+//! ```
+//! use kquant::{dither, draw, parse_palette_text, Palette, Picture};
+//!
+//! let colours = parse_palette_text("#000000\n#ffffff\n#ff0000\n").expect("three colours");
+//! let palette = Palette::from_colors(&colours)?;
+//! // A 2x2 RGBA picture; the transparent pixel stays transparent.
+//! let picture = Picture::from_rgba(2, 2, &[
+//!     [10, 10, 10, 255], [240, 250, 245, 255],
+//!     [200, 30, 20, 255], [0, 0, 0, 0],
+//! ])?;
+//! let indices = palette.remap(&picture); // or dither(&picture, &palette)
+//! assert_eq!(indices, [Some(0), Some(1), Some(2), None]);
+//! let rgb = draw(&palette, &indices);
+//! assert_eq!(rgb[..3], [[0, 0, 0], [255, 255, 255], [255, 0, 0]]);
+//! assert_eq!(dither(&picture, &palette).len(), 4);
+//! # Ok::<(), kquant::Error>(())
+//! ```
+//!
+//! ## Choose K
+//!
+//! The loss (mean distance of a pixel to its colour) for each K, and the elbow of that curve:
+//!
+//! ```
+//! use kquant::{fit, suggest_k, ColorHistogram, KMeansParams, Points};
+//!
+//! // Pixels around three colours.
+//! let pixels: Vec<[u8; 3]> = (0..300u32)
+//!     .map(|i| {
+//!         let base = [[20, 20, 20], [200, 40, 40], [40, 40, 220]][(i % 3) as usize];
+//!         base.map(|v: u8| v + (i % 7) as u8)
+//!     })
+//!     .collect();
+//! let points = Points::from_histogram(&ColorHistogram::from_rgb(&pixels));
+//! let curve: Vec<(usize, f64)> = (1..=8)
+//!     .map(|k| {
+//!         let clustering = fit(&points, &KMeansParams::new(k).seed(1), |_| {})?;
+//!         Ok((k, clustering.loss()))
+//!     })
+//!     .collect::<kquant::Result<_>>()?;
+//! assert_eq!(suggest_k(&curve), Some(3));
+//! # Ok::<(), kquant::Error>(())
+//! ```
+//!
+//! ## Features
+//!
+//! - The core (always): [`fit`] and [`KMeansParams`] (k-means++ seeding with [`Init`], empty
+//!   clusters reseeded with [`EmptyPolicy`], fixed colours, CIELAB and Oklab with [`ColorSpace`]),
+//!   the exact engine in [`kmeans`], [`Palette`], [`dither`], palette text formats
+//!   ([`PaletteFormat`]) and [`suggest_k`]. Its dependencies: `rand`, `rand_chacha`, `rayon`,
+//!   `thiserror`.
+//! - `image-io`: the `io` module, reading image files within limits (refusing damaged and oversized ones)
+//!   and writing JPEG and indexed PNG.
+//! - `cli` (default): the `k_means` and `find_k` binaries and their glue in `app`.
+//!
+//! With `default-features = false` the core builds without the image decoders, `clap`, plotting,
+//! fonts or progress bars.
 
-mod batch;
-mod cleanup;
-mod cli_args;
-mod colorspace;
+#[cfg(feature = "cli")]
+pub mod app;
+pub mod colorspace;
 mod elbow;
 mod error;
-mod image_file;
-mod indexed_png;
-mod job;
-mod jpeg;
-mod jpeg_check;
-mod kmeans;
+#[cfg(feature = "image-io")]
+pub mod io;
+pub mod kmeans;
 mod palette;
-mod palette_file;
+mod palette_text;
 mod pixels;
-pub mod plot;
-mod progress;
-mod report;
-mod run_dir;
-mod spec;
-mod sweep;
 
-pub use batch::{images_in, run_batch, BatchReport};
-pub use cleanup::{exit_on_signals, flag_on_signals};
-pub use cli_args::{
-    exit_after_printing, install_panic_hook, print_completions_or_man, report_error, ClusterArgs,
-};
-pub use colorspace::{lab_to_srgb, oklab_to_srgb, srgb_to_lab, srgb_to_oklab, ColorSpace};
+pub use colorspace::ColorSpace;
 pub use elbow::suggest_k;
 pub use error::{Error, Result};
-pub use image_file::{
-    decode_picture, load_picture, load_picture_with, panic_is_handled, LoadLimits,
-    DEFAULT_MAX_PIXELS,
-};
-pub use indexed_png::encode as encode_indexed_png;
-pub use job::{output_path, random_seed, run_job, JobReport, Quality, Timings};
-pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
 pub use kmeans::{
-    cluster_sizes, dist2, fit, initial_centroids, lloyd, lloyd_fixed, loss_of, nearest,
-    random_centroids, to_color, to_rgb8, Clustering, Color, EmptyPolicy, EpochStats, Init,
-    KMeansParams, Keep, Points, Run, MAX_EPOCHS, MAX_RESTARTS,
+    fit, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Keep, Points, Run,
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
-pub use palette_file::{fixed_of_k, palette_of_k, parse_palette_text, read_palette_file};
-pub use pixels::{color_key, key_color, picture_from_dynamic, ColorHistogram, Picture};
-pub use progress::progress_bar;
-pub use report::{
-    colors_text, details_text, gpl_text, hex, hex_text, json_text, loss_text, parse_loss,
-    PaletteFormat,
+pub use palette_text::{
+    colors_text, gpl_text, hex, hex_text, json_text, parse_palette_text, PaletteFormat,
+    PaletteTextError,
 };
-pub use run_dir::{canonical_text, folder_name, path_entry, Staging};
-pub use spec::{
-    default_max_epochs, empty_name, init_name, ClusterOptions, JobSpec, Outputs,
-    DEFAULT_MAX_EPOCHS, DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
-};
-pub use sweep::{
-    default_jobs, k_means_args, locate_k_means, loss_line, losses_csv, run_sweep, suggestion_line,
-    SweepReport, SweepSpec, DEFAULT_K_MAX, DEFAULT_K_MIN,
-};
+pub use pixels::{ColorHistogram, Picture};

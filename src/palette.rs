@@ -1,13 +1,15 @@
 //! The palette a clustering gives, and the picture redrawn with it.
 
-use image::RgbImage;
 use rayon::prelude::*;
 
+use crate::error::{Error, Result};
+use crate::kmeans::params::MAX_K;
 use crate::kmeans::{nearest, to_color, to_rgb8, Clustering, Color, Points};
 use crate::pixels::{color_key, ColorHistogram, Picture};
 
 /// One colour of the result.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct PaletteEntry {
     /// Index of the centroid this colour comes from.
     pub centroid: usize,
@@ -25,12 +27,12 @@ pub struct PaletteEntry {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Palette {
     /// The used colours.
-    pub entries: Vec<PaletteEntry>,
+    pub(crate) entries: Vec<PaletteEntry>,
     /// How many of the K centroids no pixel uses.
-    pub unused: usize,
+    pub(crate) unused: usize,
     /// For each point the palette was made from (a distinct colour, in the points' order), the
     /// index in [`Self::entries`] of the colour it is drawn with.
-    pub color_entries: Vec<u8>,
+    pub(crate) color_entries: Vec<u8>,
 }
 
 impl Palette {
@@ -39,7 +41,22 @@ impl Palette {
     /// lower centroid index). That is its own centroid's, except for colours within rounding
     /// distance of a boundary between clusters, which rounding can move to the other side; a
     /// rounded colour that then draws no pixel is left out.
-    pub fn from_clustering(clustering: &Clustering, points: &Points) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::WeightsMismatch`] when `points` are not the points `clustering` was made from (a
+    /// different number of them).
+    pub fn from_clustering(clustering: &Clustering, points: &Points) -> Result<Self> {
+        if points.len() != clustering.best.labels.len() {
+            return Err(Error::WeightsMismatch {
+                colors: clustering.best.labels.len(),
+                weights: points.len(),
+            });
+        }
+        Ok(Self::of_clustering(clustering, points))
+    }
+
+    /// [`Self::from_clustering`] for points known to match.
+    pub(crate) fn of_clustering(clustering: &Clustering, points: &Points) -> Self {
         let sizes = clustering.cluster_sizes(points);
         let srgb = clustering.srgb_centroids();
         // Fixed colours stay in the palette even when no pixel is drawn with them.
@@ -52,7 +69,7 @@ impl Palette {
             .map(|&j| clustering.space.encode(to_color(to_rgb8(srgb[j]))))
             .collect();
         // Nearest rounded colour of every point, by the engine's exact assignment (no epoch).
-        let nearest_used = crate::kmeans::lloyd(points, rounded, 0, false).labels;
+        let nearest_used = crate::kmeans::lloyd_trusted(points, rounded, 0, false).labels;
         let mut pixels = vec![0u64; used.len()];
         for (&u, &w) in nearest_used.iter().zip(&points.weights) {
             pixels[usize::from(u)] += u64::from(w);
@@ -92,6 +109,69 @@ impl Palette {
         }
     }
 
+    /// A palette of the given colours, in their order (a palette people bring): remap pictures to
+    /// it with [`Self::remap`]. Its entries count no pixel until a picture is remapped.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for no colour, [`Error::OutOfRange`] for more than 256.
+    pub fn from_colors(colors: &[[u8; 3]]) -> Result<Self> {
+        if colors.is_empty() {
+            return Err(Error::Empty { what: "palette" });
+        }
+        if colors.len() > MAX_K {
+            return Err(Error::OutOfRange {
+                name: "palette size",
+                value: colors.len(),
+                min: 1,
+                max: MAX_K,
+            });
+        }
+        Ok(Self {
+            entries: colors
+                .iter()
+                .enumerate()
+                .map(|(centroid, &rgb)| PaletteEntry {
+                    centroid,
+                    rgb,
+                    exact: to_color(rgb),
+                    pixels: 0,
+                })
+                .collect(),
+            unused: 0,
+            color_entries: Vec::new(),
+        })
+    }
+
+    /// Each pixel of `picture` as the index of its nearest colour (RGB distance; ties: the earlier
+    /// entry), `None` for a fully transparent pixel. Draw the result with [`draw`] or [`dither`]
+    /// instead for error diffusion.
+    pub fn remap(&self, picture: &Picture) -> Vec<Option<u8>> {
+        let hist = ColorHistogram::from_picture(picture);
+        let colors: Vec<Color> = self.entries.iter().map(|e| to_color(e.rgb)).collect();
+        let entries: Vec<u8> = hist
+            .colors
+            .par_iter()
+            .map(|&c| nearest(&colors, to_color(c)) as u8)
+            .collect();
+        let table = entry_table(&hist, &entries);
+        indices_from_table(picture, &table)
+    }
+
+    /// The colours used, most-used first.
+    pub fn entries(&self) -> &[PaletteEntry] {
+        &self.entries
+    }
+
+    /// The colours, most-used first.
+    pub fn colors(&self) -> Vec<[u8; 3]> {
+        self.entries.iter().map(|e| e.rgb).collect()
+    }
+
+    /// How many centroids of the clustering no pixel is drawn with (left out of the palette).
+    pub fn unused(&self) -> usize {
+        self.unused
+    }
+
     /// The number of colours used.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -129,6 +209,10 @@ pub fn palette_indices(
     palette: &Palette,
 ) -> Vec<Option<u8>> {
     let table = entry_table(hist, &palette.color_entries);
+    indices_from_table(picture, &table)
+}
+
+fn indices_from_table(picture: &Picture, table: &[u8]) -> Vec<Option<u8>> {
     (0..picture.rgb.len())
         .into_par_iter()
         .map(|p| {
@@ -140,13 +224,16 @@ pub fn palette_indices(
 }
 
 /// Draws `picture` with the palette: each pixel becomes the palette entry `indices` gives it
-/// (from [`palette_indices`] or [`dither`]); fully transparent pixels become [`TRANSPARENT_FILL`].
-pub fn draw(picture: &Picture, palette: &Palette, indices: &[Option<u8>]) -> RgbImage {
-    let out: Vec<u8> = indices
+/// (from [`Palette::remap`], [`palette_indices`] or [`dither`]), row by row; fully transparent
+/// pixels, and indices the palette does not have, become [`TRANSPARENT_FILL`].
+pub fn draw(palette: &Palette, indices: &[Option<u8>]) -> Vec<[u8; 3]> {
+    indices
         .par_iter()
-        .flat_map_iter(|&i| i.map_or(TRANSPARENT_FILL, |i| palette.entries[usize::from(i)].rgb))
-        .collect();
-    RgbImage::from_raw(picture.width, picture.height, out).expect("buffer matches the size")
+        .map(|&i| {
+            i.and_then(|i| palette.entries.get(usize::from(i)))
+                .map_or(TRANSPARENT_FILL, |e| e.rgb)
+        })
+        .collect()
 }
 
 /// Floyd-Steinberg error diffusion (R. W. Floyd and L. Steinberg, 1976): each pixel, plus the error
@@ -157,6 +244,9 @@ pub fn dither(picture: &Picture, palette: &Palette) -> Vec<Option<u8>> {
     let (w, h) = (picture.width as usize, picture.height as usize);
     let colors: Vec<Color> = palette.entries.iter().map(|e| to_color(e.rgb)).collect();
     let mut out = vec![None; w * h];
+    if colors.is_empty() {
+        return out;
+    }
     // Carried error for this row and the next, with a pixel of margin on each side.
     let mut here = vec![[0.0f64; 3]; w + 2];
     let mut below = vec![[0.0f64; 3]; w + 2];
@@ -191,16 +281,52 @@ mod tests {
     use crate::kmeans::{fit, KMeansParams};
 
     #[test]
+    fn a_palette_of_other_points_or_odd_indices_is_an_error_not_a_panic() {
+        let points = Points::from_pixels(&[[0, 0, 0], [200, 200, 200]]);
+        let c = fit(&points, &KMeansParams::new(2).seed(1), |_| {}).unwrap();
+        let other = Points::from_pixels(&[[0, 0, 0]]);
+        assert!(Palette::from_clustering(&c, &other).is_err());
+        assert!(Palette::from_colors(&[]).is_err());
+        assert!(Palette::from_colors(&[[0, 0, 0]; 257]).is_err());
+        let palette = Palette::from_colors(&[[0, 0, 0]]).unwrap();
+        assert_eq!(
+            draw(&palette, &[Some(0), Some(7), None]),
+            [[0, 0, 0], TRANSPARENT_FILL, TRANSPARENT_FILL]
+        );
+        let empty = Palette::default();
+        let picture = Picture::from_rgb(2, 1, vec![[1, 1, 1], [2, 2, 2]]).unwrap();
+        assert_eq!(dither(&picture, &empty), [None, None]);
+    }
+
+    #[test]
+    fn remapping_to_a_brought_palette_takes_the_nearest_colour() {
+        let palette = Palette::from_colors(&[[0, 0, 0], [255, 255, 255], [250, 0, 0]]).unwrap();
+        let picture = Picture::from_rgba(
+            4,
+            1,
+            &[
+                [20, 20, 20, 255],
+                [200, 10, 10, 255],
+                [240, 240, 250, 9],
+                [1, 1, 1, 0],
+            ],
+        )
+        .unwrap();
+        assert_eq!(palette.remap(&picture), [Some(0), Some(2), Some(1), None]);
+        assert_eq!(palette.colors(), [[0, 0, 0], [255, 255, 255], [250, 0, 0]]);
+    }
+
+    #[test]
     fn remap_draws_every_pixel_with_its_centroid() {
         let rgb = vec![[0, 0, 0], [250, 250, 250], [2, 2, 2], [252, 250, 248]];
-        let picture = Picture::from_rgb(2, 2, rgb);
+        let picture = Picture::from_rgb(2, 2, rgb).unwrap();
         let hist = ColorHistogram::from_picture(&picture);
         let points = Points::from_histogram(&hist);
         let c = fit(&points, &KMeansParams::new(2).seed(1), |_| {}).unwrap();
-        let palette = Palette::from_clustering(&c, &points);
+        let palette = Palette::from_clustering(&c, &points).unwrap();
         let indices = palette_indices(&picture, &hist, &palette);
-        let img = draw(&picture, &palette, &indices);
-        let px: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+        let img = draw(&palette, &indices);
+        let px: Vec<[u8; 3]> = img;
         assert_eq!(px[0], [1, 1, 1]);
         assert_eq!(px[2], [1, 1, 1]);
         assert_eq!(px[1], [251, 250, 249]);
@@ -217,14 +343,19 @@ mod tests {
         let pixels: Vec<[u8; 3]> = [0u8, 3, 4, 5].iter().map(|&v| [v, 0, 0]).collect();
         let points = Points::from_pixels(&pixels);
         let c = crate::kmeans::Clustering {
-            best: crate::kmeans::lloyd(&points, vec![[1.5, 0.0, 0.0], [4.4, 0.0, 0.0]], 0, false),
+            best: crate::kmeans::lloyd_trusted(
+                &points,
+                vec![[1.5, 0.0, 0.0], [4.4, 0.0, 0.0]],
+                0,
+                false,
+            ),
             restart: 0,
             restart_losses: vec![0.0],
             seed: 0,
             space: crate::colorspace::ColorSpace::Rgb,
             fixed: 0,
         };
-        let palette = Palette::from_clustering(&c, &points);
+        let palette = Palette::from_clustering(&c, &points).unwrap();
         let drawn: Vec<[u8; 3]> = palette
             .color_entries
             .iter()
@@ -249,7 +380,7 @@ mod tests {
     fn unused_centroids_are_left_out_and_counted() {
         let points = Points::from_pixels(&[[10, 10, 10], [10, 10, 10], [12, 10, 10]]);
         let c = fit(&points, &KMeansParams::new(8).seed(2).restarts(1), |_| {}).unwrap();
-        let palette = Palette::from_clustering(&c, &points);
+        let palette = Palette::from_clustering(&c, &points).unwrap();
         assert_eq!(palette.len() + palette.unused, 8);
         assert!(palette.len() <= 2);
         assert!(palette
@@ -260,7 +391,7 @@ mod tests {
 
     #[test]
     fn transparent_pixels_are_filled() {
-        let mut picture = Picture::from_rgb(2, 1, vec![[5, 5, 5], [9, 9, 9]]);
+        let mut picture = Picture::from_rgb(2, 1, vec![[5, 5, 5], [9, 9, 9]]).unwrap();
         picture.alpha = Some(vec![255, 0]);
         let palette = Palette {
             entries: vec![PaletteEntry {
@@ -275,16 +406,16 @@ mod tests {
         let hist = ColorHistogram::from_picture(&picture);
         let indices = palette_indices(&picture, &hist, &palette);
         assert_eq!(indices, vec![Some(0), None]);
-        let img = draw(&picture, &palette, &indices);
-        assert_eq!(img.get_pixel(1, 0).0, TRANSPARENT_FILL);
-        assert_eq!(img.get_pixel(0, 0).0, [5, 5, 5]);
+        let img = draw(&palette, &indices);
+        assert_eq!(img[1], TRANSPARENT_FILL);
+        assert_eq!(img[0], [5, 5, 5]);
         assert_eq!(dither(&picture, &palette), vec![Some(0), None]);
     }
 
     #[test]
     fn dithering_keeps_the_average_colour() {
         // A flat mid grey between black and white comes out as a mix whose mean is the grey.
-        let picture = Picture::from_rgb(64, 64, vec![[100, 100, 100]; 64 * 64]);
+        let picture = Picture::from_rgb(64, 64, vec![[100, 100, 100]; 64 * 64]).unwrap();
         let entry = |rgb: [u8; 3]| PaletteEntry {
             centroid: 0,
             rgb,

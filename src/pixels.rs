@@ -7,38 +7,92 @@
 
 use rayon::prelude::*;
 
-use image::DynamicImage;
+use crate::error::{Error, Result};
 
-/// A decoded picture as 8-bit sRGB, with alpha kept separately when the file had it.
+/// A picture as 8-bit sRGB, with alpha kept separately when it has any. Its pixel buffers always
+/// hold `width * height` pixels (the constructors check it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Picture {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
     /// `width * height` RGB triples, row by row.
-    pub rgb: Vec<[u8; 3]>,
-    /// One alpha value per pixel, when the file had an alpha channel.
-    pub alpha: Option<Vec<u8>>,
+    pub(crate) rgb: Vec<[u8; 3]>,
+    /// One alpha value per pixel, when the picture has an alpha channel.
+    pub(crate) alpha: Option<Vec<u8>>,
 }
 
 impl Picture {
-    /// Builds a fully opaque picture from its pixels.
+    /// A fully opaque picture from its pixels, row by row.
     ///
-    /// # Panics
-    /// If `rgb.len() != width * height`.
-    pub fn from_rgb(width: u32, height: u32, rgb: Vec<[u8; 3]>) -> Self {
-        assert_eq!(rgb.len(), width as usize * height as usize, "pixel count");
-        Self {
+    /// # Errors
+    /// [`Error::PictureSize`] if `rgb.len() != width * height`.
+    pub fn from_rgb(width: u32, height: u32, rgb: Vec<[u8; 3]>) -> Result<Self> {
+        check_size(width, height, rgb.len())?;
+        Ok(Self {
             width,
             height,
             rgb,
             alpha: None,
-        }
+        })
+    }
+
+    /// A picture from RGBA pixels, row by row; pixels with alpha 0 carry no colour (they are left
+    /// out of clustering and stay transparent when drawn).
+    ///
+    /// # Errors
+    /// [`Error::PictureSize`] if `rgba.len() != width * height`.
+    pub fn from_rgba(width: u32, height: u32, rgba: &[[u8; 4]]) -> Result<Self> {
+        check_size(width, height, rgba.len())?;
+        Ok(Self {
+            width,
+            height,
+            rgb: rgba.iter().map(|p| [p[0], p[1], p[2]]).collect(),
+            alpha: Some(rgba.iter().map(|p| p[3]).collect()),
+        })
+    }
+
+    /// A picture from RGB pixels and one alpha value per pixel.
+    ///
+    /// # Errors
+    /// [`Error::PictureSize`] if either buffer does not hold `width * height` values.
+    pub fn from_rgb_alpha(
+        width: u32,
+        height: u32,
+        rgb: Vec<[u8; 3]>,
+        alpha: Vec<u8>,
+    ) -> Result<Self> {
+        check_size(width, height, rgb.len())?;
+        check_size(width, height, alpha.len())?;
+        Ok(Self {
+            width,
+            height,
+            rgb,
+            alpha: Some(alpha),
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The pixels' colours, row by row.
+    pub fn rgb(&self) -> &[[u8; 3]] {
+        &self.rgb
+    }
+
+    /// The pixels' alpha values, when the picture has an alpha channel.
+    pub fn alpha(&self) -> Option<&[u8]> {
+        self.alpha.as_deref()
     }
 
     /// Whether pixel `i` carries colour: a pixel with alpha 0 has none and is left out of clustering.
-    pub fn is_visible(&self, i: usize) -> bool {
+    pub(crate) fn is_visible(&self, i: usize) -> bool {
         self.alpha.as_ref().is_none_or(|a| a[i] != 0)
     }
 
@@ -51,42 +105,18 @@ impl Picture {
     }
 }
 
-/// Converts a decoded image to a [`Picture`], keeping alpha only when the image has it.
-pub fn picture_from_dynamic(image: DynamicImage) -> Picture {
-    let (width, height) = (image.width(), image.height());
-    if image.color().has_alpha() {
-        let rgba = image.into_rgba8().into_raw();
-        let mut rgb = Vec::with_capacity(rgba.len() / 4);
-        let mut alpha = Vec::with_capacity(rgba.len() / 4);
-        for p in rgba.chunks_exact(4) {
-            rgb.push([p[0], p[1], p[2]]);
-            alpha.push(p[3]);
-        }
-        Picture {
+/// Checks that `len` pixels fill a `width` x `height` picture.
+fn check_size(width: u32, height: u32, len: usize) -> Result<()> {
+    let expected = u64::from(width) * u64::from(height);
+    if len as u64 != expected {
+        return Err(Error::PictureSize {
             width,
             height,
-            rgb,
-            alpha: Some(alpha),
-        }
-    } else {
-        let raw = image.into_rgb8().into_raw();
-        Picture {
-            width,
-            height,
-            rgb: bytes_to_triples(raw),
-            alpha: None,
-        }
+            expected,
+            got: len,
+        });
     }
-}
-
-/// Reinterprets packed RGB bytes as triples, in place when the buffer allows it.
-fn bytes_to_triples(raw: Vec<u8>) -> Vec<[u8; 3]> {
-    // A decoded photo's buffer has exactly 3 bytes a pixel, so it becomes a Vec of triples without a
-    // copy (a 24 MP photo: a 72 MB copy saved). Other capacities fall back to a copy.
-    match bytemuck::allocation::try_cast_vec(raw) {
-        Ok(triples) => triples,
-        Err((_, raw)) => raw.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect(),
-    }
+    Ok(())
 }
 
 /// Packs a colour into the 24-bit key used to sort and look up colours.
@@ -101,13 +131,14 @@ pub fn key_color(key: u32) -> [u8; 3] {
     [(key >> 16) as u8, (key >> 8) as u8, key as u8]
 }
 
-/// The distinct visible colours of a picture, in increasing [`color_key`] order, with their pixel counts.
+/// The distinct visible colours of a picture, in increasing `0xRRGGBB` order, with their pixel
+/// counts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ColorHistogram {
     /// Each distinct colour once.
-    pub colors: Vec<[u8; 3]>,
+    pub(crate) colors: Vec<[u8; 3]>,
     /// `counts[i]` pixels have colour `colors[i]`; never zero.
-    pub counts: Vec<u32>,
+    pub(crate) counts: Vec<u32>,
 }
 
 /// Below this many pixels sorting the colour keys is cheaper than counting into two 64 MB tables
@@ -155,13 +186,38 @@ fn count_colors(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> ColorCounts {
 }
 
 impl ColorHistogram {
+    /// The distinct colours, in increasing `0xRRGGBB` order.
+    pub fn colors(&self) -> &[[u8; 3]] {
+        &self.colors
+    }
+
+    /// How many pixels have each colour of [`Self::colors`] (never zero).
+    pub fn counts(&self) -> &[u32] {
+        &self.counts
+    }
+
+    /// Counts the colours of plain RGB pixels.
+    pub fn from_rgb(pixels: &[[u8; 3]]) -> Self {
+        Self::from_parts(pixels, None)
+    }
+
+    /// Counts the colours of RGBA pixels, leaving out those with alpha 0.
+    pub fn from_rgba(pixels: &[[u8; 4]]) -> Self {
+        let rgb: Vec<[u8; 3]> = pixels.iter().map(|p| [p[0], p[1], p[2]]).collect();
+        let alpha: Vec<u8> = pixels.iter().map(|p| p[3]).collect();
+        Self::from_parts(&rgb, Some(&alpha))
+    }
+
     /// Counts the visible colours of `picture` (pixels with alpha 0 are left out).
     pub fn from_picture(picture: &Picture) -> Self {
-        let visible = |i: usize| picture.is_visible(i);
-        if picture.rgb.len() < DENSE_THRESHOLD {
-            Self::by_sorting(&picture.rgb, visible)
+        Self::from_parts(&picture.rgb, picture.alpha.as_deref())
+    }
+
+    fn from_parts(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Self {
+        if rgb.len() < DENSE_THRESHOLD {
+            Self::by_sorting(rgb, |i| alpha.is_none_or(|a| a[i] != 0))
         } else {
-            Self::by_table(&picture.rgb, picture.alpha.as_deref())
+            Self::by_table(rgb, alpha)
         }
     }
 
@@ -274,16 +330,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn packed_bytes_become_triples_with_or_without_a_copy() {
-        let exact = vec![1u8, 2, 3, 4, 5, 6];
-        assert_eq!(bytes_to_triples(exact), vec![[1, 2, 3], [4, 5, 6]]);
-        let mut spare = Vec::with_capacity(7);
-        spare.extend_from_slice(&[9u8, 8, 7]);
-        assert_eq!(bytes_to_triples(spare), vec![[9, 8, 7]]);
+    fn pictures_must_hold_as_many_pixels_as_their_size() {
+        assert!(Picture::from_rgb(2, 2, vec![[0, 0, 0]; 3]).is_err());
+        assert!(Picture::from_rgba(1, 2, &[[0, 0, 0, 0]]).is_err());
+        assert!(Picture::from_rgb_alpha(1, 1, vec![[0, 0, 0]], vec![]).is_err());
+        let p = Picture::from_rgba(2, 1, &[[1, 2, 3, 255], [4, 5, 6, 0]]).unwrap();
+        assert_eq!((p.width(), p.height(), p.visible_count()), (2, 1, 1));
+        assert_eq!(p.rgb(), [[1, 2, 3], [4, 5, 6]]);
+        assert_eq!(p.alpha(), Some(&[255, 0][..]));
+    }
+
+    #[test]
+    fn histograms_of_plain_slices_match_those_of_pictures() {
+        let rgb = [[9, 9, 9], [1, 2, 3], [9, 9, 9]];
+        let hist = ColorHistogram::from_rgb(&rgb);
+        assert_eq!(hist, ColorHistogram::from_picture(&picture(&rgb)));
+        assert_eq!(hist.colors(), [[1, 2, 3], [9, 9, 9]]);
+        assert_eq!(hist.counts(), [1, 2]);
+        let rgba = ColorHistogram::from_rgba(&[[9, 9, 9, 255], [1, 2, 3, 0], [9, 9, 9, 1]]);
+        assert_eq!(rgba.colors(), [[9, 9, 9]]);
+        assert_eq!(rgba.counts(), [2]);
     }
 
     fn picture(colors: &[[u8; 3]]) -> Picture {
-        Picture::from_rgb(colors.len() as u32, 1, colors.to_vec())
+        Picture::from_rgb(colors.len() as u32, 1, colors.to_vec()).unwrap()
     }
 
     #[test]

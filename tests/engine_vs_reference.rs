@@ -4,7 +4,8 @@
 mod common;
 
 use common::{reference_lloyd, reference_lloyd_fixed};
-use kquant::{lloyd, random_centroids, ColorHistogram, Picture, Points};
+use kquant::kmeans::{lloyd, random_centroids};
+use kquant::{ColorHistogram, Picture, Points};
 use proptest::prelude::*;
 
 /// Pixels drawn from a few random "themes" so that clusters, ties and empty centroids all happen.
@@ -26,14 +27,14 @@ fn pixels() -> impl Strategy<Value = Vec<[u8; 3]>> {
 }
 
 fn check(pixels: &[[u8; 3]], k: usize, seed: u64, max_epochs: usize) {
-    check_from(pixels, random_centroids(seed, 0, k), max_epochs);
+    check_from(pixels, random_centroids(seed, 0, k).unwrap(), max_epochs);
 }
 
 fn check_from(pixels: &[[u8; 3]], init: Vec<[f64; 3]>, max_epochs: usize) {
-    let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.to_vec());
+    let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.to_vec()).unwrap();
     let hist = ColorHistogram::from_picture(&picture);
     let points = Points::from_histogram(&hist);
-    let fast = lloyd(&points, init.clone(), max_epochs, true);
+    let fast = lloyd(&points, init.clone(), max_epochs, true).unwrap();
     let (centroids, labels, epochs) = reference_lloyd(pixels, init, max_epochs);
     assert_eq!(fast.centroids, centroids, "centroids");
     assert_eq!(fast.epochs, epochs, "epochs");
@@ -44,7 +45,7 @@ fn check_from(pixels: &[[u8; 3]], init: Vec<[f64; 3]>, max_epochs: usize) {
     let ref_loss: f64 = pixels
         .iter()
         .zip(&labels)
-        .map(|(p, &l)| kquant::dist2(p.map(f64::from), centroids[l]).sqrt())
+        .map(|(p, &l)| kquant::kmeans::dist2(p.map(f64::from), centroids[l]).sqrt())
         .sum::<f64>()
         / pixels.len() as f64;
     assert!((fast.stats.loss - ref_loss).abs() <= 1e-9 * ref_loss.max(1.0));
@@ -105,14 +106,14 @@ fn fixed_centroids_stay_and_the_others_match_the_reference() {
             [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
         })
         .collect();
-    let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.clone());
+    let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.clone()).unwrap();
     let hist = ColorHistogram::from_picture(&picture);
     let points = Points::from_histogram(&hist);
     for (k, fixed) in [(6, 2), (16, 3), (5, 5)] {
-        let mut init = random_centroids(9, 0, k);
+        let mut init = random_centroids(9, 0, k).unwrap();
         init[0] = [255.0, 255.0, 255.0];
         init[1] = [0.0, 0.0, 0.0];
-        let fast = kquant::lloyd_fixed(&points, init.clone(), fixed, 25, false);
+        let fast = kquant::kmeans::lloyd_fixed(&points, init.clone(), fixed, 25, false).unwrap();
         let (centroids, labels, epochs) = reference_lloyd_fixed(&pixels, init.clone(), fixed, 25);
         assert_eq!(fast.centroids, centroids, "k {k} fixed {fixed}");
         assert_eq!(&fast.centroids[..fixed], &init[..fixed]);
@@ -137,9 +138,9 @@ fn ties_between_centroids_go_to_the_lowest_index_in_both() {
         [90.0, 100.0, 100.0],
         [100.0, 110.0, 100.0],
     ];
-    let picture = Picture::from_rgb(4, 1, pixels.clone());
+    let picture = Picture::from_rgb(4, 1, pixels.clone()).unwrap();
     let hist = ColorHistogram::from_picture(&picture);
-    let fast = lloyd(&Points::from_histogram(&hist), init.clone(), 20, false);
+    let fast = lloyd(&Points::from_histogram(&hist), init.clone(), 20, false).unwrap();
     let (centroids, _, _) = reference_lloyd(&pixels, init, 20);
     assert_eq!(fast.centroids, centroids);
 }

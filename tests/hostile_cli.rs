@@ -778,6 +778,29 @@ fn find_k_arguments_and_childrens_results_are_checked() {
         assert_one_error(&out, 1, "holds no loss");
         assert!(!dir.path().join("sweep").exists());
     }
+    // A child that names another run folder than its own: find_k reads and removes only a run
+    // folder inside its private folder, whatever a child prints.
+    let victim = dir.path().join("victim");
+    fs::create_dir(&victim).unwrap();
+    fs::write(victim.join("loss_k2.txt"), "1.000000\n").unwrap();
+    for printed in ["../../victim", "victim", "/"] {
+        let liar = script(
+            dir.path(),
+            "points_elsewhere.sh",
+            &format!("\"$K\" \"$@\" > /dev/null || exit $?\necho 'output folder name: {printed}'"),
+        );
+        let out = Command::new(bin("find_k"))
+            .current_dir(dir.path())
+            .env("TMPDIR", tmp.path())
+            .args(["-o", "--k-max", "3", "--out-dir", "sweep", "--k-means"])
+            .arg(&liar)
+            .args(["--", "-i.png"])
+            .output()
+            .unwrap();
+        assert_one_error(&out, 1, "it did not print its run folder");
+        assert!(victim.join("loss_k2.txt").exists(), "{printed}");
+        assert!(!dir.path().join("sweep").exists());
+    }
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 

@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{ImageFormat, RgbImage, RgbaImage};
-use kquant::{decode_picture, LoadLimits};
+use kquant::io::{decode_picture, LoadLimits};
 use proptest::prelude::*;
 
 /// The system allocator, counting the bytes in use and their peak.
@@ -173,7 +173,7 @@ proptest! {
         let peak = PEAK.load(Ordering::Relaxed) - before;
         prop_assert!(peak <= PEAK_ALLOWED, "{damage:?} of file {which}: peak {peak} bytes");
         if let Ok(picture) = &result {
-            prop_assert!(u64::from(picture.width) * u64::from(picture.height) <= MAX_PIXELS);
+            prop_assert!(u64::from(picture.width()) * u64::from(picture.height()) <= MAX_PIXELS);
         }
         if let Err(e) = &result {
             let text = e.to_string();
@@ -187,6 +187,6 @@ fn the_undamaged_files_load() {
     for (i, bytes) in originals().iter().enumerate() {
         let picture = decode_picture(bytes, &LoadLimits::new(MAX_PIXELS))
             .unwrap_or_else(|e| panic!("file {i}: {e}"));
-        assert_eq!((picture.width, picture.height), (37, 23), "file {i}");
+        assert_eq!((picture.width(), picture.height()), (37, 23), "file {i}");
     }
 }

@@ -101,7 +101,7 @@ fn the_png_holds_exactly_the_palette_and_every_pixel_its_nearest_colour() {
         .to_rgb8();
     assert_eq!(decoded.dimensions(), (64, 48));
     let source = image::open(&img).unwrap().to_rgb8();
-    let d2 = |a: [u8; 3], b: [u8; 3]| kquant::dist2(a.map(f64::from), b.map(f64::from));
+    let d2 = |a: [u8; 3], b: [u8; 3]| kquant::kmeans::dist2(a.map(f64::from), b.map(f64::from));
     let mut distinct = std::collections::HashSet::new();
     for (out, src) in decoded.pixels().zip(source.pixels()) {
         assert!(
@@ -168,7 +168,7 @@ fn gpl_hex_and_json_palettes_parse_back_to_the_palette() {
         .lines()
         .map(|l| {
             let v = u32::from_str_radix(l.strip_prefix('#').unwrap(), 16).unwrap();
-            kquant::key_color(v)
+            [(v >> 16) as u8, (v >> 8) as u8, v as u8]
         })
         .collect();
     assert_eq!(from_hex, palette);
@@ -518,7 +518,7 @@ fn every_pixel_is_drawn_with_its_nearest_written_colour() {
         let encode = |c: [u8; 3]| {
             let c = c.map(f64::from);
             if space == "oklab" {
-                kquant::srgb_to_oklab(c)
+                kquant::colorspace::srgb_to_oklab(c)
             } else {
                 c
             }
@@ -528,7 +528,7 @@ fn every_pixel_is_drawn_with_its_nearest_written_colour() {
             .to_rgb8();
         for (x, d) in scene.pixels().zip(drawn.pixels()) {
             assert!(palette.contains(&d.0), "{:?} is not in the palette", d.0);
-            let dist = |c: [u8; 3]| kquant::dist2(encode(x.0), encode(c));
+            let dist = |c: [u8; 3]| kquant::kmeans::dist2(encode(x.0), encode(c));
             let best = palette
                 .iter()
                 .map(|&c| dist(c))
@@ -631,7 +631,7 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
             .to_rgb8();
         let source = image::open(dir.path().join("blobs.png")).unwrap().to_rgb8();
         for (x, d) in source.pixels().zip(drawn.pixels()) {
-            let dist = |c: [u8; 3]| kquant::dist2(x.0.map(f64::from), c.map(f64::from));
+            let dist = |c: [u8; 3]| kquant::kmeans::dist2(x.0.map(f64::from), c.map(f64::from));
             let best = brand.iter().map(|&c| dist(c)).fold(f64::INFINITY, f64::min);
             assert_eq!(dist(d.0), best, "{name}");
         }

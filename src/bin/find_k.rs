@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use clap::{CommandFactory, Parser};
-use kquant::{
-    flag_on_signals, loss_line, progress_bar, run_sweep, suggestion_line, ClusterArgs, Error,
-    SweepSpec,
+use kquant::app::{
+    flag_on_signals, loss_line, progress_bar, run_sweep, suggestion_line, AppError as Error,
+    ClusterArgs, SweepSpec,
 };
 
 const AFTER_HELP: &str = "\
@@ -46,25 +46,25 @@ struct Cli {
     #[command(flatten)]
     cluster: ClusterArgs,
     /// Smallest K.
-    #[arg(long, value_name = "K", default_value_t = kquant::DEFAULT_K_MIN as u16,
+    #[arg(long, value_name = "K", default_value_t = kquant::app::DEFAULT_K_MIN as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     k_min: u16,
     /// Largest K.
-    #[arg(long, value_name = "K", default_value_t = kquant::DEFAULT_K_MAX as u16,
+    #[arg(long, value_name = "K", default_value_t = kquant::app::DEFAULT_K_MAX as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     k_max: u16,
     /// How many k_means runs at once [default: twice the number of cores]
     #[arg(short = 'j', long = "jobs", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
-    /// Folder that the run folder is created in.
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     completions: Option<clap_complete::Shell>,
     /// Print the manual page (roff; `man -l -` shows it) and exit.
     #[arg(long, exclusive = true)]
     man: bool,
-    #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
+    /// Folder that the run folder is created in.
+    #[arg(long, value_name = "DIR", default_value = kquant::app::DEFAULT_OUT_DIR)]
     out_dir: PathBuf,
     /// The k_means binary to run [default: the one next to find_k]
     #[arg(long = "k-means", value_name = "PATH")]
@@ -82,7 +82,9 @@ impl Cli {
             options: self.cluster.options(),
             k_min: usize::from(self.k_min),
             k_max: usize::from(self.k_max),
-            jobs: self.jobs.map_or_else(kquant::default_jobs, |j| j as usize),
+            jobs: self
+                .jobs
+                .map_or_else(kquant::app::default_jobs, |j| j as usize),
             out_dir: self.out_dir.clone(),
             k_means: self.k_means.clone(),
             timeout: self.timeout,
@@ -91,9 +93,9 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    kquant::install_panic_hook();
-    if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
-        return kquant::exit_after_printing(written, ExitCode::SUCCESS);
+    kquant::app::install_panic_hook();
+    if let Some(written) = kquant::app::print_completions_or_man(Cli::command()) {
+        return kquant::app::exit_after_printing(written, ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
     if cli.k_min > cli.k_max {
@@ -108,7 +110,7 @@ fn main() -> ExitCode {
     let cancel = match flag_on_signals() {
         Ok(flag) => flag,
         Err(e) => {
-            kquant::report_error(&format!("cannot handle signals: {e}"));
+            kquant::app::report_error(&format!("cannot handle signals: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -151,16 +153,16 @@ fn main() -> ExitCode {
     match printed {
         Ok(()) => ExitCode::SUCCESS,
         // Stopped by a failed write: quietly if the reader went away, as `seq 100 | head -1`.
-        Err(Error::Interrupted { signal: SIGPIPE }) => kquant::exit_after_printing(
+        Err(Error::Interrupted { signal: SIGPIPE }) => kquant::app::exit_after_printing(
             Err(write_error.unwrap_or_else(|| std::io::ErrorKind::BrokenPipe.into())),
             ExitCode::SUCCESS,
         ),
         Err(Error::Interrupted { signal }) => {
-            kquant::report_error("interrupted; nothing was written");
+            kquant::app::report_error("interrupted; nothing was written");
             ExitCode::from(128 + signal as u8)
         }
         Err(e) => {
-            kquant::report_error(&e.to_string());
+            kquant::app::report_error(&e.to_string());
             ExitCode::FAILURE
         }
     }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use kquant::{
-    exit_on_signals, hex, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs,
-    PaletteFormat,
+use kquant::app::{
+    exit_on_signals, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs,
 };
+use kquant::{hex, PaletteFormat};
 
 const AFTER_HELP: &str = "\
 Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
@@ -96,14 +96,14 @@ struct Cli {
         requires = "colors"
     )]
     palette_format: Vec<PaletteFormat>,
-    /// Folder that run folders are created in.
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     completions: Option<clap_complete::Shell>,
     /// Print the manual page (roff; `man -l -` shows it) and exit.
     #[arg(long, exclusive = true)]
     man: bool,
-    #[arg(long, value_name = "DIR", default_value = kquant::DEFAULT_OUT_DIR)]
+    /// Folder that run folders are created in.
+    #[arg(long, value_name = "DIR", default_value = kquant::app::DEFAULT_OUT_DIR)]
     out_dir: PathBuf,
     /// Print how long each phase took (decode, histogram, k-means, files) on stderr, and write it to
     /// details.txt.
@@ -139,19 +139,19 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    kquant::install_panic_hook();
-    if let Some(written) = kquant::print_completions_or_man(Cli::command()) {
-        return kquant::exit_after_printing(written, ExitCode::SUCCESS);
+    kquant::app::install_panic_hook();
+    if let Some(written) = kquant::app::print_completions_or_man(Cli::command()) {
+        return kquant::app::exit_after_printing(written, ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
     // Ctrl-C, SIGTERM or SIGHUP: remove what the run made so far, exit 128 + the signal.
     if let Err(e) = exit_on_signals() {
-        kquant::report_error(&format!("cannot handle signals: {e}"));
+        kquant::app::report_error(&format!("cannot handle signals: {e}"));
         return ExitCode::FAILURE;
     }
     let mut spec = cli.spec();
     if let Err(e) = read_brought_palettes(&cli, &mut spec) {
-        kquant::report_error(&e.to_string());
+        kquant::app::report_error(&e.to_string());
         return ExitCode::FAILURE;
     }
     if cli.image.is_dir() {
@@ -170,9 +170,11 @@ fn main() -> ExitCode {
     progress.finish_and_clear();
     match result {
         // The files are written even when the reader of our output went away.
-        Ok(report) => kquant::exit_after_printing(print_report(&cli, &report), ExitCode::SUCCESS),
+        Ok(report) => {
+            kquant::app::exit_after_printing(print_report(&cli, &report), ExitCode::SUCCESS)
+        }
         Err(e) => {
-            kquant::report_error(&e.to_string());
+            kquant::app::report_error(&e.to_string());
             ExitCode::FAILURE
         }
     }
@@ -181,20 +183,20 @@ fn main() -> ExitCode {
 /// `k_means FOLDER K`: every image of the folder, one line each, then a summary line; exit 1 if
 /// any image failed (each failure is its own `error:` line).
 fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
-    let images = match kquant::images_in(&spec.image) {
+    let images = match kquant::app::images_in(&spec.image) {
         Ok(images) => images,
         Err(e) => {
-            kquant::report_error(&e.to_string());
+            kquant::app::report_error(&e.to_string());
             return ExitCode::FAILURE;
         }
     };
     let progress = progress_bar(images.len() as u64, "images");
-    let result = kquant::run_batch(spec, &images, cli.shared_palette, |_| progress.inc(1));
+    let result = kquant::app::run_batch(spec, &images, cli.shared_palette, |_| progress.inc(1));
     progress.finish_and_clear();
     let report = match result {
         Ok(report) => report,
         Err(e) => {
-            kquant::report_error(&e.to_string());
+            kquant::app::report_error(&e.to_string());
             return ExitCode::FAILURE;
         }
     };
@@ -212,7 +214,7 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
                     r.summary,
                     r.run_dir.display()
                 )?,
-                Err(e) => kquant::report_error(&e.to_string()),
+                Err(e) => kquant::app::report_error(&e.to_string()),
             }
         }
         writeln!(out, "{}", report.summary())?;
@@ -223,18 +225,24 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     };
-    kquant::exit_after_printing(print(), done)
+    kquant::app::exit_after_printing(print(), done)
 }
 
 /// Reads the files of `--palette` and `--fixed` into `spec`, before any work, so a bad file costs
 /// nothing.
-fn read_brought_palettes(cli: &Cli, spec: &mut JobSpec) -> kquant::Result<()> {
+fn read_brought_palettes(
+    cli: &Cli,
+    spec: &mut JobSpec,
+) -> Result<(), kquant::io::PaletteFileError> {
     let limits = spec.options.load_limits();
     if let Some(path) = &cli.palette {
-        spec.palette = Some((path.clone(), kquant::palette_of_k(path, spec.k, &limits)?));
+        spec.palette = Some((
+            path.clone(),
+            kquant::io::palette_of_k(path, spec.k, &limits)?,
+        ));
     }
     if let Some(path) = &cli.fixed {
-        spec.fixed = Some((path.clone(), kquant::fixed_of_k(path, spec.k, &limits)?));
+        spec.fixed = Some((path.clone(), kquant::io::fixed_of_k(path, spec.k, &limits)?));
     }
     Ok(())
 }
@@ -264,7 +272,7 @@ fn print_report(cli: &Cli, report: &JobReport) -> std::io::Result<()> {
 /// Each palette colour as a coloured swatch beside its hex code and share of pixels.
 fn print_swatches(out: &mut impl Write, report: &JobReport) -> std::io::Result<()> {
     let total = report.palette.total_pixels().max(1) as f64;
-    for e in &report.palette.entries {
+    for e in report.palette.entries() {
         let [r, g, b] = e.rgb;
         writeln!(
             out,

@@ -42,6 +42,7 @@ pub fn nearest(centroids: &[Color], x: Color) -> usize {
 }
 
 /// Loss and SSE of `centroids` with each point at its label, summed in a fixed order.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub fn loss_of(points: &Points, centroids: &[Color], labels: &[u8]) -> EpochStats {
     loss_parts(&points.coords, &points.weights, centroids, labels)
 }
@@ -381,12 +382,16 @@ impl Assignment {
 /// nearest centroids of the final centroids. With `record_history`, the loss of the initial centroids
 /// and after every epoch is recorded (one extra pass over the points per epoch).
 ///
-/// Coordinates must be integers in 0..=255 (as [`Points::from_histogram`] and
-/// [`Points::from_pixels`] make them): cluster sums are kept as exact integers.
+/// The public [`crate::kmeans::lloyd`] checks its input and calls this.
 ///
 /// # Panics
 /// If `initial` is empty or has more than 256 centroids.
-pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_history: bool) -> Run {
+pub(crate) fn lloyd(
+    points: &Points,
+    initial: Vec<Color>,
+    max_epochs: usize,
+    record_history: bool,
+) -> Run {
     lloyd_fixed(points, initial, 0, max_epochs, record_history)
 }
 
@@ -395,7 +400,7 @@ pub fn lloyd(points: &Points, initial: Vec<Color>, max_epochs: usize, record_his
 ///
 /// # Panics
 /// If `initial` is empty, has more than 256 centroids, or fewer than `fixed`.
-pub fn lloyd_fixed(
+pub(crate) fn lloyd_fixed(
     points: &Points,
     initial: Vec<Color>,
     fixed: usize,
@@ -553,7 +558,7 @@ mod tests {
     #[test]
     fn epoch_limit_stops_the_run_and_labels_stay_nearest() {
         let p = crate::kmeans::scattered_points(200, [7, 11, 3]);
-        let init = crate::kmeans::random_centroids(1, 0, 8);
+        let init = crate::kmeans::cube_start(1, 0, 8);
         let run = lloyd(&p, init, 1, true);
         assert_eq!(run.epochs, 1);
         assert_eq!(run.history.len(), 2);
@@ -580,7 +585,7 @@ mod tests {
     fn sse_never_increases_between_epochs() {
         let p = pts(&crate::pixels::hashed_colors(3000));
         for seed in 0..5 {
-            let run = lloyd(&p, crate::kmeans::random_centroids(seed, 0, 12), 20, true);
+            let run = lloyd(&p, crate::kmeans::cube_start(seed, 0, 12), 20, true);
             for w in run.history.windows(2) {
                 assert!(w[1].sse <= w[0].sse * (1.0 + 1e-12), "{:?}", run.history);
             }

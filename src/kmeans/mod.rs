@@ -15,30 +15,68 @@ mod grid;
 pub(crate) mod params;
 mod plus_plus;
 
-pub use engine::{lloyd, lloyd_fixed, loss_of, nearest};
-pub use params::{EmptyPolicy, Init, KMeansParams, Keep, MAX_EPOCHS, MAX_RESTARTS};
+pub(crate) use engine::lloyd as lloyd_trusted;
+#[cfg(feature = "cli")]
+pub(crate) use engine::loss_of;
+pub use engine::nearest;
+pub use params::{EmptyPolicy, Init, KMeansParams, Keep, MAX_EPOCHS, MAX_K, MAX_RESTARTS};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+pub use crate::colorspace::Color;
 use crate::colorspace::ColorSpace;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pixels::ColorHistogram;
-
-/// A point in colour space: red, green and blue in 0..=255.
-pub type Color = [f64; 3];
 
 /// Points to cluster, each with a weight (the number of pixels it stands for).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Points {
     /// Coordinates of each point.
-    pub coords: Vec<Color>,
+    pub(crate) coords: Vec<Color>,
     /// Weight of each point; never zero.
-    pub weights: Vec<u32>,
+    pub(crate) weights: Vec<u32>,
 }
 
 impl Points {
+    /// Points from coordinates and weights (pixels each stands for).
+    ///
+    /// # Errors
+    /// [`Error::WeightsMismatch`] if there are not as many weights as coordinates;
+    /// [`Error::OutOfRange`] for a weight of zero; [`Error::Coordinate`] for a coordinate that is
+    /// not finite or further than [`MAX_COORDINATE`] from 0.
+    pub fn new(coords: Vec<Color>, weights: Vec<u32>) -> Result<Self> {
+        if coords.len() != weights.len() {
+            return Err(Error::WeightsMismatch {
+                colors: coords.len(),
+                weights: weights.len(),
+            });
+        }
+        if let Some(&w) = weights.iter().find(|&&w| w == 0) {
+            return Err(Error::OutOfRange {
+                name: "weight",
+                value: w as usize,
+                min: 1,
+                max: u32::MAX as usize,
+            });
+        }
+        if !coords.iter().all(|&c| is_sane(c)) {
+            return Err(Error::Coordinate { what: "point" });
+        }
+        Ok(Self { coords, weights })
+    }
+
+    /// The coordinates of each point.
+    pub fn coords(&self) -> &[Color] {
+        &self.coords
+    }
+
+    /// The weight of each point.
+    pub fn weights(&self) -> &[u32] {
+        &self.weights
+    }
+
     /// One point per distinct colour, weighted by its pixel count.
     pub fn from_histogram(hist: &ColorHistogram) -> Self {
         Self {
@@ -83,6 +121,77 @@ impl Points {
     }
 }
 
+/// Lloyd's algorithm on `points` from the centroids `initial` (1 to 256 of them), for at most
+/// `max_epochs` epochs or until no point changes centroid; the loss after each epoch is kept when
+/// `record_history` is set. This is the exact engine [`fit`] runs for each restart.
+///
+/// # Errors
+/// As [`lloyd_fixed`].
+pub fn lloyd(
+    points: &Points,
+    initial: Vec<Color>,
+    max_epochs: usize,
+    record_history: bool,
+) -> Result<Run> {
+    lloyd_fixed(points, initial, 0, max_epochs, record_history)
+}
+
+/// [`lloyd`] with the first `fixed` centroids held where they are: they take points like the
+/// others, but never move (colours that must be in the palette).
+///
+/// # Errors
+/// [`Error::Empty`] without points, [`Error::OutOfRange`] for no or more than 256 centroids or
+/// more than [`MAX_EPOCHS`] epochs, [`Error::TooManyFixed`], [`Error::Coordinate`] for a centroid
+/// that is not finite or further than [`MAX_COORDINATE`] from 0.
+pub fn lloyd_fixed(
+    points: &Points,
+    initial: Vec<Color>,
+    fixed: usize,
+    max_epochs: usize,
+    record_history: bool,
+) -> Result<Run> {
+    if points.is_empty() {
+        return Err(Error::Empty { what: "points" });
+    }
+    let out_of_range = |name, value, min, max| Error::OutOfRange {
+        name,
+        value,
+        min,
+        max,
+    };
+    if !(1..=params::MAX_K).contains(&initial.len()) {
+        return Err(out_of_range("k", initial.len(), 1, params::MAX_K));
+    }
+    if max_epochs > MAX_EPOCHS {
+        return Err(out_of_range("max-epochs", max_epochs, 0, MAX_EPOCHS));
+    }
+    if fixed > initial.len() {
+        return Err(Error::TooManyFixed {
+            fixed,
+            k: initial.len(),
+        });
+    }
+    if !initial.iter().all(|&c| is_sane(c)) {
+        return Err(Error::Coordinate { what: "centroid" });
+    }
+    Ok(engine::lloyd_fixed(
+        points,
+        initial,
+        fixed,
+        max_epochs,
+        record_history,
+    ))
+}
+
+/// The largest coordinate (in size) of a point or centroid: far beyond any colour space's layout
+/// (about 0..=255), and small enough that squared distances and sums of millions of pixels stay
+/// exact where they are integers.
+pub const MAX_COORDINATE: f64 = 1e6;
+
+fn is_sane(c: Color) -> bool {
+    c.iter().all(|v| v.is_finite() && v.abs() <= MAX_COORDINATE)
+}
+
 /// Converts an 8-bit colour to a point.
 pub fn to_color(c: [u8; 3]) -> Color {
     [f64::from(c[0]), f64::from(c[1]), f64::from(c[2])]
@@ -105,6 +214,7 @@ pub fn dist2(a: Color, b: Color) -> f64 {
 
 /// Loss and sum of squared errors of a set of centroids, each point at its assigned centroid.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct EpochStats {
     /// Mean over pixels of the Euclidean distance to the centroid (0-255 units): the original's loss.
     pub loss: f64,
@@ -114,6 +224,7 @@ pub struct EpochStats {
 
 /// The outcome of one run of Lloyd's algorithm from given initial centroids.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Run {
     /// The centroids the run started from.
     pub initial: Vec<Color>,
@@ -136,21 +247,57 @@ pub struct Run {
 pub struct Clustering {
     /// The restart kept: the lowest final loss, or SSE as [`KMeansParams::keep`] says (ties: the
     /// earliest).
-    pub best: Run,
+    pub(crate) best: Run,
     /// Which restart that was (0-based).
-    pub restart: usize,
+    pub(crate) restart: usize,
     /// The final loss of every restart, in restart order.
-    pub restart_losses: Vec<f64>,
+    pub(crate) restart_losses: Vec<f64>,
     /// The seed the restarts were drawn from.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// The space the centroids are in.
-    pub space: ColorSpace,
+    pub(crate) space: ColorSpace,
     /// How many leading centroids are fixed colours ([`KMeansParams::fixed`]): they stay in the
     /// palette even when no pixel is drawn with them.
-    pub fixed: usize,
+    pub(crate) fixed: usize,
 }
 
 impl Clustering {
+    /// The restart kept: the lowest final loss, or SSE as [`KMeansParams::keep`] says (ties: the
+    /// earliest).
+    pub fn best(&self) -> &Run {
+        &self.best
+    }
+
+    /// Which restart was kept (0-based).
+    pub fn restart(&self) -> usize {
+        self.restart
+    }
+
+    /// The final loss of every restart, in restart order.
+    pub fn restart_losses(&self) -> &[f64] {
+        &self.restart_losses
+    }
+
+    /// The seed the restarts were drawn from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The space the centroids are in.
+    pub fn space(&self) -> ColorSpace {
+        self.space
+    }
+
+    /// How many leading centroids are fixed colours.
+    pub fn fixed(&self) -> usize {
+        self.fixed
+    }
+
+    /// The final loss: the weighted mean distance of a point to its centroid, in the clustering
+    /// space's units.
+    pub fn loss(&self) -> f64 {
+        self.best.stats.loss
+    }
     /// The final centroids in sRGB (0-255, fractional).
     pub fn srgb_centroids(&self) -> Vec<Color> {
         self.best
@@ -167,7 +314,7 @@ impl Clustering {
 }
 
 /// Sums the weights of the points given each label.
-pub fn cluster_sizes(points: &Points, labels: &[u8], k: usize) -> Vec<u64> {
+pub(crate) fn cluster_sizes(points: &Points, labels: &[u8], k: usize) -> Vec<u64> {
     let mut sizes = vec![0u64; k];
     for (&l, &w) in labels.iter().zip(&points.weights) {
         sizes[usize::from(l)] += u64::from(w);
@@ -175,9 +322,26 @@ pub fn cluster_sizes(points: &Points, labels: &[u8], k: usize) -> Vec<u64> {
     sizes
 }
 
-/// The initial centroids of restart `restart`: `k` points drawn uniformly in the RGB cube, from a
-/// ChaCha8 stream fixed by `(seed, restart)`, so a seed gives the same restarts however they are run.
-pub fn random_centroids(seed: u64, restart: usize, k: usize) -> Vec<Color> {
+/// The initial centroids of restart `restart` under [`Init::Random`]: `k` points drawn uniformly in
+/// the RGB cube, from a ChaCha8 stream fixed by `(seed, restart)`, so a seed gives the same
+/// restarts however they are run.
+///
+/// # Errors
+/// [`Error::OutOfRange`] unless `k` is in 1..=[`MAX_K`].
+pub fn random_centroids(seed: u64, restart: usize, k: usize) -> Result<Vec<Color>> {
+    if !(1..=MAX_K).contains(&k) {
+        return Err(Error::OutOfRange {
+            name: "k",
+            value: k,
+            min: 1,
+            max: MAX_K,
+        });
+    }
+    Ok(cube_start(seed, restart, k))
+}
+
+/// [`random_centroids`] for a `k` known to be in range.
+pub(crate) fn cube_start(seed: u64, restart: usize, k: usize) -> Vec<Color> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(restart as u64);
     (0..k)
@@ -186,7 +350,8 @@ pub fn random_centroids(seed: u64, restart: usize, k: usize) -> Vec<Color> {
 }
 
 /// The initial centroids of restart `restart` under `params.init`, from the restart's own stream.
-pub fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> Vec<Color> {
+#[cfg(test)]
+fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> Vec<Color> {
     match params.init {
         Init::Random => initial_on_grid(points, None, params, restart),
         Init::KMeansPlusPlus => {
@@ -211,7 +376,7 @@ fn initial_on_grid(
         Init::Random => {
             // Draw all K from the stream, so a seed gives the same others with or without fixed
             // colours; the fixed ones take the first places.
-            let mut centroids: Vec<Color> = random_centroids(params.seed, restart, params.k)
+            let mut centroids: Vec<Color> = cube_start(params.seed, restart, params.k)
                 .into_iter()
                 .map(|c| params.space.encode(c))
                 .collect();
@@ -238,15 +403,17 @@ fn initial_on_grid(
 /// one with the lowest final loss. `on_restart` is called (from any thread) as each restart finishes.
 ///
 /// # Errors
-/// [`crate::Error::InvalidParameter`] when `params` do not validate or there are no points.
+/// [`Error::OutOfRange`] or [`Error::TooManyFixed`] when `params` do not validate,
+/// [`Error::Empty`] when there are no points.
 ///
 /// # Examples
 /// ```
 /// use kquant::{fit, KMeansParams, Points};
 /// let points = Points::from_pixels(&[[0, 0, 0], [0, 0, 2], [200, 200, 200]]);
 /// let clustering = fit(&points, &KMeansParams::new(2).seed(7), |_| {})?;
-/// assert_eq!(clustering.best.labels[0], clustering.best.labels[1]);
-/// assert_ne!(clustering.best.labels[0], clustering.best.labels[2]);
+/// let labels = &clustering.best().labels;
+/// assert_eq!(labels[0], labels[1]);
+/// assert_ne!(labels[0], labels[2]);
 /// # Ok::<(), kquant::Error>(())
 /// ```
 pub fn fit(
@@ -256,10 +423,7 @@ pub fn fit(
 ) -> Result<Clustering> {
     params.validate()?;
     if points.is_empty() {
-        return Err(crate::Error::InvalidParameter {
-            name: "points",
-            message: "there is nothing to cluster".into(),
-        });
+        return Err(Error::Empty { what: "points" });
     }
     let grid = grid::Grid::new(points);
     let init = |r| initial_on_grid(points, Some(&grid), params, r);
@@ -361,6 +525,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_points_and_centroids_are_errors_not_panics() {
+        assert_eq!(
+            Points::new(vec![[1.0, 2.0, 3.0]], vec![]),
+            Err(Error::WeightsMismatch {
+                colors: 1,
+                weights: 0
+            })
+        );
+        assert!(Points::new(vec![[1.0, 2.0, 3.0]], vec![0]).is_err());
+        assert!(Points::new(vec![[f64::NAN, 2.0, 3.0]], vec![1]).is_err());
+        let points = Points::new(vec![[1.0, 2.0, 3.0], [9.0, 9.0, 9.0]], vec![1, 3]).unwrap();
+        assert_eq!(points.total_weight(), 4);
+        assert!(lloyd(&points, vec![], 5, false).is_err());
+        assert!(lloyd(&points, vec![[0.0; 3]; 257], 5, false).is_err());
+        assert!(lloyd(&points, vec![[f64::INFINITY, 0.0, 0.0]], 5, false).is_err());
+        assert!(lloyd_fixed(&points, vec![[0.0; 3]], 2, 5, false).is_err());
+        assert!(lloyd(&Points::default(), vec![[0.0; 3]], 5, false).is_err());
+        let run = lloyd(&points, vec![[0.0; 3], [10.0; 3]], 5, false).unwrap();
+        assert_eq!(run.centroids, [[1.0, 2.0, 3.0], [9.0, 9.0, 9.0]]);
+        assert_eq!(
+            fit(&Points::default(), &KMeansParams::new(2), |_| {}),
+            Err(Error::Empty { what: "points" })
+        );
+    }
+
+    #[test]
     fn restarts_are_kept_by_loss_or_by_sse_as_asked() {
         let run = |loss, sse| Run {
             initial: Vec::new(),
@@ -386,10 +576,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_initial_centroids_and_streams_differ() {
-        assert_eq!(random_centroids(5, 3, 4), random_centroids(5, 3, 4));
-        assert_ne!(random_centroids(5, 3, 4), random_centroids(5, 4, 4));
-        assert_ne!(random_centroids(5, 3, 4), random_centroids(6, 3, 4));
-        for c in random_centroids(1, 0, 100) {
+        assert_eq!(cube_start(5, 3, 4), cube_start(5, 3, 4));
+        assert_ne!(cube_start(5, 3, 4), cube_start(5, 4, 4));
+        assert_ne!(cube_start(5, 3, 4), cube_start(6, 3, 4));
+        assert!(random_centroids(1, 0, 0).is_err() && random_centroids(1, 0, 257).is_err());
+        assert_eq!(random_centroids(1, 0, 3).unwrap(), cube_start(1, 0, 3));
+        for c in cube_start(1, 0, 100) {
             assert!(c.iter().all(|&v| (0.0..=255.0).contains(&v)));
         }
     }
@@ -406,7 +598,7 @@ mod tests {
             .fold(f64::INFINITY, f64::min);
         assert_eq!(c.best.stats.loss, min);
         assert_eq!(c.restart_losses[c.restart], min);
-        assert_eq!(c.best.initial, random_centroids(3, c.restart, 5));
+        assert_eq!(c.best.initial, cube_start(3, c.restart, 5));
         assert_eq!(
             c.best.initial,
             initial_centroids(&points, &KMeansParams::new(5).seed(3), c.restart)

@@ -16,6 +16,7 @@ pub const MAX_EPOCHS: usize = 100_000;
 
 /// Which restart a fit keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Keep {
     /// The lowest loss (mean distance of a pixel to its centroid): the original program's choice.
     #[default]
@@ -25,19 +26,23 @@ pub enum Keep {
 }
 
 /// How each restart chooses its initial centroids.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum Init {
     /// K points drawn uniformly in the RGB cube: the original program's method.
     #[default]
     Random,
     /// k-means++ seeding (D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful
     /// seeding", SODA 2007), with each colour weighted by its pixel count.
-    #[value(name = "kmeans++")]
+    #[cfg_attr(feature = "cli", value(name = "kmeans++"))]
     KMeansPlusPlus,
 }
 
 /// What happens to a centroid that no point is nearest to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum EmptyPolicy {
     /// It stays where it is (the original's behaviour), so the result may use fewer than K colours.
     #[default]
@@ -49,6 +54,7 @@ pub enum EmptyPolicy {
 
 /// Parameters of [`crate::fit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KMeansParams {
     /// Number of centroids (colours), 1..=256.
     pub k: usize,
@@ -151,44 +157,29 @@ impl KMeansParams {
     /// Checks every parameter before any work starts.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming the first parameter out of range.
+    /// [`Error::OutOfRange`] naming the first count out of range, or [`Error::TooManyFixed`].
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, message: String| Err(Error::InvalidParameter { name, message });
-        if !(1..=MAX_K).contains(&self.k) {
-            return bad(
-                "k",
-                format!("must be between 1 and {MAX_K}, got {}", self.k),
-            );
-        }
+        let check = |name, value, max| {
+            if (1..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::OutOfRange {
+                    name,
+                    value,
+                    min: 1,
+                    max,
+                })
+            }
+        };
+        check("k", self.k, MAX_K)?;
         if self.fixed.len() > self.k {
-            return bad(
-                "fixed colours",
-                format!(
-                    "{} fixed colours do not fit in k = {}",
-                    self.fixed.len(),
-                    self.k
-                ),
-            );
+            return Err(Error::TooManyFixed {
+                fixed: self.fixed.len(),
+                k: self.k,
+            });
         }
-        if !(1..=MAX_RESTARTS).contains(&self.restarts) {
-            return bad(
-                "restarts",
-                format!(
-                    "must be between 1 and {MAX_RESTARTS}, got {}",
-                    self.restarts
-                ),
-            );
-        }
-        if !(1..=MAX_EPOCHS).contains(&self.max_epochs) {
-            return bad(
-                "max-epochs",
-                format!(
-                    "must be between 1 and {MAX_EPOCHS}, got {}",
-                    self.max_epochs
-                ),
-            );
-        }
-        Ok(())
+        check("restarts", self.restarts, MAX_RESTARTS)?;
+        check("max-epochs", self.max_epochs, MAX_EPOCHS)
     }
 }
 

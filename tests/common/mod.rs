@@ -158,7 +158,7 @@ pub fn palette_loss(pixels: &[[u8; 3]], palette: &[[u8; 3]]) -> f64 {
         .map(|&p| {
             palette
                 .iter()
-                .map(|&c| kquant::dist2(f(p), f(c)))
+                .map(|&c| kquant::kmeans::dist2(f(p), f(c)))
                 .fold(f64::INFINITY, f64::min)
                 .sqrt()
         })
@@ -189,7 +189,7 @@ pub fn reference_lloyd_fixed(
             .map(|&p| {
                 let mut best = 0;
                 for j in 1..c.len() {
-                    if kquant::dist2(p, c[j]) < kquant::dist2(p, c[best]) {
+                    if kquant::kmeans::dist2(p, c[j]) < kquant::kmeans::dist2(p, c[best]) {
                         best = j;
                     }
                 }

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
+use crate::app::run_dir::{canonical_text, folder_name, path_entry};
 use crate::colorspace::ColorSpace;
-use crate::image_file::{LoadLimits, DEFAULT_MAX_PIXELS};
+use crate::io::{LoadLimits, DEFAULT_MAX_PIXELS};
 use crate::kmeans::{EmptyPolicy, Init, KMeansParams, Keep};
-use crate::report::PaletteFormat;
-use crate::run_dir::{canonical_text, folder_name, path_entry};
+use crate::palette_text::PaletteFormat;
 
 /// Default number of restarts, as in the original.
 pub const DEFAULT_RESTARTS: usize = 20;
@@ -83,6 +83,15 @@ impl ClusterOptions {
     /// The limits on the pictures read.
     pub fn load_limits(&self) -> LoadLimits {
         LoadLimits::new(self.max_pixels.unwrap_or(DEFAULT_MAX_PIXELS))
+    }
+
+    /// The number of restarts these options give, with `-o` (one round) or without.
+    pub fn restarts_with(&self, one_round: bool) -> usize {
+        if one_round {
+            1
+        } else {
+            self.restarts.unwrap_or(DEFAULT_RESTARTS)
+        }
     }
 
     /// The maximum number of epochs these options give.
@@ -206,15 +215,16 @@ impl JobSpec {
 
     /// The number of restarts this run makes.
     pub fn effective_restarts(&self) -> usize {
-        if self.one_round {
-            1
-        } else {
-            self.options.restarts.unwrap_or(DEFAULT_RESTARTS)
-        }
+        self.options.restarts_with(self.one_round)
     }
 
     /// The flags as the user would write them, in the original's order (`-c -g -l -i -p -o`).
     pub fn flags_text(&self) -> String {
+        self.flags().join(" ")
+    }
+
+    /// The flags given, in the original's order (`-c`, `-g`, `-l`, `-i`, `-p`, `-o`).
+    pub fn flags(&self) -> Vec<&'static str> {
         let o = &self.outputs;
         [
             (o.colors, "-c"),
@@ -227,8 +237,7 @@ impl JobSpec {
         .iter()
         .filter(|(on, _)| *on)
         .map(|(_, f)| *f)
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect()
     }
 
     /// The canonical text that names the run folder: the image path as given, K, the flags, and each
@@ -249,14 +258,20 @@ impl JobSpec {
         }
         if let Some((_, colors)) = &self.palette {
             // The colours themselves, not the file's name: a changed file is another run.
-            let list: Vec<String> = colors.iter().map(|&c| crate::report::hex(c)).collect();
+            let list: Vec<String> = colors
+                .iter()
+                .map(|&c| crate::palette_text::hex(c))
+                .collect();
             entries.push(("palette", list.join(",")));
             if self.whole_palette {
                 entries.push(("whole palette", "yes".to_string()));
             }
         }
         if let Some((_, colors)) = &self.fixed {
-            let list: Vec<String> = colors.iter().map(|&c| crate::report::hex(c)).collect();
+            let list: Vec<String> = colors
+                .iter()
+                .map(|&c| crate::palette_text::hex(c))
+                .collect();
             entries.push(("fixed", list.join(",")));
         }
         if self.dither {
@@ -290,12 +305,20 @@ impl JobSpec {
         self.out_dir.join(self.folder_name())
     }
 
-    /// The k-means parameters, with `seed` standing in for an absent `--seed`.
+    /// The seed of this run: `--seed`, or one drawn from the operating system's randomness (a new
+    /// one each call, so call it once per run).
+    pub fn resolve_seed(&self) -> u64 {
+        self.options
+            .seed
+            .unwrap_or_else(crate::app::job::random_seed)
+    }
+
+    /// The k-means parameters of this run with `seed` (from [`Self::resolve_seed`]).
     pub fn params(&self, seed: u64) -> KMeansParams {
         KMeansParams::new(self.k)
             .restarts(self.effective_restarts())
             .max_epochs(self.options.effective_max_epochs())
-            .seed(self.options.seed.unwrap_or(seed))
+            .seed(seed)
             .init(self.options.init)
             .empty(self.options.empty)
             .keep(self.options.keep())
@@ -323,5 +346,131 @@ pub fn empty_name(empty: EmptyPolicy) -> &'static str {
     match empty {
         EmptyPolicy::Keep => "keep",
         EmptyPolicy::Reseed => "reseed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_given_explicitly_name_the_same_folder() {
+        let plain = JobSpec::new("dog.jpeg", 16);
+        let mut explicit = plain.clone();
+        explicit.options.restarts = Some(DEFAULT_RESTARTS);
+        explicit.options.max_epochs = Some(DEFAULT_MAX_EPOCHS);
+        assert_eq!(plain.folder_name(), explicit.folder_name());
+        // With k-means++ the default epoch limit is 300, so 300 is the default there and 20 is not.
+        let mut pp = plain.clone();
+        pp.options.init = Init::KMeansPlusPlus;
+        let mut pp_300 = pp.clone();
+        pp_300.options.max_epochs = Some(DEFAULT_MAX_EPOCHS_KMEANS_PP);
+        assert_eq!(pp.folder_name(), pp_300.folder_name());
+        pp_300.options.max_epochs = Some(DEFAULT_MAX_EPOCHS);
+        assert_ne!(pp.folder_name(), pp_300.folder_name());
+    }
+
+    #[test]
+    fn what_changes_a_result_changes_the_folder_and_nothing_else_does() {
+        let base = JobSpec::new("dog.jpeg", 16);
+        let changed = |f: &dyn Fn(&mut JobSpec)| {
+            let mut s = base.clone();
+            f(&mut s);
+            s.folder_name() != base.folder_name()
+        };
+        assert!(changed(&|s| s.k = 8));
+        assert!(changed(&|s| s.options.seed = Some(1)));
+        assert!(changed(&|s| s.outputs.colors = true));
+        assert!(changed(&|s| s.one_round = true));
+        assert!(changed(&|s| s.options.space = ColorSpace::Oklab));
+        assert!(changed(&|s| s.dither = true));
+        assert!(changed(
+            &|s| s.palette = Some(("p.hex".into(), vec![[1, 2, 3]]))
+        ));
+        // The limit on what is read, the timings and where folders go change no result.
+        assert!(!changed(&|s| s.options.max_pixels = Some(1000)));
+        assert!(!changed(&|s| s.timings = true));
+        assert!(!changed(&|s| s.out_dir = "elsewhere".into()));
+        // A palette is named by its colours, not its file.
+        let mut a = base.clone();
+        a.palette = Some(("a.hex".into(), vec![[1, 2, 3]]));
+        let mut b = base.clone();
+        b.palette = Some(("b.gpl".into(), vec![[1, 2, 3]]));
+        assert_eq!(a.folder_name(), b.folder_name());
+    }
+
+    #[test]
+    fn flags_keep_the_originals_order_and_formats_are_listed_once() {
+        let mut s = JobSpec::new("x.png", 4);
+        s.one_round = true;
+        s.outputs.models = true;
+        s.outputs.colors = true;
+        assert_eq!(s.flags(), ["-c", "-p", "-o"]);
+        assert_eq!(s.flags_text(), "-c -p -o");
+        s.palette_formats = vec![PaletteFormat::Json, PaletteFormat::Hex, PaletteFormat::Json];
+        assert_eq!(s.palette_format_list(), "hex,json");
+    }
+
+    #[test]
+    fn restarts_epochs_and_keep_follow_the_options() {
+        let mut s = JobSpec::new("x.png", 4);
+        assert_eq!(s.effective_restarts(), DEFAULT_RESTARTS);
+        s.options.restarts = Some(5);
+        assert_eq!(s.effective_restarts(), 5);
+        s.one_round = true;
+        assert_eq!(s.effective_restarts(), 1);
+        assert_eq!(s.options.effective_max_epochs(), DEFAULT_MAX_EPOCHS);
+        assert_eq!(s.options.keep(), Keep::LowestLoss);
+        s.options.init = Init::KMeansPlusPlus;
+        s.options.empty = EmptyPolicy::Reseed;
+        assert!(s.options.is_best_mode());
+        assert_eq!(s.options.keep(), Keep::LowestSse);
+        assert_eq!(
+            s.options.effective_max_epochs(),
+            DEFAULT_MAX_EPOCHS_KMEANS_PP
+        );
+        let p = s.params(77);
+        assert_eq!((p.restarts, p.max_epochs, p.seed), (1, 300, 77));
+        assert_eq!(p.keep, Keep::LowestSse);
+    }
+
+    #[test]
+    fn the_given_seed_is_used_and_an_absent_one_is_drawn_fresh() {
+        let mut s = JobSpec::new("x.png", 4);
+        s.options.seed = Some(9);
+        assert_eq!(s.resolve_seed(), 9);
+        s.options.seed = None;
+        let drawn: std::collections::HashSet<u64> = (0..8).map(|_| s.resolve_seed()).collect();
+        assert!(drawn.len() > 1, "a new seed each run");
+    }
+
+    #[test]
+    fn options_pass_on_as_the_arguments_that_give_them() {
+        let options = ClusterOptions {
+            seed: Some(3),
+            restarts: Some(7),
+            max_epochs: None,
+            init: Init::KMeansPlusPlus,
+            empty: EmptyPolicy::Reseed,
+            space: ColorSpace::Lab,
+            max_pixels: Some(100),
+        };
+        assert_eq!(
+            options.args(),
+            [
+                "--seed",
+                "3",
+                "--restarts",
+                "7",
+                "--init",
+                "kmeans++",
+                "--empty",
+                "reseed",
+                "--space",
+                "lab",
+                "--max-pixels",
+                "100"
+            ]
+        );
     }
 }

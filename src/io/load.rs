@@ -13,11 +13,11 @@ use std::io::{Cursor, Read};
 use std::path::Path;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
-use crate::error::{Error, Result};
-use crate::jpeg_check;
-use crate::pixels::{picture_from_dynamic, Picture};
+use super::error::{DecodeError, ImageError as Error};
+use super::jpeg_check;
+use crate::pixels::Picture;
 
 /// The largest picture read by default: 256 megapixels, more than any camera makes (a 100 MP
 /// medium-format photo is 11648 x 8736), as libvips and ImageMagick policies do.
@@ -37,6 +37,7 @@ const SMALL_JPEG: usize = 64 * 1024;
 /// What a picture may cost. Memory while loading is bounded by these: the file (at most
 /// [`Self::max_file_bytes`]) and the decoded picture (at most `max_pixels` pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadLimits {
     /// The largest picture, in pixels (width x height), that is decoded.
     pub max_pixels: u64,
@@ -73,7 +74,7 @@ impl LoadLimits {
 ///
 /// # Errors
 /// As [`load_picture_with`].
-pub fn load_picture(path: &Path) -> Result<Picture> {
+pub fn load_picture(path: &Path) -> Result<Picture, Error> {
     load_picture_with(path, &LoadLimits::default())
 }
 
@@ -82,10 +83,11 @@ pub fn load_picture(path: &Path) -> Result<Picture> {
 /// and the EXIF orientation is applied.
 ///
 /// # Errors
-/// [`Error::ReadImage`] when the file cannot be opened or read; [`Error::TooLarge`] when the file
-/// or the picture its header describes is over a limit (checked before the pixels are decoded);
-/// [`Error::DecodeImage`] when it is empty, not an image, truncated or corrupt.
-pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture> {
+/// [`Error::Read`] when the file cannot be opened or read; [`Error::FileTooLarge`] or
+/// [`Error::TooLarge`] when the file or the picture its header describes is over a limit (checked
+/// before the pixels are decoded); [`Error::Decode`] when it is empty, not an image, truncated or
+/// corrupt.
+pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture, Error> {
     let bytes = read_bounded(path, limits)?;
     decode_bytes(&bytes, path, limits)
 }
@@ -95,7 +97,7 @@ pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture> {
 ///
 /// # Errors
 /// As [`load_picture_with`], but for reading.
-pub fn decode_picture(bytes: &[u8], limits: &LoadLimits) -> Result<Picture> {
+pub fn decode_picture(bytes: &[u8], limits: &LoadLimits) -> Result<Picture, Error> {
     let path = Path::new("<memory>");
     if bytes.len() as u64 > limits.max_file_bytes() {
         return Err(Error::FileTooLarge {
@@ -105,9 +107,9 @@ pub fn decode_picture(bytes: &[u8], limits: &LoadLimits) -> Result<Picture> {
         });
     }
     if bytes.is_empty() {
-        return Err(Error::DecodeImage {
+        return Err(Error::Decode {
             path: path.to_path_buf(),
-            message: "the file is empty".into(),
+            source: DecodeError::Empty,
         });
     }
     decode_bytes(bytes, path, limits)
@@ -132,32 +134,41 @@ fn guarded<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     result
 }
 
-fn decode_bytes(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Picture> {
+fn decode_bytes(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Picture, Error> {
     // The decoders are fuzzed by their authors and here, but a file no one tried could still
     // reach a bug in one: that is a damaged file, not a crash.
     guarded(|| decode_guarded(bytes, path, limits)).unwrap_or_else(|_| {
-        Err(Error::DecodeImage {
+        Err(Error::Decode {
             path: path.to_path_buf(),
-            message: "the decoder failed on this file (it is damaged, or of a kind the decoder \
-                      mishandles)"
-                .into(),
+            source: DecodeError::DecoderFailed,
         })
     })
 }
 
-fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Picture> {
-    let decode_err = |message: String| Error::DecodeImage {
+fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Picture, Error> {
+    let decode_err = |source: DecodeError| Error::Decode {
         path: path.to_path_buf(),
-        message,
+        source,
     };
-    let format = image::guess_format(bytes)
-        .map_err(|_| decode_err("not a recognised image format".into()))?;
+    let format = image::guess_format(bytes).map_err(|_| decode_err(DecodeError::UnknownFormat))?;
+    let damaged = |reason: String| {
+        decode_err(DecodeError::Damaged {
+            format: format_name(format),
+            reason,
+        })
+    };
     if format == ImageFormat::Png {
-        check_png(bytes).map_err(decode_err)?;
+        check_png(bytes).map_err(damaged)?;
     }
     if format == ImageFormat::Tiff {
-        check_tiff(bytes).map_err(decode_err)?;
+        check_tiff(bytes).map_err(damaged)?;
     }
+    let decoder_err = |source: image::ImageError| {
+        decode_err(DecodeError::Decoder {
+            description: describe(format, &source),
+            source,
+        })
+    };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = None;
@@ -170,18 +181,17 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         height,
         max_pixels: limits.max_pixels,
     };
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| decode_err(describe(format, &e)))?;
+    let mut decoder = reader.into_decoder().map_err(decoder_err)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(too_large(width, height));
     }
     if width == 0 || height == 0 {
-        return Err(decode_err(format!(
-            "the {} has no pixels ({width}x{height})",
-            format_name(format)
-        )));
+        return Err(decode_err(DecodeError::NoPixels {
+            format: format_name(format),
+            width,
+            height,
+        }));
     }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let pixels = u64::from(width) * u64::from(height);
@@ -192,7 +202,7 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
     // A small file is checked at once too: its check takes less than starting a thread would.
     let small = bytes.len() < SMALL_JPEG;
     if is_jpeg && (small || (bytes.len() as u64).saturating_mul(64) < pixels) {
-        jpeg_check::check(bytes).map_err(|damage| decode_err(damage.to_string()))?;
+        jpeg_check::check(bytes).map_err(|damage| decode_err(damage.into()))?;
     }
     // Otherwise the check reads all the entropy-coded data (a third to a half of a decode), so
     // it runs on another core beside the decoder.
@@ -209,11 +219,11 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         (damage, decoded)
     });
     if let Some(Err(damage)) = damage {
-        return Err(decode_err(damage.to_string()));
+        return Err(decode_err(damage.into()));
     }
     let mut image = decoded.map_err(|e| match e {
-        ImageError::Limits(_) => too_large(width, height),
-        e => decode_err(describe(format, &e)),
+        image::ImageError::Limits(_) => too_large(width, height),
+        e => decoder_err(e),
     })?;
     image.apply_orientation(orientation);
     Ok(picture_from_dynamic(image))
@@ -222,19 +232,19 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
 /// Reads the whole file, refusing it as soon as it is known not to be an image or to be too large:
 /// after its first bytes (its signature), then a regular file by its size before reading the rest,
 /// a pipe or device once it passes the size limit, so `/dev/zero` or an endless pipe costs nothing.
-fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
-    let read_err = |source| Error::ReadImage {
+fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, Error> {
+    let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
-    let decode_err = |message: &str| Error::DecodeImage {
+    let decode_err = |source: DecodeError| Error::Decode {
         path: path.to_path_buf(),
-        message: message.to_string(),
+        source,
     };
     let file = File::open(path).map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
     if meta.is_dir() {
-        return Err(decode_err("it is a folder, not an image file"));
+        return Err(decode_err(DecodeError::Folder));
     }
     let max = limits.max_file_bytes();
     let file_too_large = || Error::FileTooLarge {
@@ -248,10 +258,10 @@ fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .map_err(read_err)?;
     if bytes.is_empty() {
-        return Err(decode_err("the file is empty"));
+        return Err(decode_err(DecodeError::Empty));
     }
     if image::guess_format(&bytes).is_err() {
-        return Err(decode_err("not a recognised image format"));
+        return Err(decode_err(DecodeError::UnknownFormat));
     }
     if meta.is_file() && meta.len() > max {
         return Err(file_too_large());
@@ -287,16 +297,16 @@ fn format_name(format: ImageFormat) -> &'static str {
 }
 
 /// One plain phrase for a decoder's error: "the TIFF is truncated", "the GIF is corrupt: ...".
-fn describe(format: ImageFormat, e: &ImageError) -> String {
+fn describe(format: ImageFormat, e: &image::ImageError) -> String {
     let name = format_name(format);
     match e {
-        ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             format!("the {name} is truncated")
         }
-        ImageError::IoError(io) => format!("the {name} cannot be read: {io}"),
-        ImageError::Unsupported(u) => format!("this kind of {name} is not supported: {u}"),
-        ImageError::Limits(l) => format!("the {name} needs more memory than allowed: {l}"),
-        ImageError::Decoding(d) => {
+        image::ImageError::IoError(io) => format!("the {name} cannot be read: {io}"),
+        image::ImageError::Unsupported(u) => format!("this kind of {name} is not supported: {u}"),
+        image::ImageError::Limits(l) => format!("the {name} needs more memory than allowed: {l}"),
+        image::ImageError::Decoding(d) => {
             let text = d.to_string();
             let lower = text.to_lowercase();
             if lower.contains("eof")
@@ -448,9 +458,84 @@ fn check_tiff(bytes: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Converts a decoded image to a [`Picture`], keeping alpha only when the image has it.
+pub fn picture_from_dynamic(image: DynamicImage) -> Picture {
+    let (width, height) = (image.width(), image.height());
+    if image.color().has_alpha() {
+        let rgba = image.into_rgba8().into_raw();
+        let mut rgb = Vec::with_capacity(rgba.len() / 4);
+        let mut alpha = Vec::with_capacity(rgba.len() / 4);
+        for p in rgba.chunks_exact(4) {
+            rgb.push([p[0], p[1], p[2]]);
+            alpha.push(p[3]);
+        }
+        Picture {
+            width,
+            height,
+            rgb,
+            alpha: Some(alpha),
+        }
+    } else {
+        let raw = image.into_rgb8().into_raw();
+        Picture {
+            width,
+            height,
+            rgb: bytes_to_triples(raw),
+            alpha: None,
+        }
+    }
+}
+
+/// Reinterprets packed RGB bytes as triples, in place when the buffer allows it.
+fn bytes_to_triples(raw: Vec<u8>) -> Vec<[u8; 3]> {
+    // A decoded photo's buffer has exactly 3 bytes a pixel, so it becomes a Vec of triples without a
+    // copy (a 24 MP photo: a 72 MB copy saved). Other capacities fall back to a copy.
+    match bytemuck::allocation::try_cast_vec(raw) {
+        Ok(triples) => triples,
+        Err((_, raw)) => raw.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn errors_keep_their_cause() {
+        // A GIF header claiming a picture, then nothing: the decoder's own error is the cause.
+        let gif = b"GIF89a\x10\x00\x10\x00\x80\x00\x00";
+        let e = decode_picture(gif, &LoadLimits::default()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot read image '<memory>': "),
+            "{e}"
+        );
+        let cause = e.source().expect("a decode error has a cause");
+        assert!(cause.downcast_ref::<DecodeError>().is_some());
+        let e = decode_picture(b"not an image at all", &LoadLimits::default()).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Decode {
+                source: DecodeError::UnknownFormat,
+                ..
+            }
+        ));
+        let e = load_picture(Path::new("/no/such/file.png")).unwrap_err();
+        let io = e.source().and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+    }
+
+    #[test]
+    fn packed_bytes_become_triples_with_or_without_a_copy() {
+        let exact = vec![1u8, 2, 3, 4, 5, 6];
+        assert_eq!(bytes_to_triples(exact), vec![[1, 2, 3], [4, 5, 6]]);
+        let mut spare = Vec::with_capacity(7);
+        spare.extend_from_slice(&[9u8, 8, 7]);
+        assert_eq!(bytes_to_triples(spare), vec![[9, 8, 7]]);
+    }
 
     fn png_bytes() -> Vec<u8> {
         let img =

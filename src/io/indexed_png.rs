@@ -1,5 +1,6 @@
 //! Writing the quantized picture as a PNG that holds exactly the palette's colours.
 
+use super::error::{check_indices, EncodeError};
 use crate::palette::Palette;
 use crate::pixels::Picture;
 
@@ -11,12 +12,14 @@ use crate::pixels::Picture;
 /// losing alpha: it is written as 8-bit RGBA with the palette's colours and the original alpha.
 ///
 /// # Errors
-/// The PNG encoder's message.
+/// [`EncodeError::IndexCount`] or [`EncodeError::IndexOutOfPalette`] for indices that do not fit
+/// the picture and palette, or the PNG encoder's error.
 pub fn encode(
     picture: &Picture,
     palette: &Palette,
     indices: &[Option<u8>],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, EncodeError> {
+    check_indices(picture, palette, indices)?;
     let partial_alpha = picture
         .alpha
         .as_ref()
@@ -51,8 +54,8 @@ pub fn encode(
         encoder.set_palette(colors);
         indices.iter().map(|i| i.unwrap_or(clear)).collect()
     };
-    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-    writer.write_image_data(&data).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&data)?;
+    writer.finish()?;
     Ok(out)
 }

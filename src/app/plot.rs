@@ -25,22 +25,25 @@ const MODEL_SIZE: (u32, u32) = (900, 800);
 /// At most this many distinct colours are drawn in a 3D model, so a huge photo plots quickly.
 pub const MODEL_SAMPLE: usize = 6000;
 
-/// Plotting failed; the message is plotters' own.
-#[derive(Debug)]
-pub struct PlotError(pub String);
-
-impl std::fmt::Display for PlotError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A plot that could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlotError {
+    /// A graph of no point.
+    #[error("there is nothing to plot")]
+    NoPoints,
+    /// Drawing failed (plotters' error).
+    #[error("{0}")]
+    Draw(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Encoding the PNG failed.
+    #[error("{0}")]
+    Encode(#[source] image::ImageError),
 }
-
-impl std::error::Error for PlotError {}
 
 type PlotResult<T> = std::result::Result<T, PlotError>;
 
-fn plot_err(e: impl std::fmt::Display) -> PlotError {
-    PlotError(e.to_string())
+fn plot_err(e: impl std::error::Error + Send + Sync + 'static) -> PlotError {
+    PlotError::Draw(Box::new(e))
 }
 
 fn register_font() {
@@ -70,7 +73,7 @@ fn render(
     // Plots are flat colours and lines: the best compression keeps committed examples small.
     PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive)
         .write_image(&buf, size.0, size.1, ExtendedColorType::Rgb8)
-        .map_err(plot_err)?;
+        .map_err(PlotError::Encode)?;
     Ok(png)
 }
 
@@ -86,7 +89,7 @@ fn padded_range(values: impl Iterator<Item = f64> + Clone) -> std::ops::Range<f6
 /// titled "K-Means, k = K", with the final value written by the last point.
 ///
 /// # Errors
-/// [`PlotError`] when drawing or encoding fails.
+/// [`PlotError::NoPoints`] for no loss, or when drawing or encoding fails.
 pub fn loss_graph(losses: &[f64], k: usize) -> PlotResult<Vec<u8>> {
     line_graph(
         &format!("K-Means, k = {k}"),
@@ -104,7 +107,7 @@ pub fn loss_graph(losses: &[f64], k: usize) -> PlotResult<Vec<u8>> {
 /// suggested K circled and labelled.
 ///
 /// # Errors
-/// [`PlotError`] when drawing or encoding fails.
+/// [`PlotError::NoPoints`] for no point, or when drawing or encoding fails.
 pub fn loss_vs_k(points: &[(usize, f64)], suggested: Option<usize>) -> PlotResult<Vec<u8>> {
     let xy: Vec<(f64, f64)> = points.iter().map(|&(k, l)| (k as f64, l)).collect();
     let mark = suggested.and_then(|s| xy.iter().copied().find(|&(k, _)| k == s as f64));
@@ -117,9 +120,12 @@ fn line_graph(
     xy: &[(f64, f64)],
     suggested: Option<(f64, f64)>,
 ) -> PlotResult<Vec<u8>> {
+    let (Some(&first), Some(&last)) = (xy.first(), xy.last()) else {
+        return Err(PlotError::NoPoints);
+    };
     render(GRAPH_SIZE, |root| {
-        let x_max = xy.last().map_or(1.0, |p| p.0).max(xy[0].0 + 1.0);
-        let x_range = xy[0].0 - 0.5..x_max + 0.9;
+        let x_max = last.0.max(first.0 + 1.0);
+        let x_range = first.0 - 0.5..x_max + 0.9;
         let y_range = padded_range(xy.iter().map(|p| p.1));
         let integer_x = xy.len() <= 25;
         let mut chart = ChartBuilder::on(root)
@@ -169,7 +175,6 @@ fn line_graph(
                     .map_err(plot_err)?;
             }
             None => {
-                let &last = xy.last().expect("at least one point");
                 let label = format!("{:.4}", last.1);
                 chart
                     .draw_series([EmptyElement::at(last) + Text::new(label, (-20, -28), style)])
@@ -409,6 +414,14 @@ mod tests {
         assert_eq!(img.dimensions(), GRAPH_SIZE);
         let dark = img.pixels().filter(|p| p.0.iter().all(|&v| v < 80)).count();
         assert!(dark > 500, "text and axes are drawn ({dark} dark pixels)");
+    }
+
+    #[test]
+    fn an_empty_graph_is_an_error_not_a_panic() {
+        assert!(matches!(loss_graph(&[], 3), Err(PlotError::NoPoints)));
+        assert!(matches!(loss_vs_k(&[], None), Err(PlotError::NoPoints)));
+        // One point is a graph.
+        assert!(loss_graph(&[5.0], 1).is_ok());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The command-line options both binaries share, so `k_means` and `find_k` parse them the same way.
 
+use crate::app::spec::ClusterOptions;
 use crate::colorspace::ColorSpace;
 use crate::kmeans::{EmptyPolicy, Init};
-use crate::spec::ClusterOptions;
 
 /// The clustering options, as clap arguments (`find_k` passes them on to `k_means`).
 #[derive(Debug, Clone, clap::Args)]
@@ -99,7 +99,7 @@ pub fn report_error(message: &str) {
 /// an error about the file, shows nothing of its own.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        if !crate::image_file::panic_is_handled() {
+        if !crate::io::panic_is_handled() {
             report_error(&format!("internal error ({info}); please report it"));
         }
     }));

@@ -27,8 +27,8 @@ use rustix::fs::{
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
-use crate::cleanup;
-use crate::error::{Error, Result};
+use crate::app::cleanup;
+use crate::app::error::{AppError as Error, Result};
 
 /// The prefix of a run's private staging folder inside the run folder.
 const STAGING_PREFIX: &str = ".kquant-staging-";
@@ -172,12 +172,9 @@ impl Staging {
                         .map_or("not a folder", |s| kind_of(&s));
                     return Err(fail(
                         &created,
-                        Error::Unsafe {
+                        Error::NotAFolder {
                             path: run_dir,
-                            why: format!(
-                                "it is {what}, not a folder; kquant never writes through a link or \
-                                 replaces what it did not make"
-                            ),
+                            what,
                         },
                     ));
                 }
@@ -276,7 +273,7 @@ impl Staging {
     /// command as one set, and returns their final paths (in the order they were staged).
     ///
     /// # Errors
-    /// [`Error::Write`] or [`Error::Unsafe`] when a name is taken by something that is not a file,
+    /// [`Error::Write`] or [`Error::NotOurFile`] when a name is taken by something that is not a file,
     /// or a move fails; the run folder then holds exactly what it held before.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         let _busy = cleanup::busy();
@@ -315,12 +312,9 @@ impl Staging {
                     earlier.push(name.as_str());
                 }
                 Ok(s) => {
-                    return Err(Error::Unsafe {
+                    return Err(Error::NotOurFile {
                         path: self.final_path(name),
-                        why: format!(
-                            "it is {}, not a file kquant wrote; nothing was changed",
-                            kind_of(&s)
-                        ),
+                        what: kind_of(&s),
                     })
                 }
                 Err(Errno::NOENT) => {}
@@ -411,9 +405,8 @@ fn create_ancestors(dir: &Path, created: &mut Vec<PathBuf>, cleanup_id: u64) -> 
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Unsafe {
+                return Err(Error::OutDirNotAFolder {
                     path: d.to_path_buf(),
-                    why: "it is not a folder".into(),
                 })
             }
             Err(source) => {
@@ -438,7 +431,7 @@ pub(crate) fn remove_created(created: &[PathBuf]) {
 /// Makes this run's staging folder in the run folder and locks it.
 fn make_stage(run: &OwnedFd) -> std::result::Result<(String, OwnedFd), Errno> {
     for _ in 0..ATTEMPTS {
-        let name = format!("{STAGING_PREFIX}{:016x}", crate::job::random_seed());
+        let name = format!("{STAGING_PREFIX}{:016x}", crate::app::job::random_seed());
         match mkdirat(run, name.as_str(), Mode::from_raw_mode(0o700)) {
             Ok(()) => {}
             Err(Errno::EXIST) => continue,

@@ -11,9 +11,10 @@
 //! Only Huffman-coded frames (baseline, extended and progressive) are checked; other kinds
 //! (arithmetic-coded, lossless, hierarchical) are left to the decoder, which refuses them.
 
-/// What is wrong with a JPEG, as a phrase to follow "the JPEG is ...".
+/// What is wrong with a JPEG's image data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum JpegDamage {
+#[non_exhaustive]
+pub enum JpegDamage {
     /// The data of a scan ends before its last block.
     Truncated {
         /// Rows of pixels whose data is present in the scan that ends early.
@@ -48,6 +49,8 @@ impl std::fmt::Display for JpegDamage {
         }
     }
 }
+
+impl std::error::Error for JpegDamage {}
 
 /// A Huffman table as the JPEG standard builds it (Annex C), with a 9-bit lookup for short codes.
 #[derive(Clone)]

@@ -75,7 +75,7 @@ fn remove(plan: &Plan) {
     if let Some(tree) = &plan.tree {
         let _ = std::fs::remove_dir_all(tree);
     }
-    crate::run_dir::remove_created(&plan.created);
+    crate::app::run_dir::remove_created(&plan.created);
 }
 
 /// The signals a run cleans up after: Ctrl-C, `kill`/`timeout`, a closed terminal.

@@ -9,23 +9,24 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::image_file::load_picture_with;
-use crate::job::{run_job, JobReport};
+use crate::app::error::{AppError as Error, Result};
+use crate::app::job::{run_job, JobReport};
+use crate::app::report::details_text;
+use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
+use crate::app::spec::JobSpec;
+use crate::io::load_picture_with;
 use crate::kmeans::{fit, Points};
 use crate::palette::Palette;
+use crate::palette_text::{colors_text, hex};
 use crate::pixels::{color_key, key_color, ColorHistogram};
-use crate::report::{colors_text, details_text, hex};
-use crate::run_dir::{canonical_text, folder_name, path_entry, Staging};
-use crate::spec::JobSpec;
 
 /// The images of `folder` (not its subfolders), in name order: the files whose first bytes are an
 /// image signature (a text file or anything else is not an image of the set, and is passed over).
 ///
 /// # Errors
-/// [`Error::ReadImage`] when the folder cannot be listed.
+/// [`Error::ListFolder`] when the folder cannot be listed.
 pub fn images_in(folder: &Path) -> Result<Vec<PathBuf>> {
-    let read_err = |source| Error::ReadImage {
+    let read_err = |source| Error::ListFolder {
         path: folder.to_path_buf(),
         source,
     };
@@ -91,9 +92,9 @@ pub fn run_batch(
     let start = Instant::now();
     let folder = &template.image;
     if images.is_empty() {
-        return Err(Error::DecodeImage {
+        return Err(Error::NotOneImage {
             path: folder.clone(),
-            message: "the folder holds no image".into(),
+            why: "the folder holds no image",
         });
     }
     let mut spec = template.clone();
@@ -146,9 +147,9 @@ fn shared_palette(
         }
     }
     if read == 0 || merged.is_empty() {
-        return Err(Error::DecodeImage {
+        return Err(Error::NotOneImage {
             path: template.image.clone(),
-            message: "no image of the folder could be read".into(),
+            why: "no image of the folder could be read",
         });
     }
     // Weights are scaled down only if a colour's count overflows u32 (over 4 billion pixels).
@@ -165,10 +166,10 @@ fn shared_palette(
     let seed = template
         .options
         .seed
-        .unwrap_or_else(crate::job::random_seed);
+        .unwrap_or_else(crate::app::job::random_seed);
     let params = template.params(seed);
     let clustering = fit(&points, &params, |_| {})?;
-    let palette = Palette::from_clustering(&clustering, &points);
+    let palette = Palette::of_clustering(&clustering, &points);
     let colors: Vec<[u8; 3]> = palette.entries.iter().map(|e| e.rgb).collect();
 
     let mut entries = vec![

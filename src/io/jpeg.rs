@@ -1,8 +1,8 @@
 //! Writing JPEGs: quality 95 without chroma subsampling, straight from palette indices.
 
-use image::RgbImage;
 use jpeg_encoder::{ColorType, Encoder, ImageBuffer, JpegColorType, SamplingFactor};
 
+use super::error::{check_indices, EncodeError};
 use crate::palette::{Palette, TRANSPARENT_FILL};
 use crate::pixels::Picture;
 
@@ -18,25 +18,31 @@ fn encoder(out: &mut Vec<u8>) -> Encoder<&mut Vec<u8>> {
 }
 
 /// JPEG's limit on each side.
-fn dimensions(width: u32, height: u32) -> Result<(u16, u16), String> {
+fn dimensions(width: u32, height: u32) -> Result<(u16, u16), EncodeError> {
     match (u16::try_from(width), u16::try_from(height)) {
         (Ok(w), Ok(h)) => Ok((w, h)),
-        _ => Err(format!(
-            "a JPEG holds at most 65535x65535 pixels, not {width}x{height}"
-        )),
+        _ => Err(EncodeError::JpegTooLarge { width, height }),
     }
 }
 
-/// Encodes `img` as a JPEG.
+/// Encodes `width` x `height` RGB pixels (row by row, as [`crate::draw`] gives them) as a JPEG.
 ///
 /// # Errors
-/// The encoder's message, e.g. for an image wider or taller than 65535 pixels.
-pub fn encode_jpeg(img: &RgbImage) -> Result<Vec<u8>, String> {
-    let (w, h) = dimensions(img.width(), img.height())?;
+/// [`EncodeError::Picture`] when `rgb` does not hold `width * height` pixels,
+/// [`EncodeError::JpegTooLarge`] for a side over 65535 pixels, or the encoder's error.
+pub fn encode_jpeg(width: u32, height: u32, rgb: &[[u8; 3]]) -> Result<Vec<u8>, EncodeError> {
+    if rgb.len() as u64 != u64::from(width) * u64::from(height) {
+        return Err(crate::Error::PictureSize {
+            width,
+            height,
+            expected: u64::from(width) * u64::from(height),
+            got: rgb.len(),
+        }
+        .into());
+    }
+    let (w, h) = dimensions(width, height)?;
     let mut out = Vec::new();
-    encoder(&mut out)
-        .encode(img.as_raw(), w, h, ColorType::Rgb)
-        .map_err(|e| e.to_string())?;
+    encoder(&mut out).encode(rgb.as_flattened(), w, h, ColorType::Rgb)?;
     Ok(out)
 }
 
@@ -86,12 +92,14 @@ impl ImageBuffer for PaletteRows<'_> {
 /// [`crate::dither`]) as a JPEG; fully transparent pixels become [`TRANSPARENT_FILL`].
 ///
 /// # Errors
-/// The encoder's message, e.g. for an image wider or taller than 65535 pixels.
+/// [`EncodeError::JpegTooLarge`] for a side over 65535 pixels, [`EncodeError::IndexCount`] or
+/// [`EncodeError::IndexOutOfPalette`] for indices that do not fit, or the encoder's error.
 pub fn encode_palette_jpeg(
     picture: &Picture,
     palette: &Palette,
     indices: &[Option<u8>],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, EncodeError> {
+    check_indices(picture, palette, indices)?;
     let (width, height) = dimensions(picture.width, picture.height)?;
     let rows = PaletteRows {
         width,
@@ -101,9 +109,7 @@ pub fn encode_palette_jpeg(
         clear: ycc(TRANSPARENT_FILL),
     };
     let mut out = Vec::new();
-    encoder(&mut out)
-        .encode_image(rows)
-        .map_err(|e| e.to_string())?;
+    encoder(&mut out).encode_image(rows)?;
     Ok(out)
 }
 
@@ -111,6 +117,33 @@ pub fn encode_palette_jpeg(
 mod tests {
     use super::*;
     use crate::palette::{draw, PaletteEntry};
+
+    #[test]
+    fn pixels_and_indices_that_do_not_fit_are_errors_not_panics() {
+        assert!(matches!(
+            encode_jpeg(2, 2, &[[0, 0, 0]; 3]),
+            Err(EncodeError::Picture(_))
+        ));
+        assert!(matches!(
+            encode_jpeg(70_000, 1, &vec![[0, 0, 0]; 70_000]),
+            Err(EncodeError::JpegTooLarge { .. })
+        ));
+        let picture = Picture::from_rgb(2, 1, vec![[0, 0, 0], [9, 9, 9]]).unwrap();
+        let palette = Palette::from_colors(&[[0, 0, 0]]).unwrap();
+        assert!(matches!(
+            encode_palette_jpeg(&picture, &palette, &[Some(0)]),
+            Err(EncodeError::IndexCount { .. })
+        ));
+        assert!(matches!(
+            encode_palette_jpeg(&picture, &palette, &[Some(0), Some(1)]),
+            Err(EncodeError::IndexOutOfPalette { index: 1, len: 1 })
+        ));
+        assert!(matches!(
+            crate::io::encode_indexed_png(&picture, &palette, &[Some(0), Some(3)]),
+            Err(EncodeError::IndexOutOfPalette { index: 3, len: 1 })
+        ));
+        assert!(encode_palette_jpeg(&picture, &palette, &[Some(0), None]).is_ok());
+    }
 
     #[test]
     fn palette_rows_encode_like_the_drawn_image() {
@@ -126,7 +159,7 @@ mod tests {
             color_entries: Vec::new(),
         };
         let (w, h) = (37u32, 21u32);
-        let mut picture = Picture::from_rgb(w, h, vec![[0, 0, 0]; (w * h) as usize]);
+        let mut picture = Picture::from_rgb(w, h, vec![[0, 0, 0]; (w * h) as usize]).unwrap();
         picture.alpha = Some(
             (0..w * h)
                 .map(|i| if i % 7 == 0 { 0 } else { 255 })
@@ -135,7 +168,7 @@ mod tests {
         let indices: Vec<Option<u8>> = (0..w * h)
             .map(|i| (i % 7 != 0).then_some((i % 2) as u8))
             .collect();
-        let direct = encode_jpeg(&draw(&picture, &palette, &indices)).unwrap();
+        let direct = encode_jpeg(picture.width, picture.height, &draw(&palette, &indices)).unwrap();
         let rows = encode_palette_jpeg(&picture, &palette, &indices).unwrap();
         assert_eq!(direct, rows);
     }

@@ -1,0 +1,341 @@
+//! Palettes as text: the files `k_means -c` writes (`colors_k{K}.txt`, `.hex`, `.gpl`, `.json`)
+//! and the reading of text palettes people bring, in those formats and other people's.
+//!
+//! Reading tells the format by content: `GIMP Palette`; a JSON object (its `"rgb": [r, g, b]`
+//! arrays, or failing those its `"#rrggbb"` strings); otherwise one colour a line, `R,G,B` (as
+//! `colors_k{K}.txt`) or `#rrggbb` (as `colors_k{K}.hex`), with `#` comments and blank lines
+//! skipped. The order of the text is kept.
+
+use crate::palette::Palette;
+
+/// `colors_k{K}.txt`: one `R,G,B` line per used colour, most-used first.
+pub fn colors_text(palette: &Palette) -> String {
+    palette
+        .entries
+        .iter()
+        .map(|e| format!("{},{},{}\n", e.rgb[0], e.rgb[1], e.rgb[2]))
+        .collect()
+}
+
+/// A palette file format beyond `colors_k{K}.txt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
+pub enum PaletteFormat {
+    /// `colors_k{K}.hex`: one `#rrggbb` per line.
+    Hex,
+    /// `colors_k{K}.gpl`: a GIMP palette.
+    Gpl,
+    /// `colors_k{K}.json`: hex, RGB, pixels and share of pixels per colour.
+    Json,
+}
+
+impl PaletteFormat {
+    /// The file name extension (and the name on the command line).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Hex => "hex",
+            Self::Gpl => "gpl",
+            Self::Json => "json",
+        }
+    }
+
+    /// The file's text for `palette` of a run with `k` centroids.
+    pub fn text(self, palette: &Palette, k: usize) -> String {
+        match self {
+            Self::Hex => hex_text(palette),
+            Self::Gpl => gpl_text(palette, k),
+            Self::Json => json_text(palette, k),
+        }
+    }
+}
+
+/// `#rrggbb`, lowercase.
+pub fn hex(rgb: [u8; 3]) -> String {
+    let [r, g, b] = rgb;
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// One `#rrggbb` line per colour, most-used first.
+pub fn hex_text(palette: &Palette) -> String {
+    palette
+        .entries
+        .iter()
+        .map(|e| format!("{}\n", hex(e.rgb)))
+        .collect()
+}
+
+/// A GIMP palette (`GIMP Palette` header, then `R G B<TAB>name` lines).
+pub fn gpl_text(palette: &Palette, k: usize) -> String {
+    let mut out = format!("GIMP Palette\nName: kquant k={k}\nColumns: 4\n#\n");
+    for e in &palette.entries {
+        out.push_str(&format!(
+            "{:3} {:3} {:3}\t{}\n",
+            e.rgb[0],
+            e.rgb[1],
+            e.rgb[2],
+            hex(e.rgb)
+        ));
+    }
+    out
+}
+
+/// A JSON object: `k`, `pixels`, and `colors`, an array of `{hex, rgb, pixels, share}`.
+pub fn json_text(palette: &Palette, k: usize) -> String {
+    let total = palette.total_pixels().max(1) as f64;
+    let colors: Vec<String> = palette
+        .entries
+        .iter()
+        .map(|e| {
+            format!(
+                "    {{\"hex\": \"{}\", \"rgb\": [{}, {}, {}], \"pixels\": {}, \"share\": {:.6}}}",
+                hex(e.rgb),
+                e.rgb[0],
+                e.rgb[1],
+                e.rgb[2],
+                e.pixels,
+                e.pixels as f64 / total
+            )
+        })
+        .collect();
+    format!(
+        "{{\n  \"k\": {k},\n  \"pixels\": {},\n  \"colors\": [\n{}\n  ]\n}}\n",
+        palette.total_pixels(),
+        colors.join(",\n")
+    )
+}
+
+/// Why a text palette cannot be read. Line numbers count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaletteTextError {
+    /// A line of a one-colour-a-line palette is neither `R,G,B` nor `#rrggbb`.
+    #[error("line {line} is not a colour (R,G,B or #rrggbb): {text}")]
+    NotAColour {
+        /// Its number.
+        line: usize,
+        /// The line, trimmed.
+        text: String,
+    },
+    /// A colour line of a GIMP palette is not three numbers 0-255.
+    #[error("line {line} of the GIMP palette is not R G B: {text}")]
+    NotGimpColour {
+        /// Its number.
+        line: usize,
+        /// The line, trimmed.
+        text: String,
+    },
+    /// A JSON palette's `"rgb"` value is not an array.
+    #[error("an \"rgb\" value is not an array of three numbers")]
+    JsonRgbNotArray,
+    /// A JSON palette's `"rgb"` array has no closing bracket.
+    #[error("an \"rgb\" array is not closed")]
+    JsonRgbNotClosed,
+    /// A JSON palette's `"rgb"` array does not hold three integers 0-255.
+    #[error("an \"rgb\" array is not three integers 0-255")]
+    JsonRgbNotThree,
+}
+
+/// The colours of a text palette (GIMP, JSON, or one colour a line), in its order.
+///
+/// ```
+/// let colours = kquant::parse_palette_text("#ff0000\n0,128,255\n").unwrap();
+/// assert_eq!(colours, [[255, 0, 0], [0, 128, 255]]);
+/// ```
+///
+/// # Errors
+/// [`PaletteTextError`] naming the first line (or JSON value) that is not a colour.
+pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with("GIMP Palette") {
+        return parse_gpl(trimmed);
+    }
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return parse_json(trimmed);
+    }
+    let mut colors = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (line.starts_with('#') && parse_hex(line).is_none()) {
+            continue;
+        }
+        let color = parse_hex(line)
+            .or_else(|| parse_triple(line, ','))
+            .ok_or_else(|| PaletteTextError::NotAColour {
+                line: n + 1,
+                text: line.to_string(),
+            })?;
+        colors.push(color);
+    }
+    Ok(colors)
+}
+
+/// `#rrggbb` or `rrggbb`.
+fn parse_hex(s: &str) -> Option<[u8; 3]> {
+    let h = s.strip_prefix('#').unwrap_or(s);
+    if h.len() != 6 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let v = u32::from_str_radix(h, 16).ok()?;
+    Some([(v >> 16) as u8, (v >> 8) as u8, v as u8])
+}
+
+/// Three integers 0..=255 separated by `sep` (and spaces).
+fn parse_triple(s: &str, sep: char) -> Option<[u8; 3]> {
+    let parts: Vec<&str> = s
+        .split(sep)
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.len() != 3 {
+        return None;
+    }
+    let mut out = [0u8; 3];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = p.parse().ok()?;
+    }
+    Some(out)
+}
+
+/// A GIMP palette: a header (`GIMP Palette`, `Name:`, `Columns:`, `#` comments), then
+/// `R G B [name]` lines.
+fn parse_gpl(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
+    let mut colors = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with("Name:")
+            || line.starts_with("Columns:")
+        {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().take(3).collect();
+        let color = parse_triple(&fields.join(" "), ' ').ok_or_else(|| {
+            PaletteTextError::NotGimpColour {
+                line: n + 1,
+                text: line.to_string(),
+            }
+        })?;
+        colors.push(color);
+    }
+    Ok(colors)
+}
+
+/// A JSON palette: every `"rgb": [r, g, b]` array in order (kquant's `colors_k{K}.json`), or, if
+/// there is none, every `"#rrggbb"` string.
+fn parse_json(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
+    let mut colors = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("\"rgb\"") {
+        rest = &rest[at + 5..];
+        let open = rest.find('[').ok_or(PaletteTextError::JsonRgbNotArray)?;
+        let close = rest[open..]
+            .find(']')
+            .ok_or(PaletteTextError::JsonRgbNotClosed)?;
+        let color = parse_triple(&rest[open + 1..open + close], ',')
+            .ok_or(PaletteTextError::JsonRgbNotThree)?;
+        colors.push(color);
+        rest = &rest[open + close..];
+    }
+    if colors.is_empty() {
+        for part in text.split('"') {
+            if part.starts_with('#') {
+                if let Some(c) = parse_hex(part) {
+                    colors.push(c);
+                }
+            }
+        }
+    }
+    Ok(colors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::palette::PaletteEntry;
+
+    /// A two-colour palette: #ff0007 on 3 pixels, #010203 on 1.
+    fn two_colours() -> Palette {
+        let entry = |rgb, pixels| PaletteEntry {
+            centroid: 0,
+            rgb,
+            exact: [0.0; 3],
+            pixels,
+        };
+        Palette {
+            entries: vec![entry([255, 0, 7], 3), entry([1, 2, 3], 1)],
+            unused: 0,
+            color_entries: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn colors_are_integer_triples_in_palette_order() {
+        assert_eq!(colors_text(&two_colours()), "255,0,7\n1,2,3\n");
+    }
+
+    #[test]
+    fn palette_formats_hold_every_colour() {
+        let p = two_colours();
+        assert_eq!(hex_text(&p), "#ff0007\n#010203\n");
+        let gpl = gpl_text(&p, 2);
+        assert!(gpl.starts_with("GIMP Palette\n"));
+        assert!(gpl.contains("255   0   7\t#ff0007\n"));
+        let json = json_text(&p, 2);
+        assert!(json.contains(
+            "\"hex\": \"#ff0007\", \"rgb\": [255, 0, 7], \"pixels\": 3, \"share\": 0.750000"
+        ));
+    }
+
+    fn palette(colors: &[[u8; 3]]) -> Palette {
+        Palette {
+            entries: colors
+                .iter()
+                .enumerate()
+                .map(|(i, &rgb)| PaletteEntry {
+                    centroid: i,
+                    rgb,
+                    exact: rgb.map(f64::from),
+                    pixels: 10 - i as u64,
+                })
+                .collect(),
+            unused: 0,
+            color_entries: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_format_kquant_writes_reads_back() {
+        let colors = [[255, 0, 7], [1, 2, 3], [128, 200, 64], [0, 0, 0]];
+        let p = palette(&colors);
+        for text in [
+            colors_text(&p),
+            hex_text(&p),
+            gpl_text(&p, 4),
+            json_text(&p, 4),
+        ] {
+            assert_eq!(parse_palette_text(&text).unwrap(), colors, "{text}");
+        }
+    }
+
+    #[test]
+    fn other_peoples_palettes_read_too() {
+        assert_eq!(
+            parse_palette_text("# brand\n#FFFFFF\n\n 00ff00 \n10, 20 ,30\n").unwrap(),
+            [[255, 255, 255], [0, 255, 0], [10, 20, 30]]
+        );
+        let gimp = "GIMP Palette\nName: x\nColumns: 0\n#\n255   0   0\tRed\n  0 255 0\n";
+        assert_eq!(
+            parse_palette_text(gimp).unwrap(),
+            [[255, 0, 0], [0, 255, 0]]
+        );
+        assert_eq!(
+            parse_palette_text(r##"{"palette": ["#102030", "#405060"]}"##).unwrap(),
+            [[16, 32, 48], [64, 80, 96]]
+        );
+        assert!(parse_palette_text("1,2\n").is_err());
+        assert!(parse_palette_text("256,0,0\n").is_err());
+        assert!(parse_palette_text("GIMP Palette\nfoo bar baz\n").is_err());
+    }
+}
