@@ -73,7 +73,7 @@ proptest! {
             let palette = Palette::from_clustering(&clustering, &points).unwrap();
             prop_assert!(palette.len() <= k);
             prop_assert!(Palette::from_clustering(&clustering, &Points::default()).is_err() || points.is_empty());
-            let height = if width == 0 { 0 } else { pixels.len() as u32 / width };
+            let height = (pixels.len() as u32).checked_div(width).unwrap_or(0);
             let used = (width * height) as usize;
             if let Ok(picture) = Picture::from_rgba(width, height, &pixels[..used]) {
                 let drawn = palette_indices(&picture, &hist, &palette);
