@@ -77,18 +77,14 @@ pub enum DecodeError {
     #[error("{0}")]
     Jpeg(#[from] JpegDamage),
     /// A PNG or TIFF whose structure (chunk lengths and checksums, first directory) is damaged.
-    #[error("{reason}")]
-    Damaged {
-        /// The format's usual name.
-        format: &'static str,
-        /// What is damaged, in a phrase (`the PNG is truncated`, ...).
-        reason: String,
-    },
-    /// The decoder refused the file.
-    #[error("{description}")]
+    #[error("{0}")]
+    Structure(#[from] StructureDamage),
+    /// The decoder refused the file. The message is one plain phrase made from the decoder's error
+    /// (`the GIF is truncated`, `the BMP is corrupt: ...`).
+    #[error("{}", super::load::describe(.format, .source))]
     Decoder {
-        /// The decoder's error in one plain phrase (`the GIF is truncated`, ...).
-        description: String,
+        /// The format's usual name (`JPEG`, `PNG`, ...).
+        format: &'static str,
         /// The decoder's own error.
         source: image::ImageError,
     },
@@ -100,6 +96,72 @@ pub enum DecodeError {
 }
 
 pub use super::jpeg_check::JpegDamage;
+
+/// Damage to a PNG's chunks or a TIFF's first directory, found before the decoder runs (the
+/// decoder's own messages for these are debug dumps, and a TIFF's counts size its buffers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StructureDamage {
+    /// The PNG ends before its IEND chunk.
+    #[error("the PNG is truncated (it ends before its IEND chunk)")]
+    PngNoEnd,
+    /// The PNG ends inside a chunk header.
+    #[error("the PNG is truncated (it ends inside a chunk header)")]
+    PngCutHeader,
+    /// A chunk length over 2^31 - 1.
+    #[error("the PNG is corrupt: chunk {} has a bad length", chunk_name(.chunk))]
+    PngBadLength {
+        /// The chunk's type.
+        chunk: [u8; 4],
+    },
+    /// The file ends inside a chunk.
+    #[error("the PNG is truncated (chunk {} is cut short)", chunk_name(.chunk))]
+    PngChunkCut {
+        /// The chunk's type.
+        chunk: [u8; 4],
+    },
+    /// A chunk whose CRC does not match.
+    #[error("the PNG is corrupt: bad checksum in chunk {}", chunk_name(.chunk))]
+    PngBadChecksum {
+        /// The chunk's type.
+        chunk: [u8; 4],
+    },
+    /// The TIFF ends before its first directory does, or a value it points to.
+    #[error("the TIFF is truncated")]
+    TiffTruncated,
+    /// Neither `II` nor `MM`.
+    #[error("the TIFF is corrupt: bad byte-order mark")]
+    TiffByteOrder,
+    /// Neither 42 nor 43 (BigTIFF).
+    #[error("the TIFF is corrupt: bad version")]
+    TiffVersion,
+    /// A count whose size overflows.
+    #[error("the TIFF is corrupt: tag {tag} has a bad count")]
+    TiffBadCount {
+        /// The tag.
+        tag: u64,
+    },
+    /// A value that would lie beyond the end of the file.
+    #[error("the TIFF is corrupt: tag {tag} claims more data than the file holds")]
+    TiffBeyondFile {
+        /// The tag.
+        tag: u64,
+    },
+}
+
+/// A PNG chunk type as letters (`?` for any byte that is not one).
+fn chunk_name(chunk: &[u8; 4]) -> String {
+    chunk
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_alphabetic() {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
 
 /// A palette file (`--palette`, `--fixed`) that cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use std::path::Path;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
-use super::error::{DecodeError, ImageError as Error};
+use super::error::{DecodeError, ImageError as Error, StructureDamage};
 use super::jpeg_check;
 use crate::pixels::Picture;
 
@@ -151,21 +151,15 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         source,
     };
     let format = image::guess_format(bytes).map_err(|_| decode_err(DecodeError::UnknownFormat))?;
-    let damaged = |reason: String| {
-        decode_err(DecodeError::Damaged {
-            format: format_name(format),
-            reason,
-        })
-    };
     if format == ImageFormat::Png {
-        check_png(bytes).map_err(damaged)?;
+        check_png(bytes).map_err(|d| decode_err(d.into()))?;
     }
     if format == ImageFormat::Tiff {
-        check_tiff(bytes).map_err(damaged)?;
+        check_tiff(bytes).map_err(|d| decode_err(d.into()))?;
     }
     let decoder_err = |source: image::ImageError| {
         decode_err(DecodeError::Decoder {
-            description: describe(format, &source),
+            format: format_name(format),
             source,
         })
     };
@@ -297,8 +291,7 @@ fn format_name(format: ImageFormat) -> &'static str {
 }
 
 /// One plain phrase for a decoder's error: "the TIFF is truncated", "the GIF is corrupt: ...".
-fn describe(format: ImageFormat, e: &image::ImageError) -> String {
-    let name = format_name(format);
+pub(super) fn describe(name: &str, e: &image::ImageError) -> String {
     match e {
         image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             format!("the {name} is truncated")
@@ -349,39 +342,30 @@ fn plain(text: &str) -> String {
 
 /// Checks a PNG's chunk structure and checksums, so damage gets a plain message (the decoder's is a
 /// debug dump) and a cut file is called truncated.
-fn check_png(bytes: &[u8]) -> std::result::Result<(), String> {
+fn check_png(bytes: &[u8]) -> Result<(), StructureDamage> {
     let mut pos = 8;
     loop {
         let Some(header) = bytes.get(pos..pos + 8) else {
             return Err(if pos >= bytes.len() {
-                "the PNG is truncated (it ends before its IEND chunk)".into()
+                StructureDamage::PngNoEnd
             } else {
-                "the PNG is truncated (it ends inside a chunk header)".into()
+                StructureDamage::PngCutHeader
             });
         };
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let name: String = header[4..8]
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_alphabetic() {
-                    b as char
-                } else {
-                    '?'
-                }
-            })
-            .collect();
+        let chunk = [header[4], header[5], header[6], header[7]];
         if len > i32::MAX as usize {
-            return Err(format!("the PNG is corrupt: chunk {name} has a bad length"));
+            return Err(StructureDamage::PngBadLength { chunk });
         }
         let Some(crc) = bytes.get(pos + 8 + len..pos + 12 + len) else {
-            return Err(format!("the PNG is truncated (chunk {name} is cut short)"));
+            return Err(StructureDamage::PngChunkCut { chunk });
         };
         let expected = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
         if crc32fast::hash(&bytes[pos + 4..pos + 8 + len]) != expected {
-            return Err(format!("the PNG is corrupt: bad checksum in chunk {name}"));
+            return Err(StructureDamage::PngBadChecksum { chunk });
         }
         pos += 12 + len;
-        if name == "IEND" {
+        if &chunk == b"IEND" {
             return Ok(());
         }
     }
@@ -390,13 +374,12 @@ fn check_png(bytes: &[u8]) -> std::result::Result<(), String> {
 /// Checks that every value of a TIFF's first directory lies within the file. The TIFF decoder reads
 /// that directory before any limit applies, and sizes its buffers by the counts it finds there, so
 /// a flipped byte in a count would otherwise cost up to 256 MB.
-fn check_tiff(bytes: &[u8]) -> std::result::Result<(), String> {
-    let truncated = || "the TIFF is truncated".to_string();
-    let corrupt = |why: &str| format!("the TIFF is corrupt: {why}");
+fn check_tiff(bytes: &[u8]) -> Result<(), StructureDamage> {
+    let truncated = || StructureDamage::TiffTruncated;
     let big_endian = match bytes.get(..2) {
         Some(b"MM") => true,
         Some(b"II") => false,
-        _ => return Err(corrupt("bad byte-order mark")),
+        _ => return Err(StructureDamage::TiffByteOrder),
     };
     let get = |at: usize, n: usize| -> Option<u64> {
         let b = bytes.get(at..at.checked_add(n)?)?;
@@ -410,7 +393,7 @@ fn check_tiff(bytes: &[u8]) -> std::result::Result<(), String> {
     let big = match version {
         42 => false,
         43 => true,
-        _ => return Err(corrupt("bad version")),
+        _ => return Err(StructureDamage::TiffVersion),
     };
     let (offset_size, count_size, entry_size, inline) =
         if big { (8, 8, 20, 8) } else { (4, 2, 12, 4) };
@@ -440,7 +423,7 @@ fn check_tiff(bytes: &[u8]) -> std::result::Result<(), String> {
             _ => continue,
         };
         let Some(len) = count.checked_mul(size) else {
-            return Err(corrupt(&format!("tag {tag} has a bad count")));
+            return Err(StructureDamage::TiffBadCount { tag });
         };
         if len > inline {
             let value_at = get(at + 4 + offset_size, offset_size).ok_or_else(truncated)?;
@@ -449,7 +432,7 @@ fn check_tiff(bytes: &[u8]) -> std::result::Result<(), String> {
                     if value_at < bytes.len() as u64 && len < bytes.len() as u64 {
                         truncated()
                     } else {
-                        corrupt(&format!("tag {tag} claims more data than the file holds"))
+                        StructureDamage::TiffBeyondFile { tag }
                     },
                 );
             }
@@ -554,15 +537,15 @@ mod tests {
         let mut flipped = png.clone();
         flipped[idat + 6] ^= 0x40;
         assert_eq!(
-            check_png(&flipped).unwrap_err(),
+            check_png(&flipped).unwrap_err().to_string(),
             "the PNG is corrupt: bad checksum in chunk IDAT"
         );
         assert_eq!(
-            check_png(&png[..idat + 5]).unwrap_err(),
+            check_png(&png[..idat + 5]).unwrap_err().to_string(),
             "the PNG is truncated (chunk IDAT is cut short)"
         );
         assert_eq!(
-            check_png(&png[..png.len() - 12]).unwrap_err(),
+            check_png(&png[..png.len() - 12]).unwrap_err().to_string(),
             "the PNG is truncated (it ends before its IEND chunk)"
         );
     }
