@@ -6,7 +6,8 @@
 #
 # Runs, each only when available:
 #   - kquant defaults (the original's method: random init, 20 restarts, <= 20 epochs), the best mode
-#     (--init kmeans++ --empty reseed, 20 restarts) and the best mode with one restart;
+#     (--init kmeans++ --empty reseed, 20 restarts), the best mode with one restart, --fast (Wu's
+#     start, <= 20 epochs) and Wu's start run to convergence;
 #     target/release/k_means, built if missing
 #   - scikit-learn:  ../shared/bench/sk_bench.py PHOTO K random20   (needs numpy, pillow, scikit-learn;
 #                    set PYTHON to the interpreter, e.g. PYTHON=.venv/bin/python)
@@ -65,6 +66,8 @@ kquant "kquant best, 1 restart" --init kmeans++ --empty reseed --restarts 1
 kq1=$(cat "$out/kquant best, 1 restart.wall")
 kquant "kquant best (20 restarts)" --init kmeans++ --empty reseed
 kquant "kquant defaults" 
+kquant "kquant --fast" --fast
+kquant "kquant --init wu --empty reseed" --init wu --empty reseed
 
 if [ -x "$qc" ]; then
   for method in kmeans wu; do

@@ -86,6 +86,27 @@ fn bench_best_mode(c: &mut Criterion) {
     group.finish();
 }
 
+/// `--fast` (Wu's start, empty clusters reseeded, 20 epochs), over K and distinct-colour counts.
+fn bench_fast_mode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fast_mode");
+    group.sample_size(10);
+    for &n in &[100_000usize, 400_000] {
+        let points = photo_like_points(n);
+        for &k in &[2usize, 16, 64, 256] {
+            let params = KMeansParams::new(k)
+                .max_epochs(20)
+                .init(Init::Wu)
+                .empty(EmptyPolicy::Reseed)
+                .history(false);
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::new(format!("k{k}"), n), &points, |b, p| {
+                b.iter(|| fit(p, &params, |_| {}).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
 fn bench_epoch(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_epoch");
     let points = photo_like_points(100_000);
@@ -120,6 +141,7 @@ criterion_group!(
     benches,
     bench_fit,
     bench_best_mode,
+    bench_fast_mode,
     bench_epoch,
     bench_histogram
 );

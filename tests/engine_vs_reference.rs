@@ -5,7 +5,7 @@ mod common;
 
 use common::{reference_lloyd, reference_lloyd_fixed};
 use kquant::kmeans::{lloyd, random_centroids};
-use kquant::{ColorHistogram, Picture, Points};
+use kquant::{ColorHistogram, Init, KMeansParams, Picture, Points};
 use proptest::prelude::*;
 
 /// Pixels drawn from a few random "themes" so that clusters, ties and empty centroids all happen.
@@ -62,6 +62,27 @@ proptest! {
         max_epochs in 1usize..30,
     ) {
         check(&pixels, k, seed, max_epochs);
+    }
+
+    #[test]
+    fn a_fit_from_wus_start_is_plain_lloyd_from_it(
+        pixels in pixels(),
+        k in 1usize..24,
+        max_epochs in 1usize..30,
+    ) {
+        let points = Points::from_pixels(&pixels);
+        let params = KMeansParams::new(k).init(Init::Wu).max_epochs(max_epochs).restarts(7);
+        let fit = kquant::fit(&points, &params, |_| {}).unwrap();
+        // One run whatever the restarts, from k centroids (padded when the colours fill fewer boxes).
+        prop_assert_eq!(fit.restart_losses().len(), 1);
+        let run = fit.best();
+        prop_assert_eq!(run.initial.len(), k);
+        let (centroids, labels, epochs) = reference_lloyd(&pixels, run.initial.clone(), max_epochs);
+        prop_assert_eq!(&run.centroids, &centroids);
+        prop_assert_eq!(run.epochs, epochs);
+        for (i, &l) in labels.iter().enumerate() {
+            prop_assert_eq!(usize::from(run.labels[i]), l);
+        }
     }
 }
 

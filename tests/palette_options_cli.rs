@@ -784,3 +784,42 @@ fn a_folder_of_images_gives_a_run_each_and_a_bad_one_is_reported_and_skipped() {
     );
     assert!(palettes.windows(2).all(|w| w[0] == w[1]), "{palettes:?}");
 }
+
+#[test]
+fn fast_starts_from_wus_boxes_finds_every_blob_and_needs_no_seed() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "blobs.png", &blob_image(6, 120, 20));
+    let mut runs = Vec::new();
+    for (out, mode) in [
+        ("a", &["--fast"][..]),
+        ("b", &["--fast"][..]),
+        ("c", &["--init", "wu"][..]),
+    ] {
+        let mut args = vec!["blobs.png", "6", "-c", "-l", "--out-dir", out];
+        args.extend(mode);
+        let run = k_means_run(dir.path(), &args);
+        let mut colors = read_colors(&run, 6);
+        colors.sort();
+        let mut want = BLOBS.to_vec();
+        want.sort();
+        assert_eq!(colors, want, "{mode:?}: every blob");
+        let details = fs::read_to_string(run.join("details.txt")).unwrap();
+        assert!(details.contains("init: wu\n"), "{details}");
+        assert!(details.contains("restarts: 1\n"), "{details}");
+        runs.push(fs::read_to_string(run.join("loss_k6.txt")).unwrap());
+    }
+    // No seed was given: the two --fast runs drew different seeds, and gave the same result.
+    assert_eq!(runs[0], runs[1]);
+    // --fast is --init wu --empty reseed --max-epochs 20, and restarts make no sense with Wu.
+    let fast = fs::read_to_string(only_run_dir(&dir.path().join("a")).join("details.txt")).unwrap();
+    assert!(fast.contains("empty clusters: reseed\n") && fast.contains("max epochs: 20\n"));
+    for bad in [
+        &["--init", "wu", "--restarts", "3"][..],
+        &["--fast", "--best"][..],
+        &["--fast", "--init", "random"][..],
+    ] {
+        let mut args = vec!["blobs.png", "6"];
+        args.extend(bad);
+        k_means(dir.path()).args(&args).assert().code(2);
+    }
+}

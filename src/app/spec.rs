@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_EPOCHS_KMEANS_PP: usize = 300;
 pub fn default_max_epochs(init: Init) -> usize {
     match init {
         Init::Random => DEFAULT_MAX_EPOCHS,
-        Init::KMeansPlusPlus => DEFAULT_MAX_EPOCHS_KMEANS_PP,
+        Init::KMeansPlusPlus | Init::Wu => DEFAULT_MAX_EPOCHS_KMEANS_PP,
     }
 }
 /// Default folder that run folders go in.
@@ -85,9 +85,10 @@ impl ClusterOptions {
         LoadLimits::new(self.max_pixels.unwrap_or(DEFAULT_MAX_PIXELS))
     }
 
-    /// The number of restarts these options give, with `-o` (one round) or without.
+    /// The number of restarts these options give, with `-o` (one round) or without (one with Wu's
+    /// start, which is the same every time).
     pub fn restarts_with(&self, one_round: bool) -> usize {
-        if one_round {
+        if one_round || self.init == Init::Wu {
             1
         } else {
             self.restarts.unwrap_or(DEFAULT_RESTARTS)
@@ -338,6 +339,7 @@ pub fn init_name(init: Init) -> &'static str {
     match init {
         Init::Random => "random",
         Init::KMeansPlusPlus => "kmeans++",
+        Init::Wu => "wu",
     }
 }
 
@@ -432,6 +434,15 @@ mod tests {
         let p = s.params(77);
         assert_eq!((p.restarts, p.max_epochs, p.seed), (1, 300, 77));
         assert_eq!(p.keep, Keep::LowestSse);
+        // Wu's start is the same every time: one run, converged by default.
+        s.one_round = false;
+        s.options.restarts = None;
+        s.options.init = Init::Wu;
+        assert_eq!(s.effective_restarts(), 1);
+        assert_eq!(
+            s.options.effective_max_epochs(),
+            DEFAULT_MAX_EPOCHS_KMEANS_PP
+        );
     }
 
     #[test]

@@ -98,6 +98,11 @@ fn main() -> ExitCode {
         return kquant::app::exit_after_printing(written, ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
+    if let Some(conflict) = cli.cluster.conflict() {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, conflict)
+            .exit();
+    }
     if cli.k_min > cli.k_max {
         Cli::command()
             .error(

@@ -144,6 +144,11 @@ fn main() -> ExitCode {
         return kquant::app::exit_after_printing(written, ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
+    if let Some(conflict) = cli.cluster.conflict() {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, conflict)
+            .exit();
+    }
     // Ctrl-C, SIGTERM or SIGHUP: remove what the run made so far, exit 128 + the signal.
     if let Err(e) = exit_on_signals() {
         kquant::app::report_error(&format!("cannot handle signals: {e}"));

@@ -14,6 +14,7 @@ mod engine;
 mod grid;
 pub(crate) mod params;
 mod plus_plus;
+mod wu;
 
 pub(crate) use engine::lloyd as lloyd_trusted;
 #[cfg(feature = "cli")]
@@ -357,6 +358,7 @@ fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> 
         Init::KMeansPlusPlus => {
             initial_on_grid(points, Some(&grid::Grid::new(points)), params, restart)
         }
+        Init::Wu => initial_on_grid(points, None, params, restart),
     }
 }
 
@@ -395,6 +397,20 @@ fn initial_on_grid(
                 }
             };
             plus_plus::kmeans_plus_plus(points, grid, params.k, &fixed, &mut rng)
+        }
+        Init::Wu => {
+            let mut centroids = fixed;
+            let fixed_len = centroids.len();
+            centroids.extend(wu::wu_centroids(points, params.k - fixed_len));
+            // Fewer boxes than centroids (few colours): the rest start on the first box, and
+            // stay empty or are reseeded, as the empty-cluster policy says.
+            let pad = centroids
+                .get(fixed_len)
+                .or(centroids.first())
+                .copied()
+                .unwrap_or([0.0; 3]);
+            centroids.resize(params.k, pad);
+            centroids
         }
     }
 }
@@ -441,7 +457,8 @@ pub fn fit(
             parallel,
         )
     };
-    if params.restarts == 1 {
+    // Wu's start is the same for every restart: one run is all of them.
+    if params.restarts == 1 || params.init == Init::Wu {
         let mut best = run(0, params.history, true);
         best.labels = grid.unpermute(&best.labels);
         on_restart(0);

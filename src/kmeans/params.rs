@@ -37,6 +37,13 @@ pub enum Init {
     /// seeding", SODA 2007), with each colour weighted by its pixel count.
     #[cfg_attr(feature = "cli", value(name = "kmeans++"))]
     KMeansPlusPlus,
+    /// Wu's quantizer (X. Wu, 1991): the colour cube cut again and again at the plane that most
+    /// reduces the error of the box with the largest, each final box's mean a centroid. It needs
+    /// no seed and starts near a good partition; every restart would start the same, so [`fit`]
+    /// runs one whatever [`KMeansParams::restarts`] says.
+    ///
+    /// [`fit`]: crate::fit
+    Wu,
 }
 
 /// What happens to a centroid that no point is nearest to.
