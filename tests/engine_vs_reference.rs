@@ -120,6 +120,25 @@ fn engine_matches_reference_at_large_k() {
 }
 
 #[test]
+fn engine_matches_reference_when_run_to_convergence() {
+    // Long runs, where cells keep their centroids from epoch to epoch once the centroids settle.
+    let pixels: Vec<[u8; 3]> = (0..12_000u32)
+        .map(|i| {
+            let h = i.wrapping_mul(2_654_435_761);
+            let t = f64::from(i % 3000) / 3000.0;
+            [
+                (40.0 + 170.0 * t) as u8 ^ (h >> 29) as u8,
+                (200.0 - 150.0 * t * t) as u8 ^ (h >> 27 & 7) as u8,
+                (h >> 24) as u8 / 2 + (60.0 * t) as u8,
+            ]
+        })
+        .collect();
+    for (k, seed) in [(16, 1), (64, 2), (128, 3)] {
+        check(&pixels, k, seed, 300);
+    }
+}
+
+#[test]
 fn fixed_centroids_stay_and_the_others_match_the_reference() {
     let pixels: Vec<[u8; 3]> = (0..8_000u32)
         .map(|i| {

@@ -452,6 +452,7 @@ pub fn fit(
                 max: params.max_epochs,
                 reseed,
                 fixed: params.fixed.len(),
+                cache: true,
             },
             history,
             parallel,
