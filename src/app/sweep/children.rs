@@ -54,7 +54,8 @@ pub(super) struct Running {
     pub(super) child: Child,
     pub(super) started: Instant,
     /// Read the child's standard output and error as they come (so a chatty child never blocks
-    /// on a full pipe), each keeping its last [`STDERR_KEPT`] bytes.
+    /// on a full pipe), keeping the first [`STDOUT_KEPT`] bytes of its output (where its run
+    /// folder is named) and the last [`STDERR_KEPT`] of its errors.
     stdout: Option<JoinHandle<String>>,
     stderr: Option<JoinHandle<String>>,
 }
@@ -82,20 +83,36 @@ impl Running {
     }
 }
 
-fn read_tail(mut pipe: impl Read) -> String {
-    let mut kept: Vec<u8> = Vec::new();
+/// The most of a child's standard output kept: the line naming its run folder comes first.
+const STDOUT_KEPT: usize = 4096;
+
+/// Reads `pipe` to its end (so the child never blocks on a full pipe), handing each chunk to `each`.
+fn drain(mut pipe: impl Read, mut each: impl FnMut(&[u8])) {
     let mut buf = [0u8; 8192];
-    loop {
-        match pipe.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                kept.extend_from_slice(&buf[..n]);
-                if kept.len() > 2 * STDERR_KEPT {
-                    kept.drain(..kept.len() - STDERR_KEPT);
-                }
-            }
-        }
+    while let Ok(n @ 1..) = pipe.read(&mut buf) {
+        each(&buf[..n]);
     }
+}
+
+/// All of `pipe`, keeping its first [`STDOUT_KEPT`] bytes.
+fn read_head(pipe: impl Read) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    drain(pipe, |chunk| {
+        let room = STDOUT_KEPT.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    });
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// All of `pipe`, keeping its last [`STDERR_KEPT`] bytes.
+fn read_tail(pipe: impl Read) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    drain(pipe, |chunk| {
+        kept.extend_from_slice(chunk);
+        if kept.len() > 2 * STDERR_KEPT {
+            kept.drain(..kept.len() - STDERR_KEPT);
+        }
+    });
     if kept.len() > STDERR_KEPT {
         kept.drain(..kept.len() - STDERR_KEPT);
     }
@@ -154,7 +171,7 @@ pub(super) fn spawn_child(k_means: &Path, k: usize, args: Vec<OsString>) -> Resu
     let stdout = child
         .stdout
         .take()
-        .map(|p| std::thread::spawn(move || read_tail(p)));
+        .map(|p| std::thread::spawn(move || read_head(p)));
     let stderr = child
         .stderr
         .take()
@@ -229,6 +246,15 @@ fn is_run_folder_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_childs_output_is_read_to_the_end_and_its_head_kept() {
+        let mut text = b"output folder name: x/output1\n".to_vec();
+        text.extend(std::iter::repeat_n(b'.', 1 << 20));
+        let kept = read_head(&text[..]);
+        assert_eq!(kept.len(), STDOUT_KEPT);
+        assert!(kept.starts_with("output folder name: x/output1\n"));
+    }
 
     #[test]
     fn only_run_folder_names_are_taken_from_a_child() {
