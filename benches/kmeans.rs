@@ -47,64 +47,58 @@ fn photo_like_points(n: usize) -> Points {
     .expect("as many weights as colours, none zero")
 }
 
-fn bench_fit(c: &mut Criterion) {
-    let mut group = c.benchmark_group("fit_20_restarts");
+/// A fit with the parameters `params(k)`, over K and the distinct-colour counts `sizes`.
+fn bench_fits(
+    c: &mut Criterion,
+    name: &str,
+    sizes: &[usize],
+    params: impl Fn(usize) -> KMeansParams,
+) {
+    let mut group = c.benchmark_group(name);
     group.sample_size(10);
-    for &n in &[10_000usize, 100_000, 400_000] {
+    for &n in sizes {
         let points = photo_like_points(n);
         for &k in &[2usize, 16, 64, 256] {
+            let params = params(k);
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(BenchmarkId::new(format!("k{k}"), n), &points, |b, p| {
-                b.iter(|| fit(p, &KMeansParams::new(k).seed(1), |_| {}).unwrap())
+                b.iter(|| fit(p, &params, |_| {}).unwrap())
             });
         }
     }
     group.finish();
+}
+
+/// The defaults: 20 restarts from random centroids, at most 20 epochs.
+fn bench_fit(c: &mut Criterion) {
+    bench_fits(c, "fit_20_restarts", &[10_000, 100_000, 400_000], |k| {
+        KMeansParams::new(k).seed(1)
+    });
 }
 
 /// The best mode (k-means++ seeding, empty clusters reseeded, run to convergence) with one restart:
 /// seeding and epochs, over K and distinct-colour counts.
 fn bench_best_mode(c: &mut Criterion) {
-    let mut group = c.benchmark_group("best_mode_1_restart");
-    group.sample_size(10);
-    for &n in &[100_000usize, 400_000] {
-        let points = photo_like_points(n);
-        for &k in &[2usize, 16, 64, 256] {
-            let params = KMeansParams::new(k)
-                .seed(1)
-                .restarts(1)
-                .max_epochs(300)
-                .init(Init::KMeansPlusPlus)
-                .empty(EmptyPolicy::Reseed)
-                .history(false);
-            group.throughput(Throughput::Elements(n as u64));
-            group.bench_with_input(BenchmarkId::new(format!("k{k}"), n), &points, |b, p| {
-                b.iter(|| fit(p, &params, |_| {}).unwrap())
-            });
-        }
-    }
-    group.finish();
+    bench_fits(c, "best_mode_1_restart", &[100_000, 400_000], |k| {
+        KMeansParams::new(k)
+            .seed(1)
+            .restarts(1)
+            .max_epochs(300)
+            .init(Init::KMeansPlusPlus)
+            .empty(EmptyPolicy::Reseed)
+            .history(false)
+    });
 }
 
 /// `--fast` (Wu's start, empty clusters reseeded, 20 epochs), over K and distinct-colour counts.
 fn bench_fast_mode(c: &mut Criterion) {
-    let mut group = c.benchmark_group("fast_mode");
-    group.sample_size(10);
-    for &n in &[100_000usize, 400_000] {
-        let points = photo_like_points(n);
-        for &k in &[2usize, 16, 64, 256] {
-            let params = KMeansParams::new(k)
-                .max_epochs(20)
-                .init(Init::Wu)
-                .empty(EmptyPolicy::Reseed)
-                .history(false);
-            group.throughput(Throughput::Elements(n as u64));
-            group.bench_with_input(BenchmarkId::new(format!("k{k}"), n), &points, |b, p| {
-                b.iter(|| fit(p, &params, |_| {}).unwrap())
-            });
-        }
-    }
-    group.finish();
+    bench_fits(c, "fast_mode", &[100_000, 400_000], |k| {
+        KMeansParams::new(k)
+            .max_epochs(20)
+            .init(Init::Wu)
+            .empty(EmptyPolicy::Reseed)
+            .history(false)
+    });
 }
 
 fn bench_epoch(c: &mut Criterion) {

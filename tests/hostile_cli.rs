@@ -607,6 +607,13 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
+/// `find_k` run in `dir`, with its temporary folders in `tmp` (so a test sees what it leaves there).
+fn find_k_in(dir: &Path, tmp: &Path) -> Command {
+    let mut cmd = Command::new(bin("find_k"));
+    cmd.current_dir(dir).env("TMPDIR", tmp);
+    cmd
+}
+
 /// A `--k-means` stand-in script in `dir` with `body`; `$K` is the real k_means.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
@@ -657,9 +664,7 @@ fn find_k_stops_children_and_grandchildren_on_sigterm_and_hanging_ones_on_timeou
     );
     let hang = hang.to_str().unwrap();
 
-    let mut child = Command::new(bin("find_k"))
-        .current_dir(dir.path())
-        .env("TMPDIR", tmp.path())
+    let mut child = find_k_in(dir.path(), tmp.path())
         .args(["p.png", "-j", "2", "--k-means", hang, "--out-dir", "sweep"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -681,9 +686,7 @@ fn find_k_stops_children_and_grandchildren_on_sigterm_and_hanging_ones_on_timeou
     assert!(!dir.path().join("sweep").exists());
 
     fs::remove_file(&pids).unwrap();
-    let out = Command::new(bin("find_k"))
-        .current_dir(dir.path())
-        .env("TMPDIR", tmp.path())
+    let out = find_k_in(dir.path(), tmp.path())
         .args(["p.png", "--k-max", "2", "--timeout", "1", "--k-means", hang])
         .output()
         .unwrap();
@@ -705,9 +708,7 @@ fn find_k_reads_a_chatty_childs_stderr_as_it_comes() {
         "chatty.sh",
         "i=0\nwhile [ $i -lt 3000 ]; do echo 'chatter chatter chatter chatter chatter chatter chatter chatter chatter chatter' >&2; i=$((i+1)); done\nexec \"$K\" \"$@\"",
     );
-    let out = Command::new(bin("find_k"))
-        .current_dir(dir.path())
-        .env("TMPDIR", tmp.path())
+    let out = find_k_in(dir.path(), tmp.path())
         .args([
             "p.png",
             "-o",
@@ -728,18 +729,14 @@ fn find_k_arguments_and_childrens_results_are_checked() {
     let dir = tempdir().unwrap();
     let tmp = tempdir().unwrap();
     save(dir.path(), "-i.png", &blob_image(3, 30, 20));
-    let out = Command::new(bin("find_k"))
-        .current_dir(dir.path())
-        .env("TMPDIR", tmp.path())
+    let out = find_k_in(dir.path(), tmp.path())
         .args(["-o", "--k-max", "4", "--", "-i.png"])
         .output()
         .unwrap();
     assert_success(&out);
 
     // A folder is not one image to sweep.
-    let out = Command::new(bin("find_k"))
-        .current_dir(dir.path())
-        .env("TMPDIR", tmp.path())
+    let out = find_k_in(dir.path(), tmp.path())
         .args(["--", "."])
         .output()
         .unwrap();
@@ -748,9 +745,7 @@ fn find_k_arguments_and_childrens_results_are_checked() {
     // An out-dir that is a file is refused before any child runs (this one would hang).
     fs::write(dir.path().join("file"), b"x").unwrap();
     let hang = script(dir.path(), "hang.sh", "sleep 600");
-    let out = Command::new(bin("find_k"))
-        .current_dir(dir.path())
-        .env("TMPDIR", tmp.path())
+    let out = find_k_in(dir.path(), tmp.path())
         .args(["--out-dir", "file", "--timeout", "30", "--k-means"])
         .arg(&hang)
         .args(["--", "-i.png"])
@@ -767,9 +762,7 @@ fn find_k_arguments_and_childrens_results_are_checked() {
                 "\"$K\" \"$@\" || exit $?\nwhile [ \"$1\" != --out-dir ]; do shift; done\nfor f in \"$2\"/*/loss_k*.txt; do echo '{fake}' > \"$f\"; done"
             ),
         );
-        let out = Command::new(bin("find_k"))
-            .current_dir(dir.path())
-            .env("TMPDIR", tmp.path())
+        let out = find_k_in(dir.path(), tmp.path())
             .args(["-o", "--k-max", "3", "--out-dir", "sweep", "--k-means"])
             .arg(&liar)
             .args(["--", "-i.png"])
@@ -789,9 +782,7 @@ fn find_k_arguments_and_childrens_results_are_checked() {
             "points_elsewhere.sh",
             &format!("\"$K\" \"$@\" > /dev/null || exit $?\necho 'output folder name: {printed}'"),
         );
-        let out = Command::new(bin("find_k"))
-            .current_dir(dir.path())
-            .env("TMPDIR", tmp.path())
+        let out = find_k_in(dir.path(), tmp.path())
             .args(["-o", "--k-max", "3", "--out-dir", "sweep", "--k-means"])
             .arg(&liar)
             .args(["--", "-i.png"])
@@ -816,9 +807,7 @@ fn ctrl_c_at_the_terminal_interrupts_find_k_not_its_children() {
         &format!("echo $$ >> '{}'\nexec sleep 600", pids.display()),
     );
     // A terminal sends Ctrl-C to its whole foreground process group: find_k leads one here.
-    let mut child = Command::new(bin("find_k"))
-        .current_dir(dir.path())
-        .env("TMPDIR", tmp.path())
+    let mut child = find_k_in(dir.path(), tmp.path())
         .args(["p.png", "-j", "3", "--out-dir", "sweep", "--k-means"])
         .arg(&hang)
         .process_group(0)
