@@ -163,10 +163,7 @@ fn shared_palette(
             .collect(),
     };
     let points = Points::from_histogram_in(&hist, template.options.space);
-    let seed = template
-        .options
-        .seed
-        .unwrap_or_else(crate::app::job::random_seed);
+    let seed = template.options.resolve_seed();
     let params = template.params(seed);
     let clustering = fit(&points, &params, |_| {})?;
     let palette = Palette::of_clustering(&clustering, &points);

@@ -84,11 +84,33 @@ impl ClusterArgs {
     }
 }
 
+/// The start every binary makes: the panic hook installed, `--completions`/`--man` answered, the
+/// arguments parsed (clap exits with its usage error), and the clustering options checked against
+/// each other. `Err` holds the exit code when the binary has nothing more to do.
+pub fn parse_args<C: clap::Parser>(
+    cluster: impl Fn(&C) -> &ClusterArgs,
+) -> Result<C, std::process::ExitCode> {
+    install_panic_hook();
+    if let Some(written) = print_completions_or_man(C::command()) {
+        return Err(exit_after_printing(
+            written,
+            std::process::ExitCode::SUCCESS,
+        ));
+    }
+    let cli = C::parse();
+    if let Some(conflict) = cluster(&cli).conflict() {
+        C::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, conflict)
+            .exit();
+    }
+    Ok(cli)
+}
+
 /// `--completions SHELL` and `--man`, which print a shell completion script or the manual page
 /// generated from the binary's own arguments, and stand alone on the command line (so the
 /// binary's required arguments need not be given). Returns `None` when the command line is not
 /// one of these, for the binary to parse as usual.
-pub fn print_completions_or_man(mut command: clap::Command) -> Option<std::io::Result<()>> {
+fn print_completions_or_man(mut command: clap::Command) -> Option<std::io::Result<()>> {
     use std::io::Write;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     // Made in memory first: the generators panic or stop halfway on a write error.
@@ -118,7 +140,7 @@ pub fn report_error(message: &str) {
 
 /// A bug shows as one `error:` line, not a backtrace; a decoder's panic, which the loader turns into
 /// an error about the file, shows nothing of its own.
-pub fn install_panic_hook() {
+fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         if !crate::io::panic_is_handled() {
             report_error(&format!("internal error ({info}); please report it"));

@@ -16,21 +16,15 @@ mod run_dir;
 mod spec;
 mod sweep;
 
+// What the binaries use, and the types those items hand out.
 pub use batch::{images_in, run_batch, BatchReport};
 pub use cleanup::{exit_on_signals, flag_on_signals};
-pub use cli_args::{
-    exit_after_printing, install_panic_hook, print_completions_or_man, report_error, ClusterArgs,
-};
+pub use cli_args::{exit_after_printing, parse_args, report_error, ClusterArgs};
 pub use error::{AppError, Result};
-pub use job::{random_seed, run_job, JobReport, Quality, Timings};
+pub use job::{run_job, JobReport, Quality, Timings};
 pub use progress::progress_bar;
-pub use report::{details_text, loss_text, parse_loss};
-pub use run_dir::{canonical_text, folder_name, path_entry, Staging};
-pub use spec::{
-    default_max_epochs, empty_name, init_name, ClusterOptions, JobSpec, Outputs,
-    DEFAULT_MAX_EPOCHS, DEFAULT_MAX_EPOCHS_KMEANS_PP, DEFAULT_OUT_DIR, DEFAULT_RESTARTS,
-};
+pub use spec::{ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR};
 pub use sweep::{
-    default_jobs, k_means_args, locate_k_means, loss_line, losses_csv, run_sweep, suggestion_line,
-    SweepReport, SweepSpec, DEFAULT_K_MAX, DEFAULT_K_MIN,
+    default_jobs, loss_line, run_sweep, suggestion_line, SweepReport, SweepSpec, DEFAULT_K_MAX,
+    DEFAULT_K_MIN,
 };

@@ -48,9 +48,10 @@ pub struct Outputs {
 pub struct ClusterOptions {
     /// `--seed`; a random one is drawn (and recorded) when absent.
     pub seed: Option<u64>,
-    /// `--restarts`; 20 when absent (1 with `-o`).
+    /// `--restarts`; 20 when absent (1 with `-o` or `--init wu`).
     pub restarts: Option<usize>,
-    /// `--max-epochs`; when absent 20, or 300 with k-means++ (see [`default_max_epochs`]).
+    /// `--max-epochs`; when absent 20, or 300 with k-means++ or Wu (see
+    /// [`ClusterOptions::effective_max_epochs`]).
     pub max_epochs: Option<usize>,
     /// `--init`: how initial centroids are chosen.
     pub init: Init,
@@ -83,6 +84,12 @@ impl ClusterOptions {
     /// The limits on the pictures read.
     pub fn load_limits(&self) -> LoadLimits {
         LoadLimits::new(self.max_pixels.unwrap_or(DEFAULT_MAX_PIXELS))
+    }
+
+    /// The seed of a run with these options: `--seed`, or one drawn from the operating system's
+    /// randomness (a new one each call, so call it once per run).
+    pub fn resolve_seed(&self) -> u64 {
+        self.seed.unwrap_or_else(crate::app::job::random_seed)
     }
 
     /// The number of restarts these options give, with `-o` (one round) or without (one with Wu's
@@ -301,20 +308,7 @@ impl JobSpec {
         folder_name("output", &self.canonical_text())
     }
 
-    /// The run folder's path.
-    pub fn run_dir(&self) -> PathBuf {
-        self.out_dir.join(self.folder_name())
-    }
-
-    /// The seed of this run: `--seed`, or one drawn from the operating system's randomness (a new
-    /// one each call, so call it once per run).
-    pub fn resolve_seed(&self) -> u64 {
-        self.options
-            .seed
-            .unwrap_or_else(crate::app::job::random_seed)
-    }
-
-    /// The k-means parameters of this run with `seed` (from [`Self::resolve_seed`]).
+    /// The k-means parameters of this run with `seed` (from [`ClusterOptions::resolve_seed`]).
     pub fn params(&self, seed: u64) -> KMeansParams {
         KMeansParams::new(self.k)
             .restarts(self.effective_restarts())
@@ -449,9 +443,10 @@ mod tests {
     fn the_given_seed_is_used_and_an_absent_one_is_drawn_fresh() {
         let mut s = JobSpec::new("x.png", 4);
         s.options.seed = Some(9);
-        assert_eq!(s.resolve_seed(), 9);
+        assert_eq!(s.options.resolve_seed(), 9);
         s.options.seed = None;
-        let drawn: std::collections::HashSet<u64> = (0..8).map(|_| s.resolve_seed()).collect();
+        let drawn: std::collections::HashSet<u64> =
+            (0..8).map(|_| s.options.resolve_seed()).collect();
         assert!(drawn.len() > 1, "a new seed each run");
     }
 

@@ -93,16 +93,10 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    kquant::app::install_panic_hook();
-    if let Some(written) = kquant::app::print_completions_or_man(Cli::command()) {
-        return kquant::app::exit_after_printing(written, ExitCode::SUCCESS);
-    }
-    let cli = Cli::parse();
-    if let Some(conflict) = cli.cluster.conflict() {
-        Cli::command()
-            .error(clap::error::ErrorKind::ArgumentConflict, conflict)
-            .exit();
-    }
+    let cli = match kquant::app::parse_args::<Cli>(|cli| &cli.cluster) {
+        Ok(cli) => cli,
+        Err(done) => return done,
+    };
     if cli.k_min > cli.k_max {
         Cli::command()
             .error(

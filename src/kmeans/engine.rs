@@ -372,8 +372,7 @@ impl Part<'_> {
         }
         let mut scratch = Scratch::default();
         let mut changed = false;
-        for (ci, c) in coarse.iter().enumerate() {
-            let ck = ci;
+        for (ck, c) in coarse.iter().enumerate() {
             if !self.coarse_kept[ck].holds(drift) {
                 let filtered = filter::<true>(all, &c.cell, &mut scratch.coarse, KEEP_COARSE);
                 self.coarse_kept[ck].set(&scratch.coarse, filtered, &c.cell, drift);

@@ -109,7 +109,7 @@ fn counted(spec: &JobSpec, picture: Picture) -> Result<Loaded> {
 /// # Errors
 /// Invalid parameters, an unreadable image, or a folder or file that cannot be written.
 pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobReport> {
-    let params = spec.params(spec.resolve_seed());
+    let params = spec.params(spec.options.resolve_seed());
     params.validate()?;
     let mut timings = Timings::default();
     let loaded = load(spec, &mut timings)?;
@@ -215,7 +215,7 @@ mod tests {
     }
 
     fn clustered(spec: &JobSpec, loaded: &Loaded) -> (KMeansParams, Clustering, Palette, Scores) {
-        let params = spec.params(spec.resolve_seed());
+        let params = spec.params(spec.options.resolve_seed());
         let clustering = match &spec.palette {
             Some((_, colors)) => given_palette(&loaded.points, colors, &params, spec.whole_palette),
             None => fit(&loaded.points, &params, |_| {}).unwrap(),

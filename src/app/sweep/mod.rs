@@ -19,7 +19,7 @@ use crate::app::spec::{ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR};
 use crate::elbow::suggest_k;
 use children::{collect_child, spawn_child, stop_all, Running};
 pub use children::{default_jobs, locate_k_means};
-pub use folder::{loss_line, losses_csv, suggestion_line};
+pub use folder::{loss_line, suggestion_line};
 
 /// The smallest K swept by default, as in the original.
 pub const DEFAULT_K_MIN: usize = 2;
@@ -189,10 +189,7 @@ pub fn run_sweep(
             });
         }
     }
-    let seed = spec
-        .options
-        .seed
-        .unwrap_or_else(crate::app::job::random_seed);
+    let seed = spec.options.resolve_seed();
     let private = tempfile::Builder::new()
         .prefix(".find_k-")
         .tempdir()
@@ -319,6 +316,7 @@ fn first_finished(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use folder::losses_csv;
 
     #[test]
     fn child_arguments_round_trip_through_the_job_spec() {
