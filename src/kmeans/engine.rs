@@ -223,6 +223,11 @@ fn max_dist(cell: &Cell, x: Color) -> f64 {
         .sqrt()
 }
 
+/// Points of a mixed fine cell are searched in blocks of this many (in grid order, so neighbours
+/// along the blue axis), each with its own slack: a centroid's move forces a search only of the
+/// blocks near its boundary, not of the whole cell.
+const BLOCK: usize = 8;
+
 /// Centroids kept for coarse cells lose to the reference by at most this much (squared distance
 /// units) on some point of the cell; a centroid that loses by more is left out. A coarse cell's
 /// kept centroids are only filtered again for its fine cells, so keeping more is cheap and lets them
@@ -271,10 +276,9 @@ struct Kept {
     reference: u8,
     /// The gap found, plus the drift sums when it was found; `-inf` when there is none yet.
     key: f64,
-    /// For a fine cell searched point by point: each kept centroid's drift sum at the search, and
-    /// a lower bound, over the cell's points, on how much farther the second nearest kept
-    /// centroid was than the nearest. While no kept centroid has moved half that much since,
-    /// every point keeps its centroid.
+    /// For a fine cell searched point by point: each kept centroid's drift sum when the cell was
+    /// last looked at, and the least slack of its blocks ([`BLOCK`]) then. While no kept centroid
+    /// has moved half that much since, every point keeps its centroid.
     moved_then: Vec<f64>,
     slack: f64,
 }
@@ -301,14 +305,21 @@ impl Kept {
             filtered.gap(cell) + drift.moved[usize::from(filtered.reference)] + drift.largest;
     }
 
+    /// The most any kept centroid moved since the cell was last looked at.
+    #[inline]
+    fn moved_since(&self, drift: &Drift) -> f64 {
+        let mut most = 0.0f64;
+        for (&j, &then) in self.index.iter().zip(&self.moved_then) {
+            let m = drift.moved[usize::from(j)] - then;
+            most = if m > most { m } else { most };
+        }
+        most
+    }
+
     /// Whether every point of the (mixed) cell surely keeps its centroid among the kept ones.
     #[inline]
     fn points_hold(&self, drift: &Drift) -> bool {
-        let mut most = 0.0f64;
-        for (&j, &then) in self.index.iter().zip(&self.moved_then) {
-            most = most.max(drift.moved[usize::from(j)] - then);
-        }
-        2.0 * most + BOUND_MARGIN < self.slack
+        2.0 * self.moved_since(drift) + BOUND_MARGIN < self.slack
     }
 
     /// The kept centroids with their current coordinates.
@@ -329,6 +340,9 @@ struct Assignment {
     sums: Vec<Mass>,
     coarse_kept: Vec<Kept>,
     fine_kept: Vec<Kept>,
+    /// Per fine cell, its first block (and the number of blocks at the end); per block, its slack.
+    block_first: Vec<usize>,
+    block_slack: Vec<f64>,
     drift: Drift,
     /// The centroids of the last assignment, to measure the next moves.
     previous: Vec<Color>,
@@ -346,6 +360,11 @@ struct Part<'a> {
     fine_kept: &'a mut [Kept],
     f0: usize,
     coarse_kept: &'a mut [Kept],
+    /// The slack of each block of the part's mixed fine cells, from the part's first block `b0`;
+    /// fine cell `f`'s blocks start at `block_first[f]`.
+    block_slack: &'a mut [f64],
+    b0: usize,
+    block_first: &'a [usize],
     sums: &'a mut [Mass],
 }
 
@@ -468,16 +487,45 @@ impl Part<'_> {
         }
         self.fine_kept[fl].gather(all, &mut scratch.fine);
         let fresh = self.cell_label[fl] == UNSET;
-        let (mut changed, mut least_step, mut most_far) = (false, f64::INFINITY, 0.0f64);
-        for g in cell.start..cell.end {
-            let (c, d_best, d_second) = self.search::<true>(grid, g, &scratch.fine, fresh);
-            changed |= c;
-            least_step = least_step.min(d_second - d_best);
-            most_far = most_far.max(d_second);
+        // Kept centroids as they were: a block's slack, less twice the most any of them moved
+        // since, still bounds its points' slack from now on (the moves add up).
+        let moved = if kept_holds {
+            2.0 * self.fine_kept[fl].moved_since(drift)
+        } else {
+            f64::INFINITY
+        };
+        let (mut changed, mut least) = (false, f64::INFINITY);
+        let first = self.block_first[f] - self.b0;
+        for (b, start) in (cell.start..cell.end).step_by(BLOCK).enumerate() {
+            let slack = &mut self.block_slack[first + b];
+            if moved + BOUND_MARGIN < *slack {
+                *slack -= moved;
+                least = if *slack < least { *slack } else { least };
+                continue;
+            }
+            let (mut least_step, mut most_far) = (f64::INFINITY, 0.0f64);
+            for g in start..(start + BLOCK).min(cell.end) {
+                let (c, d_best, d_second) = self.search::<true>(grid, g, &scratch.fine, fresh);
+                changed |= c;
+                let step = d_second - d_best;
+                least_step = if step < least_step { step } else { least_step };
+                most_far = if d_second > most_far {
+                    d_second
+                } else {
+                    most_far
+                };
+            }
+            // sqrt(d2) - sqrt(d1) = (d2 - d1) / (sqrt(d2) + sqrt(d1)) >= (d2 - d1) / (2 sqrt(max d2)).
+            let fresh_slack = least_step / (2.0 * most_far.sqrt());
+            self.block_slack[first + b] = fresh_slack;
+            least = if fresh_slack < least {
+                fresh_slack
+            } else {
+                least
+            };
         }
-        // sqrt(d2) - sqrt(d1) = (d2 - d1) / (sqrt(d2) + sqrt(d1)) >= (d2 - d1) / (2 sqrt(max d2)).
         let kept = &mut self.fine_kept[fl];
-        kept.slack = least_step / (2.0 * most_far.sqrt());
+        kept.slack = least;
         kept.moved_then.clear();
         kept.moved_then
             .extend(kept.index.iter().map(|&j| drift.moved[usize::from(j)]));
@@ -568,6 +616,8 @@ impl Assignment {
             sums: vec![Mass::default(); k],
             coarse_kept: Vec::new(),
             fine_kept: Vec::new(),
+            block_first: Vec::new(),
+            block_slack: Vec::new(),
             drift: Drift {
                 moved: vec![0.0; k],
                 largest: 0.0,
@@ -621,6 +671,14 @@ impl Assignment {
             CACHED_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.coarse_kept = vec![Kept::invalid(); grid.coarse.len()];
             self.fine_kept = vec![Kept::invalid(); grid.fine.len()];
+            self.block_first = Vec::with_capacity(grid.fine.len() + 1);
+            let mut blocks = 0;
+            for cell in &grid.fine {
+                self.block_first.push(blocks);
+                blocks += (cell.end - cell.start).div_ceil(BLOCK);
+            }
+            self.block_first.push(blocks);
+            self.block_slack = vec![0.0; blocks];
         }
         let cached = self.cached;
         let all = Candidates::all(centroids);
@@ -633,6 +691,9 @@ impl Assignment {
                 fine_kept: &mut self.fine_kept,
                 f0: 0,
                 coarse_kept: &mut self.coarse_kept,
+                block_slack: &mut self.block_slack,
+                b0: 0,
+                block_first: &self.block_first,
                 sums: &mut self.sums,
             };
             return whole.assign(grid, &grid.coarse, &all, drift, cached);
@@ -641,11 +702,14 @@ impl Assignment {
         let ranges = grid.parts(2 * rayon::current_num_threads());
         let mut parts = Vec::with_capacity(ranges.len());
         let mut labels = &mut self.labels[..];
-        let (mut cell_label, mut fine_kept, mut coarse_kept) = (
+        let (mut cell_label, mut fine_kept, mut coarse_kept, mut block_slack) = (
             &mut self.cell_label[..],
             &mut self.fine_kept[..],
             &mut self.coarse_kept[..],
+            &mut self.block_slack[..],
         );
+        let block_first = &self.block_first[..];
+        let mut b0 = 0;
         let (mut g0, mut f0, mut c0) = (0, 0, 0);
         for range in &ranges {
             let (g1, f1) = match grid.coarse.get(range.end) {
@@ -657,6 +721,8 @@ impl Assignment {
             // The kept centroids exist only once cells keep them.
             let (fk, rest_fk) = fine_kept.split_at_mut(if cached { f1 - f0 } else { 0 });
             let (ckp, rest_ck) = coarse_kept.split_at_mut(if cached { range.end - c0 } else { 0 });
+            let b1 = if cached { block_first[f1] } else { 0 };
+            let (bs, rest_bs) = block_slack.split_at_mut(b1 - b0);
             parts.push((
                 range.clone(),
                 Part {
@@ -666,12 +732,15 @@ impl Assignment {
                     fine_kept: fk,
                     f0,
                     coarse_kept: ckp,
+                    block_slack: bs,
+                    b0,
+                    block_first,
                     sums: &mut [],
                 },
             ));
             labels = rest_l;
-            (cell_label, fine_kept, coarse_kept) = (rest_c, rest_fk, rest_ck);
-            (g0, f0, c0) = (g1, f1, range.end);
+            (cell_label, fine_kept, coarse_kept, block_slack) = (rest_c, rest_fk, rest_ck, rest_bs);
+            (g0, f0, c0, b0) = (g1, f1, range.end, b1);
         }
         let results: Vec<(bool, Vec<Mass>)> = parts
             .into_par_iter()
