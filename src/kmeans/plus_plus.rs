@@ -157,13 +157,32 @@ fn box_d2(b: &Box3, c: [i32; 3]) -> u32 {
     s as u32
 }
 
+/// A colour of the seeding, packed in 12 bytes (the seeding's passes are bound by memory): its
+/// coordinates, pixel count, and squared distance to the nearest centroid so far.
+#[derive(Debug, Clone, Copy)]
+struct Pt {
+    x: [u8; 3],
+    w: u32,
+    near: u32,
+}
+
+impl Pt {
+    #[inline]
+    fn d2(&self, c: [i32; 3]) -> u32 {
+        d2i(self.x.map(i32::from), c)
+    }
+
+    /// The weighted squared distance to the nearest centroid.
+    #[inline]
+    fn mass(&self) -> u64 {
+        u64::from(self.w) * u64::from(self.near)
+    }
+}
+
 /// The seeding state for integer coordinates, in grid order.
 struct Exact<'a> {
     grid: &'a Grid,
-    xs: Vec<[i32; 3]>,
-    ws: Vec<u64>,
-    /// Each point's squared distance to its nearest centroid so far.
-    near: Vec<u32>,
+    pts: Vec<Pt>,
     boxes: Vec<Box3>,
     /// Per box: the sum of weighted nearest squared distances, and the largest nearest distance.
     box_sum: Vec<u64>,
@@ -180,11 +199,19 @@ struct Exact<'a> {
 
 impl<'a> Exact<'a> {
     fn new(grid: &'a Grid, chosen: &[[i32; 3]]) -> Self {
-        let xs: Vec<[i32; 3]> = grid.coords.iter().map(|c| c.map(|v| v as i32)).collect();
-        let ws: Vec<u64> = grid.weights.iter().map(|&w| u64::from(w)).collect();
-        let near: Vec<u32> = xs
+        let pts: Vec<Pt> = grid
+            .coords
             .iter()
-            .map(|&x| chosen.iter().map(|&c| d2i(x, c)).min().unwrap_or(u32::MAX))
+            .zip(&grid.weights)
+            .map(|(c, &w)| {
+                let x = c.map(|v| v as u8);
+                let near = chosen
+                    .iter()
+                    .map(|&c| d2i(x.map(i32::from), c))
+                    .min()
+                    .unwrap_or(u32::MAX);
+                Pt { x, w, near }
+            })
             .collect();
         let boxes: Vec<Box3> = grid
             .fine
@@ -215,9 +242,7 @@ impl<'a> Exact<'a> {
         }
         let mut state = Self {
             grid,
-            xs,
-            ws,
-            near,
+            pts,
             box_sum: vec![0; boxes.len()],
             box_max: vec![0; boxes.len()],
             boxes,
@@ -234,7 +259,7 @@ impl<'a> Exact<'a> {
             state.summarise_group(c);
         }
         for (g, &i) in grid.order.iter().enumerate() {
-            state.draw_sum[i as usize / DRAW_BLOCK] += state.ws[g] * u64::from(state.near[g]);
+            state.draw_sum[i as usize / DRAW_BLOCK] += state.pts[g].mass();
         }
         state
     }
@@ -242,9 +267,9 @@ impl<'a> Exact<'a> {
     fn summarise(&mut self, b: usize) {
         let bx = &self.boxes[b];
         let (mut sum, mut max) = (0u64, 0u32);
-        for g in bx.start..bx.end {
-            sum += self.ws[g] * u64::from(self.near[g]);
-            max = max.max(self.near[g]);
+        for p in &self.pts[bx.start..bx.end] {
+            sum += p.mass();
+            max = max.max(p.near);
         }
         self.box_sum[b] = sum;
         self.box_max[b] = max;
@@ -272,7 +297,7 @@ impl<'a> Exact<'a> {
                 let end = (start + DRAW_BLOCK).min(self.position.len());
                 for i in start..end {
                     let g = self.position[i] as usize;
-                    let m = self.ws[g] * u64::from(self.near[g]);
+                    let m = self.pts[g].mass();
                     acc += m;
                     if acc as f64 > target && m > 0 {
                         return i;
@@ -284,7 +309,7 @@ impl<'a> Exact<'a> {
         // The draw rounded up to the total: the last point with any mass, as the plain draw does.
         (0..self.position.len())
             .rev()
-            .find(|&i| self.near[self.position[i] as usize] > 0)
+            .find(|&i| self.pts[self.position[i] as usize].near > 0)
             .expect("some mass")
     }
 
@@ -304,8 +329,9 @@ impl<'a> Exact<'a> {
                     sum += if box_d2(bx, c) >= self.box_max[b] {
                         self.box_sum[b]
                     } else {
-                        (bx.start..bx.end)
-                            .map(|g| self.ws[g] * u64::from(self.near[g].min(d2i(self.xs[g], c))))
+                        self.pts[bx.start..bx.end]
+                            .iter()
+                            .map(|p| u64::from(p.w) * u64::from(p.near.min(p.d2(c))))
                             .sum()
                     };
                 }
@@ -326,11 +352,12 @@ impl<'a> Exact<'a> {
                 }
                 let (start, end) = (self.boxes[b].start, self.boxes[b].end);
                 for g in start..end {
-                    let d = d2i(self.xs[g], c);
-                    if d < self.near[g] {
+                    let p = &mut self.pts[g];
+                    let d = p.d2(c);
+                    if d < p.near {
                         let i = self.grid.order[g] as usize;
-                        self.draw_sum[i / DRAW_BLOCK] -= self.ws[g] * u64::from(self.near[g] - d);
-                        self.near[g] = d;
+                        self.draw_sum[i / DRAW_BLOCK] -= u64::from(p.w) * u64::from(p.near - d);
+                        p.near = d;
                     }
                 }
                 self.summarise(b);
