@@ -145,6 +145,52 @@ pub struct ColorHistogram {
 /// on hashed colours: 1.2 against 2.0 ms at 65 536 pixels, 5.2 against 4.2 ms at 262 144).
 const DENSE_THRESHOLD: usize = 1 << 18;
 
+/// From this many pixels on, counting into tables of every 24-bit colour is cheaper than splitting
+/// by red: the tables' page faults, which make them slower on photos, are paid once, and the split's
+/// three passes over the pixels are not (measured: the same at 48 MP, 0.12 against 0.13 s; at 256
+/// MP 0.45 against 0.87 s). It also bounds the split's buffer (2 bytes a pixel) to 64 MB.
+const TABLE_THRESHOLD: usize = 1 << 25;
+/// Entries in a table of every 24-bit colour.
+const TABLE_LEN: usize = 1 << 24;
+/// Pieces of the table read in parallel.
+const TABLE_PARTS: usize = 64;
+
+/// log2 of the number of table entries flagged together as touched.
+const BLOCK_BITS: u32 = 8;
+
+/// The number of pixels of each colour (a table indexed by [`color_key`], pixels with alpha 0 left
+/// out), and which blocks of `2^BLOCK_BITS` entries were touched.
+struct ColorCounts {
+    table: Vec<u32>,
+    touched: Vec<bool>,
+}
+
+/// Counts the colours of `rgb`. Reading only the touched blocks afterwards skips most of the
+/// table, and never faults in its untouched pages.
+fn count_colors(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> ColorCounts {
+    let mut table = vec![0u32; TABLE_LEN];
+    // Storing a constant flag adds no chain of dependent memory operations to the loop.
+    let mut touched = vec![false; TABLE_LEN >> BLOCK_BITS];
+    match alpha {
+        // The common case without alpha gets a loop with no branch.
+        None => {
+            for &c in rgb {
+                let key = color_key(c) as usize;
+                table[key] += 1;
+                touched[key >> BLOCK_BITS] = true;
+            }
+        }
+        Some(alpha) => {
+            for (&c, &a) in rgb.iter().zip(alpha) {
+                let key = color_key(c) as usize;
+                table[key] += u32::from(a != 0);
+                touched[key >> BLOCK_BITS] = true;
+            }
+        }
+    }
+    ColorCounts { table, touched }
+}
+
 impl ColorHistogram {
     /// The distinct colours, in increasing `0xRRGGBB` order.
     pub fn colors(&self) -> &[[u8; 3]] {
@@ -176,8 +222,10 @@ impl ColorHistogram {
     fn from_parts(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Self {
         if rgb.len() < DENSE_THRESHOLD {
             Self::by_sorting(rgb, |i| alpha.is_none_or(|a| a[i] != 0))
-        } else {
+        } else if rgb.len() < TABLE_THRESHOLD {
             Self::by_buckets(rgb, alpha)
+        } else {
+            Self::by_table(rgb, alpha)
         }
     }
 
@@ -201,8 +249,8 @@ impl ColorHistogram {
     }
 
     /// The histogram by splitting the pixels by red value, then counting the (green, blue) pairs of
-    /// each red in a table of 65 536 entries (256 KB, which stays in cache): for large pictures.
-    /// Reading the tables row by row gives the colours in key order directly.
+    /// each red in a table of 65 536 entries (256 KB, which stays in cache). Reading the tables row
+    /// by row gives the colours in key order directly.
     fn by_buckets(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Self {
         let visible = |i: usize| alpha.is_none_or(|a| a[i] != 0);
         let parts = rayon::current_num_threads().max(1);
@@ -299,6 +347,57 @@ impl ColorHistogram {
         for part in per_red {
             hist.colors.extend(part.colors);
             hist.counts.extend(part.counts);
+        }
+        hist
+    }
+
+    /// The histogram by counting into tables indexed by colour key: for huge pictures.
+    fn by_table(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Self {
+        // Each count is a random access into a 64 MB table, bound by memory latency rather than
+        // arithmetic, so two halves of the picture are counted at once into two tables (64 MB more
+        // for a moment), and the two are read together.
+        let half = rgb.len() / 2;
+        let (first, second) = rayon::join(
+            || count_colors(&rgb[..half], alpha.map(|a| &a[..half])),
+            || count_colors(&rgb[half..], alpha.map(|a| &a[half..])),
+        );
+        let parts: Vec<Self> = (0..TABLE_PARTS)
+            .into_par_iter()
+            .map(|part| {
+                let range =
+                    part * (TABLE_LEN / TABLE_PARTS)..(part + 1) * (TABLE_LEN / TABLE_PARTS);
+                Self::from_tables(range, &first, &second)
+            })
+            .collect();
+        let mut hist = Self::default();
+        for part in parts {
+            hist.colors.extend(part.colors);
+            hist.counts.extend(part.counts);
+        }
+        hist
+    }
+
+    /// The colours whose keys are in `keys`, counted in both tables.
+    fn from_tables(
+        keys: std::ops::Range<usize>,
+        first: &ColorCounts,
+        second: &ColorCounts,
+    ) -> Self {
+        let mut hist = Self::default();
+        let block_len = 1 << BLOCK_BITS;
+        for start in keys.step_by(block_len) {
+            let block = start >> BLOCK_BITS;
+            if !first.touched[block] && !second.touched[block] {
+                continue;
+            }
+            let a = &first.table[start..start + block_len];
+            let b = &second.table[start..start + block_len];
+            for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+                if x + y != 0 {
+                    hist.colors.push(key_color((start + i) as u32));
+                    hist.counts.push(x + y);
+                }
+            }
         }
         hist
     }
@@ -413,6 +512,20 @@ mod tests {
         );
         assert_eq!(a, b);
         assert_eq!(a.total(), (0..5000).filter(|&i| hidden(i)).count() as u64);
+    }
+
+    #[test]
+    fn all_three_strategies_agree() {
+        // Colours that repeat, colours seen once, and transparent pixels.
+        let mut rgb = hashed_colors(20_000);
+        rgb.extend_from_within(..10_000);
+        let alpha: Vec<u8> = (0..rgb.len()).map(|i| (i % 7) as u8).collect();
+        let sorted = ColorHistogram::by_sorting(&rgb, |i| alpha[i] != 0);
+        assert_eq!(ColorHistogram::by_buckets(&rgb, Some(&alpha)), sorted);
+        assert_eq!(ColorHistogram::by_table(&rgb, Some(&alpha)), sorted);
+        let all = ColorHistogram::by_sorting(&rgb, |_| true);
+        assert_eq!(ColorHistogram::by_table(&rgb, None), all);
+        assert_eq!(all.counts.iter().filter(|&&n| n == 2).count(), 10_000);
     }
 
     #[test]
