@@ -343,8 +343,13 @@ impl ColorHistogram {
                 hist
             })
             .collect();
+        Self::concatenated(per_red)
+    }
+
+    /// Histograms of consecutive key ranges, one after the other.
+    fn concatenated(parts: Vec<Self>) -> Self {
         let mut hist = Self::default();
-        for part in per_red {
+        for part in parts {
             hist.colors.extend(part.colors);
             hist.counts.extend(part.counts);
         }
@@ -369,12 +374,7 @@ impl ColorHistogram {
                 Self::from_tables(range, &first, &second)
             })
             .collect();
-        let mut hist = Self::default();
-        for part in parts {
-            hist.colors.extend(part.colors);
-            hist.counts.extend(part.counts);
-        }
-        hist
+        Self::concatenated(parts)
     }
 
     /// The colours whose keys are in `keys`, counted in both tables.
