@@ -481,7 +481,7 @@ mod tests {
     #[test]
     fn buckets_and_sort_agree_over_the_whole_cube() {
         // Colours from every part of the key space, the extremes, and colours that only one part
-        // of the picture holds (the parts are split by red apart).
+        // of the picture holds (each part of the picture is split by red into slices of its own).
         let mut rgb = hashed_colors(20_000);
         rgb.extend([[0, 0, 0], [255, 255, 255], [255, 255, 255]]);
         rgb.insert(0, [12, 34, 56]);
