@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::grid::{Cell, Coarse, Grid, Mass};
+use super::grid::{Cell, Coarse, Grid, Mass, BLOCK};
 use super::{dist2, Color, EpochStats, Points, Run};
 
 /// Points handled by one parallel task when summing the loss.
@@ -223,11 +223,6 @@ fn max_dist(cell: &Cell, x: Color) -> f64 {
         .sqrt()
 }
 
-/// Points of a mixed fine cell are searched in blocks of this many (in grid order, so neighbours
-/// along the blue axis), each with its own slack: a centroid's move forces a search only of the
-/// blocks near its boundary, not of the whole cell.
-const BLOCK: usize = 8;
-
 /// Centroids kept for coarse cells lose to the reference by at most this much (squared distance
 /// units) on some point of the cell; a centroid that loses by more is left out. A coarse cell's
 /// kept centroids are only filtered again for its fine cells, so keeping more is cheap and lets them
@@ -343,8 +338,7 @@ struct Assignment {
     sums: Vec<Mass>,
     coarse_kept: Vec<Kept>,
     fine_kept: Vec<Kept>,
-    /// Per fine cell, its first block (and the number of blocks at the end); per block, its slack.
-    block_first: Vec<usize>,
+    /// Per block of the grid ([`Grid::block_first`]), its slack.
     block_slack: Vec<f64>,
     drift: Drift,
     /// The centroids of the last assignment, to measure the next moves.
@@ -363,11 +357,9 @@ struct Part<'a> {
     fine_kept: &'a mut [Kept],
     f0: usize,
     coarse_kept: &'a mut [Kept],
-    /// The slack of each block of the part's mixed fine cells, from the part's first block `b0`;
-    /// fine cell `f`'s blocks start at `block_first[f]`.
+    /// The slack of each block of the part's mixed fine cells, from the part's first block `b0`.
     block_slack: &'a mut [f64],
     b0: usize,
-    block_first: &'a [usize],
     sums: &'a mut [Mass],
 }
 
@@ -498,7 +490,7 @@ impl Part<'_> {
             f64::INFINITY
         };
         let (mut changed, mut least) = (false, f64::INFINITY);
-        let first = self.block_first[f] - self.b0;
+        let first = grid.block_first[f] - self.b0;
         for (b, start) in (cell.start..cell.end).step_by(BLOCK).enumerate() {
             let slack = &mut self.block_slack[first + b];
             if moved + BOUND_MARGIN < *slack {
@@ -619,7 +611,6 @@ impl Assignment {
             sums: vec![Mass::default(); k],
             coarse_kept: Vec::new(),
             fine_kept: Vec::new(),
-            block_first: Vec::new(),
             block_slack: Vec::new(),
             drift: Drift {
                 moved: vec![0.0; k],
@@ -674,14 +665,7 @@ impl Assignment {
             CACHED_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.coarse_kept = vec![Kept::invalid(); grid.coarse.len()];
             self.fine_kept = vec![Kept::invalid(); grid.fine.len()];
-            self.block_first = Vec::with_capacity(grid.fine.len() + 1);
-            let mut blocks = 0;
-            for cell in &grid.fine {
-                self.block_first.push(blocks);
-                blocks += (cell.end - cell.start).div_ceil(BLOCK);
-            }
-            self.block_first.push(blocks);
-            self.block_slack = vec![0.0; blocks];
+            self.block_slack = vec![0.0; grid.block_first[grid.fine.len()]];
         }
         let cached = self.cached;
         let all = Candidates::all(centroids);
@@ -696,7 +680,6 @@ impl Assignment {
                 coarse_kept: &mut self.coarse_kept,
                 block_slack: &mut self.block_slack,
                 b0: 0,
-                block_first: &self.block_first,
                 sums: &mut self.sums,
             };
             return whole.assign(grid, &grid.coarse, &all, drift, cached);
@@ -711,7 +694,6 @@ impl Assignment {
             &mut self.coarse_kept[..],
             &mut self.block_slack[..],
         );
-        let block_first = &self.block_first[..];
         let mut b0 = 0;
         let (mut g0, mut f0, mut c0) = (0, 0, 0);
         for range in &ranges {
@@ -724,7 +706,7 @@ impl Assignment {
             // The kept centroids exist only once cells keep them.
             let (fk, rest_fk) = fine_kept.split_at_mut(if cached { f1 - f0 } else { 0 });
             let (ckp, rest_ck) = coarse_kept.split_at_mut(if cached { range.end - c0 } else { 0 });
-            let b1 = if cached { block_first[f1] } else { 0 };
+            let b1 = if cached { grid.block_first[f1] } else { 0 };
             let (bs, rest_bs) = block_slack.split_at_mut(b1 - b0);
             parts.push((
                 range.clone(),
@@ -737,7 +719,6 @@ impl Assignment {
                     coarse_kept: ckp,
                     block_slack: bs,
                     b0,
-                    block_first,
                     sums: &mut [],
                 },
             ));

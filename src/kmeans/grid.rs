@@ -74,10 +74,18 @@ pub(crate) struct Grid {
     pub fine: Vec<Cell>,
     /// The non-empty coarse cells.
     pub coarse: Vec<Coarse>,
+    /// Fine cell `f`'s points in blocks of [`BLOCK`] (the last may be shorter) are numbered from
+    /// `block_first[f]`; the last entry is the number of blocks.
+    pub block_first: Vec<usize>,
     /// Whether every coordinate is an integer in 0..=255, so cluster sums are exact whatever the
     /// order of additions (and parts of an epoch may be summed apart).
     pub integer: bool,
 }
+
+/// Points of a mixed fine cell are searched in blocks of this many (in grid order, so neighbours
+/// along the blue axis), each with its own slack: a centroid's move forces a search only of the
+/// blocks near its boundary, not of the whole cell.
+pub(crate) const BLOCK: usize = 8;
 
 /// log2 of a fine cell's side, in colour units.
 const FINE_BITS: usize = 3;
@@ -184,6 +192,13 @@ impl Grid {
             fine.push(cell);
             c.fine_end = fine.len();
         }
+        let mut block_first = Vec::with_capacity(fine.len() + 1);
+        let mut blocks = 0;
+        for cell in &fine {
+            block_first.push(blocks);
+            blocks += (cell.end - cell.start).div_ceil(BLOCK);
+        }
+        block_first.push(blocks);
         let integer = coords.iter().all(is_integral);
         Self {
             coords,
@@ -192,6 +207,7 @@ impl Grid {
             order,
             fine,
             coarse,
+            block_first,
             integer,
         }
     }
@@ -260,6 +276,12 @@ mod tests {
             assert_eq!(total, c.cell.mass);
         }
         assert!(seen.iter().all(|&s| s));
+        // Each fine cell's blocks follow the previous cell's.
+        assert_eq!(grid.block_first.len(), grid.fine.len() + 1);
+        for (f, cell) in grid.fine.iter().enumerate() {
+            let blocks = grid.block_first[f + 1] - grid.block_first[f];
+            assert_eq!(blocks, (cell.end - cell.start).div_ceil(BLOCK));
+        }
         let labels: Vec<u32> = grid.order.clone();
         assert_eq!(grid.unpermute(&labels), (0..2000).collect::<Vec<u32>>());
     }
