@@ -297,8 +297,17 @@ pub(super) fn describe(name: &str, e: &image::ImageError) -> String {
             format!("the {name} is truncated")
         }
         image::ImageError::IoError(io) => format!("the {name} cannot be read: {io}"),
-        image::ImageError::Unsupported(u) => format!("this kind of {name} is not supported: {u}"),
-        image::ImageError::Limits(l) => format!("the {name} needs more memory than allowed: {l}"),
+        // Decoders name what they do not support with debug dumps too ("Multiband { .. }").
+        image::ImageError::Unsupported(u) => {
+            format!(
+                "this kind of {name} is not supported: {}",
+                plain(&u.to_string())
+            )
+        }
+        image::ImageError::Limits(l) => format!(
+            "the {name} needs more memory than allowed: {}",
+            plain(&l.to_string())
+        ),
         image::ImageError::Decoding(d) => {
             let text = d.to_string();
             let lower = text.to_lowercase();
@@ -556,6 +565,20 @@ mod tests {
             plain("Format error decoding Png: CRC error: expected 0x1 have 0x2 while decoding ChunkType { type: IDAT, critical: true } chunk."),
             "CRC error: expected 0x1 have 0x2 while decoding ChunkType chunk"
         );
+        // What a damaged TIFF's colour type once gave (found by tests/loader_fuzz.rs).
+        let unsupported =
+            image::ImageError::Unsupported(image::error::UnsupportedError::from_format_and_kind(
+                ImageFormat::Tiff.into(),
+                image::error::UnsupportedErrorKind::GenericFeature(
+                    "Unhandled TIFF color type Multiband { bit_depth: 8, num_samples: 3 }".into(),
+                ),
+            ));
+        let text = describe("TIFF", &unsupported);
+        assert!(
+            text.starts_with("this kind of TIFF is not supported: "),
+            "{text}"
+        );
+        assert!(text.contains("Multiband") && !text.contains('{'), "{text}");
     }
 
     #[test]
