@@ -6,6 +6,8 @@
 //! at its points (the "filtering" idea of Kanungo et al., "An efficient k-means clustering algorithm:
 //! analysis and implementation", IEEE TPAMI 2002, on a fixed two-level tree).
 
+use rayon::prelude::*;
+
 use super::{Color, Points};
 
 /// Weighted sums of colours: the sum of `weight * coordinate` and of weights. For integer
@@ -87,6 +89,9 @@ pub(crate) struct Grid {
 /// blocks near its boundary, not of the whole cell.
 pub(crate) const BLOCK: usize = 8;
 
+/// The fewest points a thread takes in the grid's parallel passes: below, one thread does it all.
+const PAR_MIN: usize = 1 << 14;
+
 /// log2 of a fine cell's side, in colour units.
 const FINE_BITS: usize = 3;
 /// log2 of the number of fine cells per coarse cell along one axis.
@@ -134,7 +139,14 @@ fn extend(cell: &mut Cell, x: Color, m: &Mass) {
 impl Grid {
     /// Sorts `points` into cells (a counting sort: linear in the number of points).
     pub fn new(points: &Points) -> Self {
-        let keys: Vec<u32> = points.coords.iter().map(|&x| cell_key(x) as u32).collect();
+        // The passes over every point run on all threads; only the counting sort's scatter is
+        // sequential. (Gathering a photo's colours in grid order is bound by cache misses.)
+        let keys: Vec<u32> = points
+            .coords
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .map(|&x| cell_key(x) as u32)
+            .collect();
         let mut starts = vec![0usize; (1 << KEY_BITS) + 1];
         for &k in &keys {
             starts[k as usize + 1] += 1;
@@ -152,13 +164,23 @@ impl Grid {
             next[k as usize] += 1;
         }
         drop(keys);
-        let coords: Vec<Color> = order.iter().map(|&i| points.coords[i as usize]).collect();
-        let weights: Vec<u32> = order.iter().map(|&i| points.weights[i as usize]).collect();
+        let coords: Vec<Color> = order
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .map(|&i| points.coords[i as usize])
+            .collect();
+        let weights: Vec<u32> = order
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .map(|&i| points.weights[i as usize])
+            .collect();
         let masses: Vec<Mass> = coords
-            .iter()
+            .par_iter()
+            .with_min_len(PAR_MIN)
             .zip(&weights)
             .map(|(&x, &w)| Mass::of(x, w))
             .collect();
+        let integer = coords.par_iter().with_min_len(PAR_MIN).all(is_integral);
 
         let mut fine = Vec::new();
         let mut coarse: Vec<Coarse> = Vec::new();
@@ -199,7 +221,6 @@ impl Grid {
             blocks += (cell.end - cell.start).div_ceil(BLOCK);
         }
         block_first.push(blocks);
-        let integer = coords.iter().all(is_integral);
         Self {
             coords,
             weights,
