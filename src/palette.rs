@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::kmeans::params::MAX_K;
-use crate::kmeans::{nearest, to_color, to_rgb8, Clustering, Color, Points};
+use crate::kmeans::{nearest, to_color, to_rgb8, Clustering, Color, Grid, Points};
 use crate::pixels::{color_key, ColorHistogram, Picture};
 
 /// One colour of the result.
@@ -57,6 +57,11 @@ impl Palette {
 
     /// [`Self::from_clustering`] for points known to match.
     pub(crate) fn of_clustering(clustering: &Clustering, points: &Points) -> Self {
+        Self::of_clustering_on(clustering, points, &Grid::new(points))
+    }
+
+    /// [`Self::of_clustering`] with the grid of `points`, built already (as for the clustering).
+    pub(crate) fn of_clustering_on(clustering: &Clustering, points: &Points, grid: &Grid) -> Self {
         let sizes = clustering.cluster_sizes(points);
         let srgb = clustering.srgb_centroids();
         // Fixed colours stay in the palette even when no pixel is drawn with them.
@@ -69,7 +74,7 @@ impl Palette {
             .map(|&j| clustering.space.encode(to_color(to_rgb8(srgb[j]))))
             .collect();
         // Nearest rounded colour of every point, by the engine's exact assignment (no epoch).
-        let nearest_used = crate::kmeans::lloyd_trusted(points, rounded, 0, false).labels;
+        let nearest_used = crate::kmeans::lloyd_trusted_on(grid, rounded, 0, 0, false).labels;
         let mut pixels = vec![0u64; used.len()];
         for (&u, &w) in nearest_used.iter().zip(&points.weights) {
             pixels[usize::from(u)] += u64::from(w);

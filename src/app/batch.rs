@@ -15,7 +15,7 @@ use crate::app::report::details_text;
 use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
 use crate::app::spec::JobSpec;
 use crate::io::load_picture_with;
-use crate::kmeans::{fit, Points};
+use crate::kmeans::{fit_on, Grid, Points};
 use crate::palette::Palette;
 use crate::palette_text::{colors_text, hex};
 use crate::pixels::{color_key, key_color, ColorHistogram};
@@ -165,8 +165,10 @@ fn shared_palette(
     let points = Points::from_histogram_in(&hist, template.options.space);
     let seed = template.options.resolve_seed();
     let params = template.params(seed);
-    let clustering = fit(&points, &params, |_| {})?;
-    let palette = Palette::of_clustering(&clustering, &points);
+    let grid = Grid::new(&points);
+    let clustering = fit_on(&points, &grid, &params, |_| {})?;
+    let palette = Palette::of_clustering_on(&clustering, &points, &grid);
+    drop(grid);
     let colors: Vec<[u8; 3]> = palette.entries.iter().map(|e| e.rgb).collect();
 
     let mut entries = vec![

@@ -802,10 +802,11 @@ impl Assignment {
 /// nearest centroids of the final centroids. With `record_history`, the loss of the initial centroids
 /// and after every epoch is recorded (one extra pass over the points per epoch).
 ///
-/// The public [`crate::kmeans::lloyd`] checks its input and calls this.
+/// For the tests; the public [`crate::kmeans::lloyd`] checks its input and calls [`lloyd_fixed`].
 ///
 /// # Panics
 /// If `initial` is empty or has more than 256 centroids.
+#[cfg(test)]
 pub(crate) fn lloyd(
     points: &Points,
     initial: Vec<Color>,
@@ -827,13 +828,32 @@ pub(crate) fn lloyd_fixed(
     max_epochs: usize,
     record_history: bool,
 ) -> Run {
+    lloyd_fixed_on(
+        &Grid::new(points),
+        initial,
+        fixed,
+        max_epochs,
+        record_history,
+    )
+}
+
+/// [`lloyd_fixed`] on the grid of the points, built already (labels in the points' order).
+///
+/// # Panics
+/// As [`lloyd_fixed`].
+pub(crate) fn lloyd_fixed_on(
+    grid: &Grid,
+    initial: Vec<Color>,
+    fixed: usize,
+    max_epochs: usize,
+    record_history: bool,
+) -> Run {
     assert!(
         fixed <= initial.len(),
         "more fixed centroids than centroids"
     );
-    let grid = Grid::new(points);
     let mut run = lloyd_on_grid(
-        &grid,
+        grid,
         initial,
         Epochs {
             max: max_epochs,

@@ -16,10 +16,13 @@ pub(crate) mod params;
 mod plus_plus;
 mod wu;
 
+#[cfg(test)]
 pub(crate) use engine::lloyd as lloyd_trusted;
+pub(crate) use engine::lloyd_fixed_on as lloyd_trusted_on;
 #[cfg(feature = "cli")]
 pub(crate) use engine::loss_of;
 pub use engine::nearest;
+pub(crate) use grid::Grid;
 pub use params::{EmptyPolicy, Init, KMeansParams, Keep, MAX_EPOCHS, MAX_K, MAX_RESTARTS};
 
 use rand::{Rng, SeedableRng};
@@ -437,16 +440,37 @@ pub fn fit(
     params: &KMeansParams,
     on_restart: impl Fn(usize) + Sync,
 ) -> Result<Clustering> {
+    check_fit(points, params)?;
+    fit_on(points, &Grid::new(points), params, on_restart)
+}
+
+/// What [`fit`] refuses before any work.
+fn check_fit(points: &Points, params: &KMeansParams) -> Result<()> {
     params.validate()?;
     if points.is_empty() {
         return Err(Error::Empty { what: "points" });
     }
-    let grid = grid::Grid::new(points);
-    let init = |r| initial_on_grid(points, Some(&grid), params, r);
+    Ok(())
+}
+
+/// [`fit`] on the grid of `points`, built already: callers that go on to draw with the palette
+/// ([`crate::Palette`]) use the same grid again rather than sorting the colours twice.
+///
+/// # Errors
+/// As [`fit`].
+pub(crate) fn fit_on(
+    points: &Points,
+    grid: &Grid,
+    params: &KMeansParams,
+    on_restart: impl Fn(usize) + Sync,
+) -> Result<Clustering> {
+    check_fit(points, params)?;
+    debug_assert_eq!(grid.len(), points.len(), "the grid of other points");
+    let init = |r| initial_on_grid(points, Some(grid), params, r);
     let reseed = params.empty == EmptyPolicy::Reseed;
     let run = |r, history, parallel| {
         engine::lloyd_on_grid(
-            &grid,
+            grid,
             init(r),
             engine::Epochs {
                 max: params.max_epochs,

@@ -17,7 +17,7 @@ use crate::app::run_dir::Staging;
 use crate::app::spec::JobSpec;
 use crate::colorspace::ColorSpace;
 use crate::io::load_picture_with;
-use crate::kmeans::{fit, to_color, Clustering, Color, KMeansParams, Points};
+use crate::kmeans::{fit_on, to_color, Clustering, Color, Grid, KMeansParams, Points};
 use crate::palette::Palette;
 use crate::pixels::{ColorHistogram, Picture};
 use measure::Scores;
@@ -115,14 +115,17 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     let loaded = load(spec, &mut timings)?;
 
     let start = Instant::now();
+    // One grid of the colours serves the clustering and then the palette's drawing assignment.
+    let grid = Grid::new(&loaded.points);
     let clustering = match &spec.palette {
-        Some((_, colors)) => given_palette(&loaded.points, colors, &params, spec.whole_palette),
-        None => fit(&loaded.points, &params, on_restart)?,
+        Some((_, colors)) => given_palette(&grid, colors, &params, spec.whole_palette),
+        None => fit_on(&loaded.points, &grid, &params, on_restart)?,
     };
     timings.cluster = start.elapsed();
 
     let start = Instant::now();
-    let palette = Palette::of_clustering(&clustering, &loaded.points);
+    let palette = Palette::of_clustering_on(&clustering, &loaded.points, &grid);
+    drop(grid);
     let mut scores = Scores::of(&clustering, &loaded, &palette);
     let quality = scores.quality;
     let mut staging = Staging::begin(&spec.out_dir, &spec.folder_name())?;
@@ -184,7 +187,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
 /// image at its nearest (no epoch is run).
 /// With `whole`, every colour stays in the palette, used or not.
 fn given_palette(
-    points: &Points,
+    grid: &Grid,
     colors: &[[u8; 3]],
     params: &KMeansParams,
     whole: bool,
@@ -193,7 +196,7 @@ fn given_palette(
         .iter()
         .map(|&c| params.space.encode(to_color(c)))
         .collect();
-    let best = crate::kmeans::lloyd_trusted(points, centroids, 0, true);
+    let best = crate::kmeans::lloyd_trusted_on(grid, centroids, 0, 0, true);
     Clustering {
         restart_losses: vec![best.stats.loss],
         best,
@@ -217,8 +220,13 @@ mod tests {
     fn clustered(spec: &JobSpec, loaded: &Loaded) -> (KMeansParams, Clustering, Palette, Scores) {
         let params = spec.params(spec.options.resolve_seed());
         let clustering = match &spec.palette {
-            Some((_, colors)) => given_palette(&loaded.points, colors, &params, spec.whole_palette),
-            None => fit(&loaded.points, &params, |_| {}).unwrap(),
+            Some((_, colors)) => given_palette(
+                &Grid::new(&loaded.points),
+                colors,
+                &params,
+                spec.whole_palette,
+            ),
+            None => crate::kmeans::fit(&loaded.points, &params, |_| {}).unwrap(),
         };
         let palette = Palette::of_clustering(&clustering, &loaded.points);
         let scores = Scores::of(&clustering, loaded, &palette);
@@ -314,7 +322,12 @@ mod tests {
         // Drawn with [2,2,2] and [252,252,252]: every channel of every pixel is 2 off.
         let exact = Palette::from_colors(&[[2, 2, 2], [252, 252, 252]]).unwrap();
         let palette = Palette::of_clustering(
-            &given_palette(&loaded.points, &exact.colors(), &spec.params(0), false),
+            &given_palette(
+                &Grid::new(&loaded.points),
+                &exact.colors(),
+                &spec.params(0),
+                false,
+            ),
             &loaded.points,
         );
         let q = Quality::of(&loaded.points, &palette);
@@ -322,7 +335,7 @@ mod tests {
         assert!((q.psnr - 10.0 * (255.0f64 * 255.0 / 4.0).log10()).abs() < 1e-9);
         let spot_on = Palette::of_clustering(
             &given_palette(
-                &loaded.points,
+                &Grid::new(&loaded.points),
                 &[[0, 0, 0], [4, 4, 4], [250, 250, 250], [254, 254, 254]],
                 &spec.params(0),
                 false,
