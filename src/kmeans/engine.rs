@@ -540,8 +540,8 @@ impl Part<'_> {
                 for g in cell.start..cell.end {
                     let p = self.labels[g - self.g0];
                     if p != a {
-                        self.sums[usize::from(p)].sub(&grid.masses[g]);
-                        self.sums[a_idx].add(&grid.masses[g]);
+                        self.sums[usize::from(p)].sub(&grid.mass(g));
+                        self.sums[a_idx].add(&grid.mass(g));
                         changed = true;
                     }
                 }
@@ -593,9 +593,9 @@ impl Part<'_> {
         let prev = self.labels[i];
         if fresh || prev != best {
             if !fresh {
-                self.sums[usize::from(prev)].sub(&grid.masses[g]);
+                self.sums[usize::from(prev)].sub(&grid.mass(g));
             }
-            self.sums[usize::from(best)].add(&grid.masses[g]);
+            self.sums[usize::from(best)].add(&grid.mass(g));
             self.labels[i] = best;
             return (true, d_best, d_second);
         }

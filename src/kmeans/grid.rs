@@ -68,8 +68,6 @@ pub(crate) struct Grid {
     pub coords: Vec<Color>,
     /// Their weights, in grid order.
     pub weights: Vec<u32>,
-    /// The mass of each point, in grid order.
-    pub masses: Vec<Mass>,
     /// `order[g]` is the index in the caller's points of the point at grid position `g`.
     pub order: Vec<u32>,
     /// The non-empty fine cells, grouped by coarse cell.
@@ -174,12 +172,6 @@ impl Grid {
             .with_min_len(PAR_MIN)
             .map(|&i| points.weights[i as usize])
             .collect();
-        let masses: Vec<Mass> = coords
-            .par_iter()
-            .with_min_len(PAR_MIN)
-            .zip(&weights)
-            .map(|(&x, &w)| Mass::of(x, w))
-            .collect();
         let integer = coords.par_iter().with_min_len(PAR_MIN).all(is_integral);
 
         let mut fine = Vec::new();
@@ -189,7 +181,7 @@ impl Grid {
             let key = sorted_keys[g];
             let mut cell = empty_cell(g);
             while g < coords.len() && sorted_keys[g] == key {
-                extend(&mut cell, coords[g], &masses[g]);
+                extend(&mut cell, coords[g], &Mass::of(coords[g], weights[g]));
                 g += 1;
             }
             cell.end = g;
@@ -224,7 +216,6 @@ impl Grid {
         Self {
             coords,
             weights,
-            masses,
             order,
             fine,
             coarse,
@@ -250,6 +241,14 @@ impl Grid {
             }
         }
         parts
+    }
+
+    /// The mass of point `g` (grid order). Computed, not stored: it is the same every time, and
+    /// the weights it is made from are an eighth of the memory, so fewer cache misses when a point
+    /// changes cluster.
+    #[inline]
+    pub fn mass(&self, g: usize) -> Mass {
+        Mass::of(self.coords[g], self.weights[g])
     }
 
     /// The number of points.
@@ -289,7 +288,7 @@ mod tests {
                         assert!(f.hi[d] - f.lo[d] < (1 << FINE_BITS) as f64);
                         assert!(c.cell.lo[d] <= f.lo[d] && f.hi[d] <= c.cell.hi[d]);
                     }
-                    m.add(&grid.masses[g]);
+                    m.add(&grid.mass(g));
                 }
                 assert_eq!(m, f.mass);
                 total.add(&m);
