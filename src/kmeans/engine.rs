@@ -442,8 +442,11 @@ impl Part<'_> {
                 }
                 let fresh = self.cell_label[f - self.f0] == UNSET;
                 let cell = &grid.fine[f];
-                for g in cell.start..cell.end {
-                    changed |= self.search::<false>(grid, g, &fine_candidates, fresh).0;
+                for start in (cell.start..cell.end).step_by(BLOCK) {
+                    let end = (start + BLOCK).min(cell.end);
+                    changed |= self
+                        .search_block(grid, start, end, &fine_candidates, fresh)
+                        .0;
                 }
                 self.cell_label[f - self.f0] = MIXED;
             }
@@ -512,18 +515,10 @@ impl Part<'_> {
                 least = if *slack < least { *slack } else { least };
                 continue;
             }
-            let (mut least_step, mut most_far) = (f64::INFINITY, 0.0f64);
-            for g in start..(start + BLOCK).min(cell.end) {
-                let (c, d_best, d_second) = self.search::<true>(grid, g, &scratch.fine, fresh);
-                changed |= c;
-                let step = d_second - d_best;
-                least_step = if step < least_step { step } else { least_step };
-                most_far = if d_second > most_far {
-                    d_second
-                } else {
-                    most_far
-                };
-            }
+            let end = (start + BLOCK).min(cell.end);
+            let (c, least_step, most_far) =
+                self.search_block(grid, start, end, &scratch.fine, fresh);
+            changed |= c;
             // sqrt(d2) - sqrt(d1) = (d2 - d1) / (sqrt(d2) + sqrt(d1)) >= (d2 - d1) / (2 sqrt(max d2)).
             let fresh_slack = least_step / (2.0 * most_far.sqrt());
             self.block_slack[first + b] = fresh_slack;
@@ -573,47 +568,77 @@ impl Part<'_> {
         true
     }
 
-    /// Gives point `g` to its nearest centroid among `candidates` (at least two); returns whether
-    /// its label changed, and its squared distances to the nearest and second nearest of them.
-    /// `fresh`: the point has no label yet.
+    /// Gives each point `start..end` (at most [`BLOCK`] of them) to its nearest centroid among
+    /// `candidates` (at least two; ties: the lowest index); returns whether any label changed, the
+    /// least difference between a point's squared distances to its second nearest and nearest
+    /// candidate, and the largest squared distance to a second nearest. `fresh`: the points have no
+    /// label yet.
+    ///
+    /// The distances are computed for the whole block at once, candidate by candidate, with the
+    /// same arithmetic as [`dist2`] and selects rather than branches (which candidate wins is
+    /// unpredictable along a boundary): the compiler vectorises it across the points. (Compiling
+    /// it for AVX2 as well, chosen at run time, was measured: 5 % faster at K = 256, 6 % slower
+    /// at K = 16.)
     #[inline]
-    fn search<const SECOND: bool>(
+    fn search_block(
         &mut self,
         grid: &Grid,
-        g: usize,
+        start: usize,
+        end: usize,
         candidates: &Candidates,
         fresh: bool,
     ) -> (bool, f64, f64) {
-        let x = grid.coords[g];
-        // Selects rather than branches: which candidate wins is unpredictable along a boundary.
-        let (mut best, mut d_best, mut d_second) =
-            (0, dist2(x, candidates.coords(0)), f64::INFINITY);
+        debug_assert!(start < end && end - start <= BLOCK && candidates.len() >= 2);
+        // Lanes past the block's end repeat its first point; their results are not used.
+        let (mut px, mut py, mut pz) = ([0.0f64; BLOCK], [0.0f64; BLOCK], [0.0f64; BLOCK]);
+        for j in 0..BLOCK {
+            let x = grid.coords[if start + j < end { start + j } else { start }];
+            (px[j], py[j], pz[j]) = (x[0], x[1], x[2]);
+        }
+        let c0 = candidates.coords(0);
+        let mut best = [0u64; BLOCK];
+        let mut d_best = [0.0f64; BLOCK];
+        let mut d_second = [f64::INFINITY; BLOCK];
+        for j in 0..BLOCK {
+            d_best[j] = dist2([px[j], py[j], pz[j]], c0);
+        }
         for i in 1..candidates.len() {
-            let d = dist2(x, candidates.coords(i));
-            let closer = d < d_best;
-            if SECOND {
-                let d_other = if closer { d_best } else { d };
-                d_second = if d_other < d_second {
-                    d_other
+            let c = candidates.coords(i);
+            for j in 0..BLOCK {
+                let d = dist2([px[j], py[j], pz[j]], c);
+                let closer = d < d_best[j];
+                let other = if closer { d_best[j] } else { d };
+                d_second[j] = if other < d_second[j] {
+                    other
                 } else {
-                    d_second
+                    d_second[j]
                 };
+                best[j] = if closer { i as u64 } else { best[j] };
+                d_best[j] = if closer { d } else { d_best[j] };
             }
-            best = if closer { i } else { best };
-            d_best = if closer { d } else { d_best };
         }
-        let best = candidates.index[best];
-        let i = g - self.g0;
-        let prev = self.labels[i];
-        if fresh || prev != best {
-            if !fresh {
-                self.sums[usize::from(prev)].sub(&grid.mass(g));
+        let (mut changed, mut least_step, mut most_far) = (false, f64::INFINITY, 0.0f64);
+        for (j, g) in (start..end).enumerate() {
+            let best = candidates.index[best[j] as usize];
+            let i = g - self.g0;
+            let prev = self.labels[i];
+            if fresh || prev != best {
+                if !fresh {
+                    self.sums[usize::from(prev)].sub(&grid.mass(g));
+                }
+                self.sums[usize::from(best)].add(&grid.mass(g));
+                self.labels[i] = best;
+                changed = true;
             }
-            self.sums[usize::from(best)].add(&grid.mass(g));
-            self.labels[i] = best;
-            return (true, d_best, d_second);
+            let step = d_second[j] - d_best[j];
+            least_step = if step < least_step { step } else { least_step };
+            most_far = if d_second[j] > most_far {
+                d_second[j]
+            } else {
+                most_far
+            };
         }
-        (false, d_best, d_second)
+        (changed, least_step, most_far)
     }
 }
 
