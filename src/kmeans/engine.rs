@@ -89,6 +89,9 @@ struct Candidates {
     z: Vec<f64>,
     /// Squared norms.
     norm: Vec<f64>,
+    /// Room for [`filter`] to work in when these are its output (kept here to be reused: a K = 16
+    /// run filters millions of cells).
+    margins: Vec<f64>,
 }
 
 impl Candidates {
@@ -195,28 +198,31 @@ fn filter<const TRACK: bool>(
     // |x-a|^2 - |x-b|^2 = 2 x.(b-a) + |a|^2 - |b|^2 is linear in x: its maximum over the box is
     // at the corner chosen axis by axis. b is out when even that maximum is below -keep. All the
     // maxima first, in a loop of plain arithmetic the compiler vectorises; then the ones kept.
-    let n = candidates.len();
-    let mut maxima = [0.0f64; 256];
-    for (((m, &x), (&y, &z)), &norm) in maxima[..n]
-        .iter_mut()
-        .zip(&candidates.x)
-        .zip(candidates.y.iter().zip(&candidates.z))
-        .zip(&candidates.norm)
-    {
-        let (sx, sy, sz) = (2.0 * (x - ax), 2.0 * (y - ay), 2.0 * (z - az));
-        *m = (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
-            - norm;
-    }
+    let mut maxima = std::mem::take(&mut out.margins);
+    maxima.clear();
+    maxima.extend(
+        candidates
+            .x
+            .iter()
+            .zip(candidates.y.iter().zip(&candidates.z))
+            .zip(&candidates.norm)
+            .map(|((&x, (&y, &z)), &norm)| {
+                let (sx, sy, sz) = (2.0 * (x - ax), 2.0 * (y - ay), 2.0 * (z - az));
+                (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
+                    - norm
+            }),
+    );
     // The smallest margin by which a centroid left out loses, in squared distance.
     let mut least = f64::INFINITY;
-    out.reserve(n);
-    for (i, &max) in maxima[..n].iter().enumerate() {
+    out.reserve(maxima.len());
+    for (i, &max) in maxima.iter().enumerate() {
         if i == a || max >= -keep {
             out.copy_entry(candidates, i);
         } else if TRACK && -max < least {
             least = -max;
         }
     }
+    out.margins = maxima;
     Filtered {
         reference: candidates.index[a],
         at: candidates.coords(a),
