@@ -9,6 +9,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color as _, FontStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -175,9 +176,12 @@ fn line_graph(
                     .map_err(plot_err)?;
             }
             None => {
+                // The last point sits at the right edge: the label ends above it, so a long run's
+                // label is not cut off by the edge of the picture.
                 let label = format!("{:.4}", last.1);
+                let style = style.pos(Pos::new(HPos::Right, VPos::Bottom));
                 chart
-                    .draw_series([EmptyElement::at(last) + Text::new(label, (-20, -28), style)])
+                    .draw_series([EmptyElement::at(last) + Text::new(label, (4, -10), style)])
                     .map_err(plot_err)?;
             }
         }
@@ -414,6 +418,20 @@ mod tests {
         assert_eq!(img.dimensions(), GRAPH_SIZE);
         let dark = img.pixels().filter(|p| p.0.iter().all(|&v| v < 80)).count();
         assert!(dark > 500, "text and axes are drawn ({dark} dark pixels)");
+    }
+
+    #[test]
+    fn the_last_loss_is_labelled_inside_the_picture() {
+        // A long run puts its last point at the right edge of the plot; its label used to start
+        // there and run off the picture. Nothing but background lies right of the plot area.
+        let losses: Vec<f64> = (0..300).map(|i| 7.0 + 1.0 / f64::from(i + 1)).collect();
+        let img = decode(&loss_graph(&losses, 256).unwrap());
+        let (w, h) = img.dimensions();
+        let ink = (w - 16..w)
+            .flat_map(|x| (0..h).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|&v| v < 128))
+            .count();
+        assert_eq!(ink, 0, "text in the right margin");
     }
 
     #[test]
