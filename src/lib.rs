@@ -101,6 +101,7 @@ pub mod io;
 pub mod kmeans;
 mod palette;
 mod palette_text;
+mod parts;
 mod pixels;
 
 pub use colorspace::ColorSpace;

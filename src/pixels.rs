@@ -305,17 +305,7 @@ impl ColorHistogram {
         }
         // The reds in as many groups as there are parts, of about as many pixels each; each group
         // counted with one table, emptied again as it is read.
-        let mut groups = Vec::with_capacity(parts);
-        let mut first = 0;
-        for part in 1..=parts {
-            let target = total * part / parts;
-            let mut end = first;
-            while end < 256 && (red_runs[end].end <= target || part == parts) {
-                end += 1;
-            }
-            groups.push(first..end);
-            first = end;
-        }
+        let groups = crate::parts::balanced(256, total, parts, |red| red_runs[red].end);
         let per_red: Vec<Self> = groups
             .par_iter()
             .map(|reds| {

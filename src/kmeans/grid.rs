@@ -227,20 +227,9 @@ impl Grid {
     /// `n` runs of consecutive coarse cells (fewer if there are fewer cells) holding about as many
     /// points each, to be assigned on separate threads.
     pub fn parts(&self, n: usize) -> Vec<std::ops::Range<usize>> {
-        let mut parts = Vec::with_capacity(n);
-        let mut start = 0;
-        for p in 1..=n {
-            let target = self.len() * p / n;
-            let mut end = start;
-            while end < self.coarse.len() && (self.coarse[end].cell.end <= target || p == n) {
-                end += 1;
-            }
-            if end > start {
-                parts.push(start..end);
-                start = end;
-            }
-        }
-        parts
+        crate::parts::balanced(self.coarse.len(), self.len(), n, |c| {
+            self.coarse[c].cell.end
+        })
     }
 
     /// The mass of point `g` (grid order). Computed, not stored: it is the same every time, and
