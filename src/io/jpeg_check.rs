@@ -123,6 +123,9 @@ struct Bits<'a> {
     pad: u32,
     /// The data ended at a marker (or at the end of the file): padding follows.
     ended: bool,
+    /// For the tests: load a byte at a time, as the reference.
+    #[cfg(test)]
+    bytewise: bool,
 }
 
 impl<'a> Bits<'a> {
@@ -134,12 +137,41 @@ impl<'a> Bits<'a> {
             len: 0,
             pad: 0,
             ended: false,
+            #[cfg(test)]
+            bytewise: false,
         }
     }
 
     /// Loads bytes until at least 57 bits are buffered; past the end of the data, zeros (counted
     /// as padding, as a decoder would feed them).
     fn fill(&mut self) {
+        // Most of the data has no 0xFF byte: then the bytes wanted are loaded at once.
+        #[cfg(test)]
+        let fast = !self.bytewise;
+        #[cfg(not(test))]
+        let fast = true;
+        if self.len > 56 {
+            return;
+        }
+        if fast && !self.ended {
+            if let Some(next) = self.data.get(self.pos..self.pos + 8) {
+                let word = u64::from_be_bytes(next.try_into().expect("8 bytes"));
+                // A zero byte of !word is a byte 0xFF of word.
+                let ff = (!word).wrapping_sub(0x0101_0101_0101_0101) & word & 0x8080_8080_8080_8080;
+                if ff == 0 {
+                    let n = (64 - self.len) / 8;
+                    self.buf |= (word >> (64 - 8 * n)) << (64 - self.len - 8 * n);
+                    self.len += 8 * n;
+                    self.pos += n as usize;
+                    return;
+                }
+            }
+        }
+        self.fill_bytewise();
+    }
+
+    /// [`Self::fill`] a byte at a time, minding 0xFF bytes: stuffed zeros and markers.
+    fn fill_bytewise(&mut self) {
         while self.len <= 56 {
             let mut byte = 0u8;
             if self.ended {
@@ -283,6 +315,16 @@ const NOT_SENT: u8 = u8::MAX;
 /// Checks that every scan of a Huffman-coded JPEG has all its blocks. `Ok` also when the file is a
 /// kind this check does not cover (the decoder decides on those).
 pub(crate) fn check(data: &[u8]) -> Result<(), JpegDamage> {
+    check_scans(data, |_| true)
+}
+
+/// [`check`] of some components: only the scans whose first component's id `mine` accepts are
+/// walked, and only those components must carry every coefficient. Checks that between them accept
+/// every component walk every scan once and give [`check`]'s verdict (its wording: the first damage
+/// in the file): a scan's walk depends only on the tables before it and on the earlier scans of its
+/// component, whose bookkeeping every check keeps from the scan headers. So the check of a large
+/// file can share out over several cores ([`super::jpeg_split`]).
+pub(crate) fn check_scans(data: &[u8], mine: impl Fn(u8) -> bool) -> Result<(), JpegDamage> {
     if data.len() < 4 || data[0] != 0xFF || data[1] != 0xD8 {
         return Err(JpegDamage::Corrupt("it does not start with a JPEG marker"));
     }
@@ -351,7 +393,13 @@ pub(crate) fn check(data: &[u8]) -> Result<(), JpegDamage> {
                 if scans > MAX_SCANS {
                     return Err(JpegDamage::Corrupt("too many scans"));
                 }
-                pos = scan(data, pos, seg, f, &dc, &ac, restart_interval)?;
+                let walk = seg.get(1).is_some_and(|&id| mine(id));
+                let coding = Coding {
+                    dc: &dc,
+                    ac: &ac,
+                    restart_interval,
+                };
+                pos = scan(data, pos, seg, f, &coding, walk)?;
             }
             _ => {}
         }
@@ -363,7 +411,14 @@ pub(crate) fn check(data: &[u8]) -> Result<(), JpegDamage> {
         }),
         // Every encoder sends every coefficient of every component down to its last bit; a file
         // that stops short of that lost its last scans.
-        Some(f) if f.precision.iter().flatten().any(|&p| p != 0) => Err(JpegDamage::MissingScans),
+        Some(f)
+            if f.components
+                .iter()
+                .zip(&f.precision)
+                .any(|(c, precision)| mine(c.id) && precision.iter().any(|&p| p != 0)) =>
+        {
+            Err(JpegDamage::MissingScans)
+        }
         Some(_) => Ok(()),
         None => Err(JpegDamage::TruncatedHeader),
     }
@@ -469,16 +524,29 @@ struct ScanComponent<'t> {
     ac: Option<&'t Huffman>,
 }
 
-/// Walks one scan's data, starting at `pos`; returns where the search for the next marker goes on.
+/// How the scans' data is coded at some point of the file: the Huffman tables and the restart
+/// interval defined so far.
+struct Coding<'t> {
+    dc: &'t [Option<Huffman>; 4],
+    ac: &'t [Option<Huffman>; 4],
+    restart_interval: u32,
+}
+
+/// Walks one scan's data, starting at `pos` (or only notes what the scan carries, when not `walk`);
+/// returns where the search for the next marker goes on.
 fn scan(
     data: &[u8],
     pos: usize,
     header: &[u8],
     frame: &mut Frame,
-    dc: &[Option<Huffman>; 4],
-    ac: &[Option<Huffman>; 4],
-    restart_interval: u32,
+    coding: &Coding,
+    walk: bool,
 ) -> Result<usize, JpegDamage> {
+    let Coding {
+        dc,
+        ac,
+        restart_interval,
+    } = *coding;
     let bad = JpegDamage::Corrupt("a bad scan header");
     let n = usize::from(*header.first().ok_or(bad.clone())?);
     if n == 0 || n > 4 || header.len() < 1 + 2 * n + 3 {
@@ -506,6 +574,11 @@ fn scan(
     );
     if frame.progressive && (se > 63 || ss > se || (ss == 0 && se != 0) || (ss > 0 && n != 1)) {
         return Err(bad);
+    }
+    if !walk {
+        // Another check walks it.
+        record_scan(frame, &comps, ss, se, al);
+        return Ok(skip_data(data, pos));
     }
     let no_table = JpegDamage::Corrupt("a scan uses a Huffman table that is not defined");
     let bad_code = JpegDamage::Corrupt("a bad Huffman code in its image data");
@@ -583,17 +656,35 @@ fn scan(
             }
         }
     }
+    record_scan(frame, &comps, ss, se, al);
+    Ok(bits.resume_at())
+}
+
+/// Notes which coefficients of its components a scan carried, down to which bit.
+fn record_scan(frame: &mut Frame, comps: &[ScanComponent], ss: u32, se: u32, al: u8) {
     let band = if frame.progressive {
         ss as usize..=se as usize
     } else {
         0..=63
     };
-    for sc in &comps {
+    for sc in comps {
         for p in &mut frame.precision[sc.index][band.clone()] {
             *p = if frame.progressive { al } else { 0 };
         }
     }
-    Ok(bits.resume_at())
+}
+
+/// Where the entropy-coded data starting at `from` ends: at the first marker that is neither a
+/// stuffed zero byte nor a restart marker (or at the end of the data).
+fn skip_data(data: &[u8], mut from: usize) -> usize {
+    while let Some(at) = data.get(from..).and_then(|rest| memchr::memchr(0xFF, rest)) {
+        let at = from + at;
+        match data.get(at + 1) {
+            Some(0x00 | 0xD0..=0xD7 | 0xFF) => from = at + 1,
+            _ => return at,
+        }
+    }
+    data.len()
 }
 
 /// A block of a sequential scan: a DC difference and up to 63 AC coefficients.
@@ -670,6 +761,10 @@ fn ac_first(
 
 /// A block of a progressive AC refinement scan: correction bits for coefficients already non-zero,
 /// and new coefficients of magnitude one (as libjpeg's `decode_mcu_AC_refine`).
+///
+/// libjpeg walks the band coefficient by coefficient; here the coefficients already non-zero are a
+/// bit mask, so a run of zeros to skip is found, and the correction bits it passes are counted,
+/// with a few bit operations (the walk was most of the time of checking a progressive photo).
 fn ac_refine(
     bits: &mut Bits,
     ac: &Huffman,
@@ -678,33 +773,38 @@ fn ac_refine(
     eobrun: &mut u32,
     nonzero: &mut u64,
 ) -> Result<bool, ()> {
+    // Coefficients k..=se, as a mask.
+    let from = |k: u32| (u64::MAX << k) & (u64::MAX >> (63 - se));
     let mut k = ss;
     if *eobrun == 0 {
         while k <= se {
             let Some(sym) = bits.symbol(ac)? else {
                 return Ok(false);
             };
-            let (mut r, s) = (i32::from(sym >> 4), sym & 15);
+            let (r, s) = (sym >> 4, sym & 15);
             if s != 0 {
                 if s != 1 {
                     return Ok(false);
                 }
                 bits.take(1)?;
             } else if r != 15 {
-                *eobrun = (1 << r) + bits.take(r as u32)?;
+                *eobrun = (1 << r) + bits.take(u32::from(r))?;
                 break;
             }
-            while k <= se {
-                if *nonzero & (1 << k) != 0 {
-                    bits.take(1)?;
-                } else {
-                    r -= 1;
-                    if r < 0 {
-                        break;
-                    }
-                }
-                k += 1;
+            // Skip r coefficients still zero, taking a correction bit for each non-zero one
+            // passed, and stop on the next zero one (past the band when there are too few).
+            let mut zeros = !*nonzero & from(k);
+            for _ in 0..r {
+                zeros &= zeros.wrapping_sub(1);
             }
+            let stop = if zeros == 0 {
+                se + 1
+            } else {
+                zeros.trailing_zeros()
+            };
+            let below_stop = u64::MAX.checked_shr(64 - stop).unwrap_or(0);
+            take_bits(bits, (*nonzero & from(k) & below_stop).count_ones())?;
+            k = stop;
             if s != 0 && k <= se {
                 *nonzero |= 1 << k;
             }
@@ -712,15 +812,21 @@ fn ac_refine(
         }
     }
     if *eobrun > 0 {
-        while k <= se {
-            if *nonzero & (1 << k) != 0 {
-                bits.take(1)?;
-            }
-            k += 1;
+        if k <= se {
+            take_bits(bits, (*nonzero & from(k)).count_ones())?;
         }
         *eobrun -= 1;
     }
     Ok(true)
+}
+
+/// Uses `n` bits, 16 at a time.
+fn take_bits(bits: &mut Bits, mut n: u32) -> Result<(), ()> {
+    while n > 16 {
+        bits.take(16)?;
+        n -= 16;
+    }
+    bits.take(n).map(|_| ())
 }
 
 #[cfg(test)]
@@ -794,6 +900,37 @@ mod tests {
     }
 
     #[test]
+    fn checks_by_component_give_the_whole_checks_verdict() {
+        // Components 0, 1, 2 (jpeg-encoder's ids), checked apart: together they pass exactly when
+        // the whole check passes, wherever the file is cut.
+        let by_parts = |data: &[u8]| [0u8, 1, 2].map(|id| check_scans(data, |c| c == id));
+        for restart in [0, 3] {
+            let jpeg = encode(&photo_like(97, 61), true, restart);
+            assert_eq!(by_parts(&jpeg), [Ok(()), Ok(()), Ok(())]);
+            for cut in (100..jpeg.len()).step_by(37) {
+                for end in [&[][..], &[0xFF, 0xD9]] {
+                    let mut damaged = jpeg[..cut].to_vec();
+                    damaged.extend_from_slice(end);
+                    assert_eq!(
+                        check(&damaged).is_ok(),
+                        by_parts(&damaged).iter().all(Result::is_ok),
+                        "cut at {cut} of {}, restart {restart}",
+                        jpeg.len()
+                    );
+                }
+            }
+            // The last scan is the last chroma component's: cut there, only its check fails,
+            // with the whole check's words.
+            let mut damaged = jpeg[..jpeg.len() - 6].to_vec();
+            damaged.extend_from_slice(&[0xFF, 0xD9]);
+            let parts = by_parts(&damaged);
+            assert!(parts[0].is_ok() && parts[1].is_ok(), "{parts:?}");
+            assert_eq!(parts[2], check(&damaged));
+            assert!(is_truncation(check(&damaged)));
+        }
+    }
+
+    #[test]
     fn a_cut_scan_says_how_far_its_data_goes() {
         let jpeg = encode(&photo_like(64, 160), false, 0);
         match check(&jpeg[..jpeg.len() / 2]) {
@@ -802,6 +939,123 @@ mod tests {
                 assert!(rows > 16 && rows < 144, "rows {rows}");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// The refinement walk as libjpeg writes it, coefficient by coefficient: what [`ac_refine`]
+    /// computes with masks must match it bit for bit.
+    fn ac_refine_walk(
+        bits: &mut Bits,
+        ac: &Huffman,
+        ss: u32,
+        se: u32,
+        eobrun: &mut u32,
+        nonzero: &mut u64,
+    ) -> Result<bool, ()> {
+        let mut k = ss;
+        if *eobrun == 0 {
+            while k <= se {
+                let Some(sym) = bits.symbol(ac)? else {
+                    return Ok(false);
+                };
+                let (mut r, s) = (i32::from(sym >> 4), sym & 15);
+                if s != 0 {
+                    if s != 1 {
+                        return Ok(false);
+                    }
+                    bits.take(1)?;
+                } else if r != 15 {
+                    *eobrun = (1 << r) + bits.take(r as u32)?;
+                    break;
+                }
+                while k <= se {
+                    if *nonzero & (1 << k) != 0 {
+                        bits.take(1)?;
+                    } else {
+                        r -= 1;
+                        if r < 0 {
+                            break;
+                        }
+                    }
+                    k += 1;
+                }
+                if s != 0 && k <= se {
+                    *nonzero |= 1 << k;
+                }
+                k += 1;
+            }
+        }
+        if *eobrun > 0 {
+            while k <= se {
+                if *nonzero & (1 << k) != 0 {
+                    bits.take(1)?;
+                }
+                k += 1;
+            }
+            *eobrun -= 1;
+        }
+        Ok(true)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 5000, failure_persistence: None, ..Default::default() })]
+        #[test]
+        fn loading_words_reads_the_bits_bytes_give(
+            data in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::prelude::any::<u8>(),
+                    1 => proptest::prelude::Just(0xFFu8),
+                    1 => proptest::prelude::Just(0x00u8),
+                ],
+                0..64,
+            ),
+            takes in proptest::collection::vec(0u32..=16, 1..80),
+        ) {
+            let mut fast = Bits::new(&data, 0);
+            let mut bytewise = Bits::new(&data, 0);
+            bytewise.bytewise = true;
+            for n in takes {
+                proptest::prop_assert_eq!(fast.take(n), bytewise.take(n));
+            }
+            proptest::prop_assert_eq!(fast.resume_at(), bytewise.resume_at());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 20000, failure_persistence: None, ..Default::default() })]
+        #[test]
+        fn refinement_by_masks_matches_the_walk(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            band in (1u32..64, 0u32..64),
+            eobrun in 0u32..3,
+            nonzero in proptest::prelude::any::<u64>(),
+            blocks in 1usize..6,
+        ) {
+            // Every refinement symbol (runs 0-15 of new ones, end-of-band runs, ZRL) and two
+            // bad ones, each coded in 6 bits.
+            let mut symbols: Vec<u8> = (0..16).flat_map(|r| [r << 4 | 1, r << 4]).collect();
+            symbols.extend_from_slice(&[0x02, 0x13]);
+            let mut counts = [0u8; 16];
+            counts[5] = symbols.len() as u8;
+            let table = Huffman::new(&counts, &symbols).unwrap();
+            let (ss, se) = (band.0, band.0.max(band.1));
+            let (mut a, mut b) = (Bits::new(&data, 0), Bits::new(&data, 0));
+            let (mut run_a, mut run_b) = (eobrun, eobrun);
+            let (mut nz_a, mut nz_b) = (nonzero, nonzero);
+            for _ in 0..blocks {
+                let ra = ac_refine(&mut a, &table, ss, se, &mut run_a, &mut nz_a);
+                let rb = ac_refine_walk(&mut b, &table, ss, se, &mut run_b, &mut nz_b);
+                proptest::prop_assert_eq!(ra, rb);
+                // After a failure the scan is refused, whatever was read.
+                if ra != Ok(true) {
+                    break;
+                }
+                proptest::prop_assert_eq!((run_a, nz_a), (run_b, nz_b));
+                // The bits still to come (buffered alike or not).
+                for _ in 0..80 {
+                    proptest::prop_assert_eq!(a.take(1), b.take(1));
+                }
+            }
         }
     }
 

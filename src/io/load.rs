@@ -11,12 +11,14 @@
 use std::fs::File;
 use std::io::{Cursor, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use super::error::{DecodeError, ImageError as Error, StructureDamage};
 use super::jpeg_check;
+use super::jpeg_split;
 use crate::pixels::Picture;
 
 /// The largest picture read by default: 256 megapixels, more than any camera makes (a 100 MP
@@ -33,6 +35,12 @@ const SIGNATURE_BYTES: u64 = 64;
 /// Below this many bytes a JPEG's data is checked before decoding rather than beside it (the
 /// check of a 200 KB file takes about a millisecond; a thread costs more to start and join).
 const SMALL_JPEG: usize = 64 * 1024;
+
+/// The largest progressive JPEG decoded in two halves on two cores ([`jpeg_split`]): 12 MiB
+/// pixels, a 4032 x 3024 phone photo. The halves' decoders each hold every component's
+/// coefficients, so a split decode needs up to twice the memory of one (at 4:4:4, 16 bytes a pixel
+/// against 9); above this size the usual decode keeps the peak down.
+const SPLIT_MAX_PIXELS: u64 = 12 << 20;
 
 /// What a picture may cost. Memory while loading is bounded by these: the file (at most
 /// [`Self::max_file_bytes`]) and the decoded picture (at most `max_pixels` pixels).
@@ -126,11 +134,11 @@ pub fn panic_is_handled() -> bool {
     DECODING.with(|d| d.get())
 }
 
-/// Runs `f` with its panics caught and marked as handled.
+/// Runs `f` with its panics caught and marked as handled (also inside another `guarded`).
 fn guarded<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    DECODING.with(|d| d.set(true));
+    let outer = DECODING.with(|d| d.replace(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    DECODING.with(|d| d.set(false));
+    DECODING.with(|d| d.set(outer));
     result
 }
 
@@ -163,19 +171,22 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
             source,
         })
     };
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut image_limits = image::Limits::default();
-    image_limits.max_image_width = None;
-    image_limits.max_image_height = None;
-    image_limits.max_alloc = Some(limits.max_alloc());
-    reader.limits(image_limits);
+    let open = || {
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        let mut image_limits = image::Limits::default();
+        image_limits.max_image_width = None;
+        image_limits.max_image_height = None;
+        image_limits.max_alloc = Some(limits.max_alloc());
+        reader.limits(image_limits);
+        reader.into_decoder()
+    };
     let too_large = |width: u32, height: u32| Error::TooLarge {
         path: path.to_path_buf(),
         width,
         height,
         max_pixels: limits.max_pixels,
     };
-    let mut decoder = reader.into_decoder().map_err(decoder_err)?;
+    let mut decoder = open().map_err(decoder_err)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(too_large(width, height));
@@ -195,32 +206,129 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
     // the whole picture in; the check stops where the data does, so it is quick on such a file.
     // A small file is checked at once too: its check takes less than starting a thread would.
     let small = bytes.len() < SMALL_JPEG;
-    if is_jpeg && (small || (bytes.len() as u64).saturating_mul(64) < pixels) {
+    let checked = is_jpeg && (small || (bytes.len() as u64).saturating_mul(64) < pixels);
+    if checked {
         jpeg_check::check(bytes).map_err(|damage| decode_err(damage.into()))?;
     }
-    // Otherwise the check reads all the entropy-coded data (a third to a half of a decode), so
-    // it runs on another core beside the decoder.
-    let (damage, decoded) = std::thread::scope(|scope| {
-        let check =
-            (is_jpeg && !small).then(|| scope.spawn(|| guarded(|| jpeg_check::check(bytes))));
-        let decoded = DynamicImage::from_decoder(decoder);
-        let damage = check.map(|c| match c.join() {
-            Ok(Ok(result)) => result,
-            _ => Err(jpeg_check::JpegDamage::Corrupt(
-                "its data could not be checked",
+    // A progressive JPEG of up to SPLIT_MAX_PIXELS decodes in two halves on two cores.
+    let halves = (is_jpeg && !small && pixels <= SPLIT_MAX_PIXELS)
+        .then(|| jpeg_split::cut(bytes).filter(|_| jpeg_split::is_ycbcr(bytes)))
+        .flatten();
+    let decoded = if let Some(halves) = halves {
+        // The usual decoder's copy of the file is not needed unless a half fails.
+        drop(decoder);
+        match decode_halves(bytes, &halves, width, height, !checked) {
+            Split::Pixels(rgb) => Ok(DynamicImage::ImageRgb8(
+                image::RgbImage::from_raw(width, height, rgb)
+                    .expect("each half was checked to be width x height"),
             )),
+            Split::Damaged(damage) => return Err(decode_err(damage.into())),
+            Split::Undecoded => open().and_then(DynamicImage::from_decoder),
+        }
+    } else {
+        // Otherwise the check reads all the entropy-coded data (a third to a half of a decode),
+        // so it runs on another core beside the decoder.
+        let (damage, decoded) = std::thread::scope(|scope| {
+            let check =
+                (is_jpeg && !checked).then(|| scope.spawn(|| guarded(|| jpeg_check::check(bytes))));
+            let decoded = DynamicImage::from_decoder(decoder);
+            (check.map(|c| flatten_check(c.join())), decoded)
         });
-        (damage, decoded)
-    });
-    if let Some(Err(damage)) = damage {
-        return Err(decode_err(damage.into()));
-    }
+        if let Some(Err(damage)) = damage {
+            return Err(decode_err(damage.into()));
+        }
+        decoded
+    };
     let mut image = decoded.map_err(|e| match e {
         image::ImageError::Limits(_) => too_large(width, height),
         e => decoder_err(e),
     })?;
     image.apply_orientation(orientation);
     Ok(picture_from_dynamic(image))
+}
+
+/// Pictures decoded in halves, for the tests to see that they were.
+#[cfg(test)]
+static HALVES_DECODED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// What decoding a progressive JPEG in two halves gave.
+enum Split {
+    /// The RGB picture.
+    Pixels(Vec<u8>),
+    /// The check found damage (as the whole file's check words it).
+    Damaged(jpeg_check::JpegDamage),
+    /// The data is whole, but a half did not decode: the usual decoder is left to try.
+    Undecoded,
+}
+
+/// A check's result, or damage when it could not finish (a bug in it, caught).
+fn flatten_check(
+    joined: std::thread::Result<std::thread::Result<Result<(), jpeg_check::JpegDamage>>>,
+) -> Result<(), jpeg_check::JpegDamage> {
+    match joined {
+        Ok(Ok(result)) => result,
+        _ => Err(jpeg_check::JpegDamage::Corrupt(
+            "its data could not be checked",
+        )),
+    }
+}
+
+/// Decodes a progressive JPEG's [`jpeg_split::Halves`] on two cores, the file's check (when
+/// `check`) shared out beside them by component ([`jpeg_check::check_scans`]): the luma half's
+/// decode is the longest job, so the other core checks the luma's scans before decoding the chroma
+/// half, and the chroma's scans, two short checks, go to whichever core is free first.
+fn decode_halves(
+    bytes: &[u8],
+    halves: &jpeg_split::Halves,
+    width: u32,
+    height: u32,
+    check: bool,
+) -> Split {
+    let [luma, cb, cr] = halves.ids();
+    let checked =
+        |id: u8| flatten_check(Ok(guarded(|| jpeg_check::check_scans(bytes, |c| c == id))));
+    // The chroma components' checks, each taken by the first core to come for it.
+    let unclaimed = [cb, cr].map(|id| (id, AtomicBool::new(check)));
+    let claim = || {
+        let mut damage = Ok(());
+        for (id, open) in &unclaimed {
+            if open.swap(false, Ordering::Relaxed) {
+                damage = damage.and(checked(*id));
+            }
+        }
+        damage
+    };
+    let (y, ycc, damaged) = std::thread::scope(|scope| {
+        let beside = scope.spawn(|| {
+            let damage = if check { checked(luma) } else { Ok(()) };
+            let ycc = damage
+                .is_ok()
+                .then(|| guarded(|| halves.decode_chroma(width, height)).unwrap_or(None))
+                .flatten();
+            (damage.and(claim()), ycc)
+        });
+        let y = guarded(|| halves.decode_luma(width, height)).unwrap_or(None);
+        let damage = claim();
+        let (beside_damage, ycc) = match beside.join() {
+            Ok(done) => done,
+            Err(_) => (Err(jpeg_check::JpegDamage::Corrupt("")), None),
+        };
+        (y, ycc, damage.is_err() || beside_damage.is_err())
+    });
+    if damaged {
+        // Worded as the whole file's check words it: the first damage in the file.
+        return Split::Damaged(jpeg_check::check(bytes).err().unwrap_or(
+            jpeg_check::JpegDamage::Corrupt("its data could not be checked"),
+        ));
+    }
+    match (y, ycc) {
+        (Some(y), Some(ycc)) => {
+            #[cfg(test)]
+            HALVES_DECODED.fetch_add(1, Ordering::Relaxed);
+            Split::Pixels(jpeg_split::to_rgb(&y, ycc))
+        }
+        _ => Split::Undecoded,
+    }
 }
 
 /// Reads the whole file, refusing it as soon as it is known not to be an image or to be too large:
@@ -579,6 +687,79 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Multiband") && !text.contains('{'), "{text}");
+    }
+
+    /// A progressive JPEG of noisy colours, well over [`SMALL_JPEG`].
+    fn progressive_jpeg(width: u16, height: u16, rotated: bool) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_u32;
+        let img = image::RgbImage::from_fn(u32::from(width), u32::from(height), |x, y| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let n = (state >> 24) as u8 & 63;
+            image::Rgb([
+                (x as u8) ^ n,
+                (y as u8).wrapping_add(n),
+                ((x + y) as u8) / 2,
+            ])
+        });
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 95);
+        encoder.set_progressive(true);
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_2);
+        if rotated {
+            // EXIF orientation 6 (the camera turned a quarter clockwise), big-endian TIFF.
+            let exif = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+            encoder
+                .add_app_segment(1, [&b"Exif\0\0"[..], &exif[..]].concat())
+                .unwrap();
+        }
+        encoder
+            .encode(img.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        assert!(out.len() >= SMALL_JPEG);
+        out
+    }
+
+    #[test]
+    fn a_progressive_jpeg_decodes_in_halves_to_the_pixels_of_one_decode() {
+        for rotated in [false, true] {
+            let jpeg = progressive_jpeg(400, 300, rotated);
+            let before = HALVES_DECODED.load(Ordering::Relaxed);
+            let ours = decode_picture(&jpeg, &LoadLimits::default()).unwrap();
+            assert!(
+                HALVES_DECODED.load(Ordering::Relaxed) > before,
+                "decoded in halves"
+            );
+            let mut decoder = ImageReader::new(Cursor::new(&jpeg))
+                .with_guessed_format()
+                .unwrap()
+                .into_decoder()
+                .unwrap();
+            let orientation = decoder.orientation().unwrap();
+            let mut theirs = DynamicImage::from_decoder(decoder).unwrap();
+            theirs.apply_orientation(orientation);
+            assert_eq!(
+                (ours.width(), ours.height()),
+                if rotated { (300, 400) } else { (400, 300) }
+            );
+            assert!(ours.rgb().as_flattened() == theirs.into_rgb8().as_raw().as_slice());
+        }
+    }
+
+    #[test]
+    fn a_cut_progressive_jpeg_is_refused_in_the_whole_checks_words() {
+        let jpeg = progressive_jpeg(400, 300, false);
+        // Cut in its last scan, and cut between two scans, each with an end marker appended.
+        let last_scan = jpeg.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+        for cut in [jpeg.len() - 100, last_scan] {
+            let mut damaged = jpeg[..cut].to_vec();
+            damaged.extend_from_slice(&[0xFF, 0xD9]);
+            let damage = jpeg_check::check(&damaged).unwrap_err();
+            let e = decode_picture(&damaged, &LoadLimits::default()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("cannot read image '<memory>': {damage}")
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod error;
 mod indexed_png;
 mod jpeg;
 pub(crate) mod jpeg_check;
+mod jpeg_split;
 mod load;
 mod palette_file;
 
