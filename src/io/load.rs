@@ -42,6 +42,12 @@ const SMALL_JPEG: usize = 64 * 1024;
 /// against 9); above this size the usual decode keeps the peak down.
 const SPLIT_MAX_PIXELS: u64 = 12 << 20;
 
+/// The most the two halves' decoders hold together, in bytes a pixel (4:4:4: both halves'
+/// coefficients, 6 bytes a pixel each, the grey output and the YCbCr output). A picture is cut only
+/// when this stays within the decoders' allocation limit ([`LoadLimits::max_alloc`]), which the
+/// usual decode keeps to.
+const SPLIT_BYTES_PER_PIXEL: u64 = 16;
+
 /// What a picture may cost. Memory while loading is bounded by these: the file (at most
 /// [`Self::max_file_bytes`]) and the decoded picture (at most `max_pixels` pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +217,9 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         jpeg_check::check(bytes).map_err(|damage| decode_err(damage.into()))?;
     }
     // A progressive JPEG of up to SPLIT_MAX_PIXELS decodes in two halves on two cores.
-    let halves = (is_jpeg && !small && pixels <= SPLIT_MAX_PIXELS)
+    let fits = pixels <= SPLIT_MAX_PIXELS
+        && pixels.saturating_mul(SPLIT_BYTES_PER_PIXEL) <= limits.max_alloc();
+    let halves = (is_jpeg && !small && fits)
         .then(|| jpeg_split::cut(bytes).filter(|_| jpeg_split::is_ycbcr(bytes)))
         .flatten();
     let decoded = if let Some(halves) = halves {
@@ -741,7 +749,14 @@ mod tests {
                 (ours.width(), ours.height()),
                 if rotated { (300, 400) } else { (400, 300) }
             );
-            assert!(ours.rgb().as_flattened() == theirs.into_rgb8().as_raw().as_slice());
+            let theirs = theirs.into_rgb8();
+            assert!(ours.rgb().as_flattened() == theirs.as_raw().as_slice());
+            // With the pixel limit at the picture's size, the halves would need more than the
+            // decoder may allocate: the usual decode, the same pixels.
+            let before = HALVES_DECODED.load(Ordering::Relaxed);
+            let tight = decode_picture(&jpeg, &LoadLimits::new(400 * 300)).unwrap();
+            assert_eq!(HALVES_DECODED.load(Ordering::Relaxed), before);
+            assert!(tight.rgb().as_flattened() == theirs.as_raw().as_slice());
         }
     }
 
