@@ -314,6 +314,74 @@ fn cut_jpegs_are_refused_however_they_end() {
     }
 }
 
+/// A progressive JPEG of noisy colours, large enough (over 64 KB) to be decoded in two halves on
+/// two cores.
+fn large_progressive_jpeg() -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let img = RgbImage::from_fn(480, 320, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let n = (state >> 26) as u8;
+        image::Rgb([
+            (x / 2) as u8 ^ n,
+            (y * 3 / 4) as u8 + n,
+            ((x + y) / 4) as u8,
+        ])
+    });
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 92);
+    enc.set_progressive(true);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    enc.encode(img.as_raw(), 480, 320, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    assert!(out.len() > 64 * 1024, "{} bytes", out.len());
+    out
+}
+
+#[test]
+fn a_large_progressive_jpeg_gives_the_result_of_its_pixels_and_is_refused_when_cut() {
+    let dir = tempdir().unwrap();
+    let jpeg = large_progressive_jpeg();
+    fs::write(dir.path().join("photo.jpg"), &jpeg).unwrap();
+    // The same pixels, decoded here by one decoder, as a PNG: the same clustering, to the byte.
+    let pixels = image::load_from_memory(&jpeg).unwrap().into_rgb8();
+    save(dir.path(), "photo.png", &pixels);
+    let args = |name: &'static str, out: &'static str| {
+        [name, "12", "-l", "-c", "--seed", "5", "--out-dir", out]
+    };
+    let from_jpeg = k_means_run(dir.path(), &args("photo.jpg", "j"));
+    let from_png = k_means_run(dir.path(), &args("photo.png", "p"));
+    for file in ["colors_k12.txt", "loss_k12.txt"] {
+        assert_eq!(
+            fs::read(from_jpeg.join(file)).unwrap(),
+            fs::read(from_png.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // Cut in its last scan, or between two scans, with an end marker appended: one error, under
+    // the memory limit, and nothing written.
+    let last_scan = jpeg.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+    for (cut, words) in [
+        (
+            jpeg.len() - 200,
+            "the JPEG is truncated (its image data stops after row",
+        ),
+        (
+            last_scan,
+            "the JPEG is truncated (the scans that complete its picture are missing)",
+        ),
+    ] {
+        let mut damaged = jpeg[..cut].to_vec();
+        damaged.extend_from_slice(&[0xFF, 0xD9]);
+        fs::write(dir.path().join("cut.jpg"), &damaged).unwrap();
+        let before = all_entries(dir.path());
+        let out = limited("k_means", dir.path(), &["cut.jpg", "12", "-i", "-l"]);
+        assert_one_error(&out, 1, &format!("cannot read image 'cut.jpg': {words}"));
+        assert_eq!(all_entries(dir.path()), before);
+    }
+}
+
 #[test]
 fn damaged_files_get_plain_messages() {
     let dir = tempdir().unwrap();
