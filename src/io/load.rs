@@ -6,7 +6,8 @@
 //! picture's size is checked from its header before any pixel buffer exists, the decoder runs with
 //! the `image` crate's allocation limit on, a JPEG's image data is checked to be whole and a PNG's
 //! checksums to be right, and the EXIF orientation is applied so the picture stands as viewers
-//! show it.
+//! show it. A large progressive JPEG is decoded in two halves on two cores ([`jpeg_split`]), with
+//! the pixels of one decode.
 
 use std::fs::File;
 use std::io::{Cursor, Read};
