@@ -11,8 +11,8 @@
 //! chroma a whole decode computes; the decoder's integer YCbCr to RGB conversion, done here the
 //! same way, finishes the picture. The tests compare the pixels with a whole decode.
 //!
-//! Only a simple, well-formed file is cut (one progressive frame of three 8-bit components, the
-//! luma sampled the finest, nothing but tables, comments and application data between scans);
+//! Only a simple, well-formed file is cut (one progressive frame of three 8-bit components sampled
+//! 4:4:4, 4:2:2, 4:2:0 or 4:1:1, nothing but tables, comments and application data between scans);
 //! anything else, and anything either half's decoder finds wrong (it runs strict), is decoded the
 //! usual way, so a damaged file gets the usual error.
 

@@ -320,7 +320,12 @@ fn decode_halves(
         let damage = claim();
         let (beside_damage, ycc) = match beside.join() {
             Ok(done) => done,
-            Err(_) => (Err(jpeg_check::JpegDamage::Corrupt("")), None),
+            Err(_) => (
+                Err(jpeg_check::JpegDamage::Corrupt(
+                    "its data could not be checked",
+                )),
+                None,
+            ),
         };
         (y, ycc, damage.is_err() || beside_damage.is_err())
     });
