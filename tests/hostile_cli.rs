@@ -325,7 +325,7 @@ fn large_progressive_jpeg() -> Vec<u8> {
         let n = (state >> 26) as u8;
         image::Rgb([
             (x / 2) as u8 ^ n,
-            (y * 3 / 4) as u8 + n,
+            ((y * 3 / 4) as u8).wrapping_add(n),
             ((x + y) / 4) as u8,
         ])
     });
