@@ -314,28 +314,28 @@ fn cut_jpegs_are_refused_however_they_end() {
     }
 }
 
-/// A progressive JPEG of noisy colours, large enough (over 64 KB) to be decoded in two halves on
-/// two cores.
+/// A progressive JPEG of noisy colours, large enough (over a megabyte) to be decoded in two halves
+/// on two cores.
 fn large_progressive_jpeg() -> Vec<u8> {
     let mut state = 0x2545_f491_u32;
-    let img = RgbImage::from_fn(480, 320, |x, y| {
+    let img = RgbImage::from_fn(960, 720, |x, y| {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        let n = (state >> 26) as u8;
+        let n = state.to_le_bytes();
         image::Rgb([
-            (x / 2) as u8 ^ n,
-            ((y * 3 / 4) as u8).wrapping_add(n),
-            ((x + y) / 4) as u8,
+            (x / 4) as u8 ^ n[0],
+            ((y / 3) as u8).wrapping_add(n[1]),
+            ((x + y) / 8) as u8 ^ n[2],
         ])
     });
     let mut out = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, 92);
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 95);
     enc.set_progressive(true);
-    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    enc.encode(img.as_raw(), 480, 320, jpeg_encoder::ColorType::Rgb)
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    enc.encode(img.as_raw(), 960, 720, jpeg_encoder::ColorType::Rgb)
         .unwrap();
-    assert!(out.len() > 64 * 1024, "{} bytes", out.len());
+    assert!(out.len() > 1 << 20, "{} bytes", out.len());
     out
 }
 
@@ -348,7 +348,17 @@ fn a_large_progressive_jpeg_gives_the_result_of_its_pixels_and_is_refused_when_c
     let pixels = image::load_from_memory(&jpeg).unwrap().into_rgb8();
     save(dir.path(), "photo.png", &pixels);
     let args = |name: &'static str, out: &'static str| {
-        [name, "12", "-l", "-c", "--seed", "5", "--out-dir", out]
+        [
+            name,
+            "12",
+            "-o",
+            "-l",
+            "-c",
+            "--seed",
+            "5",
+            "--out-dir",
+            out,
+        ]
     };
     let from_jpeg = k_means_run(dir.path(), &args("photo.jpg", "j"));
     let from_png = k_means_run(dir.path(), &args("photo.png", "p"));
