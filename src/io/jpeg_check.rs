@@ -578,7 +578,7 @@ fn scan(
     if !walk {
         // Another check walks it.
         record_scan(frame, &comps, ss, se, al);
-        return Ok(skip_data(data, pos));
+        return Ok(entropy_end(data, pos));
     }
     let no_table = JpegDamage::Corrupt("a scan uses a Huffman table that is not defined");
     let bad_code = JpegDamage::Corrupt("a bad Huffman code in its image data");
@@ -675,8 +675,8 @@ fn record_scan(frame: &mut Frame, comps: &[ScanComponent], ss: u32, se: u32, al:
 }
 
 /// Where the entropy-coded data starting at `from` ends: at the first marker that is neither a
-/// stuffed zero byte nor a restart marker (or at the end of the data).
-fn skip_data(data: &[u8], mut from: usize) -> usize {
+/// stuffed zero byte nor a restart marker (after any fill bytes 0xFF), or at the end of the data.
+pub(crate) fn entropy_end(data: &[u8], mut from: usize) -> usize {
     while let Some(at) = data.get(from..).and_then(|rest| memchr::memchr(0xFF, rest)) {
         let at = from + at;
         match data.get(at + 1) {

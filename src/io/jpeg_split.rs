@@ -18,6 +18,8 @@
 
 use rayon::prelude::*;
 
+use super::jpeg_check;
+
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
@@ -97,7 +99,8 @@ pub(super) fn cut(bytes: &[u8]) -> Option<Halves> {
                 if scans > MAX_SCANS {
                     return None;
                 }
-                end = entropy_end(bytes, end)?;
+                // Data with no marker after it runs to the end: the next marker is not found.
+                end = jpeg_check::entropy_end(bytes, end);
                 if components == 1 {
                     to_luma = body[1] == halves.ids[0];
                     to_chroma = !to_luma;
@@ -132,18 +135,6 @@ fn ids_of_frame(body: &[u8]) -> Option<[u8; 3]> {
 /// 4:2:2, 4:2:0 and 4:1:1, whose halves the tests compare with a whole decode. Not 4:4:0
 /// (luma 1x2): the decoder's grey output of such a file differs from the luma of its colour output.
 const SAMPLINGS: [u8; 4] = [0x11, 0x21, 0x22, 0x41];
-
-/// Where the entropy-coded data starting at `from` ends: at the first marker that is neither a
-/// stuffed zero byte nor a restart marker.
-fn entropy_end(bytes: &[u8], mut from: usize) -> Option<usize> {
-    loop {
-        let at = from + memchr::memchr(0xFF, bytes.get(from..)?)?;
-        match *bytes.get(at + 1)? {
-            0x00 | 0xD0..=0xD7 => from = at + 2,
-            _ => return Some(at),
-        }
-    }
-}
 
 /// Whether a JPEG's three components are YCbCr as its decoder reads them (not RGB or YCCK).
 pub(super) fn is_ycbcr(bytes: &[u8]) -> bool {
