@@ -441,7 +441,7 @@ pub fn fit(
     on_restart: impl Fn(usize) + Sync,
 ) -> Result<Clustering> {
     check_fit(points, params)?;
-    fit_on(points, &Grid::new(points), params, on_restart)
+    fit_checked(points, &Grid::new(points), params, on_restart)
 }
 
 /// What [`fit`] refuses before any work.
@@ -458,6 +458,7 @@ fn check_fit(points: &Points, params: &KMeansParams) -> Result<()> {
 ///
 /// # Errors
 /// As [`fit`].
+#[cfg(feature = "cli")]
 pub(crate) fn fit_on(
     points: &Points,
     grid: &Grid,
@@ -465,6 +466,17 @@ pub(crate) fn fit_on(
     on_restart: impl Fn(usize) + Sync,
 ) -> Result<Clustering> {
     check_fit(points, params)?;
+    fit_checked(points, grid, params, on_restart)
+}
+
+/// [`fit_on`] once [`check_fit`] passed (each entry point checks once, [`fit`] before it builds the
+/// grid).
+fn fit_checked(
+    points: &Points,
+    grid: &Grid,
+    params: &KMeansParams,
+    on_restart: impl Fn(usize) + Sync,
+) -> Result<Clustering> {
     debug_assert_eq!(grid.len(), points.len(), "the grid of other points");
     let init = |r| initial_on_grid(points, Some(grid), params, r);
     let reseed = params.empty == EmptyPolicy::Reseed;
