@@ -79,61 +79,73 @@ fn loss_parts(coords: &[Color], weights: &[u32], centroids: &[Color], labels: &[
     }
 }
 
+/// The most centroids a run has.
+const MAX_K: usize = 256;
+
 /// A set of candidate centroids: their indices (increasing) and coordinates, stored by axis so
-/// the filter's loops run over plain arrays.
-#[derive(Default)]
+/// the filter's loops run over plain arrays. Fixed-size arrays rather than vectors: a K = 16 run
+/// filters millions of cells, and copying an entry is then a few stores, with no capacity checks.
 struct Candidates {
-    index: Vec<u8>,
-    x: Vec<f64>,
-    y: Vec<f64>,
-    z: Vec<f64>,
+    len: usize,
+    index: [u8; MAX_K],
+    x: [f64; MAX_K],
+    y: [f64; MAX_K],
+    z: [f64; MAX_K],
     /// Squared norms.
-    norm: Vec<f64>,
-    /// Room for [`filter`] to work in when these are its output (kept here to be reused: a K = 16
-    /// run filters millions of cells).
-    margins: Vec<f64>,
+    norm: [f64; MAX_K],
+    /// Room for [`filter`] to work in when these are its output.
+    margins: [f64; MAX_K],
+}
+
+impl Default for Candidates {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            index: [0; MAX_K],
+            x: [0.0; MAX_K],
+            y: [0.0; MAX_K],
+            z: [0.0; MAX_K],
+            norm: [0.0; MAX_K],
+            margins: [0.0; MAX_K],
+        }
+    }
 }
 
 impl Candidates {
     fn all(centroids: &[Color]) -> Self {
         let mut c = Self::default();
         for (j, &p) in centroids.iter().enumerate() {
-            c.index.push(j as u8);
-            c.x.push(p[0]);
-            c.y.push(p[1]);
-            c.z.push(p[2]);
-            c.norm.push(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+            c.index[j] = j as u8;
+            c.x[j] = p[0];
+            c.y[j] = p[1];
+            c.z[j] = p[2];
+            c.norm[j] = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
         }
+        c.len = centroids.len();
         c
     }
 
     fn clear(&mut self) {
-        self.index.clear();
-        self.x.clear();
-        self.y.clear();
-        self.z.clear();
-        self.norm.clear();
+        self.len = 0;
     }
 
     fn copy_entry(&mut self, from: &Self, i: usize) {
-        self.index.push(from.index[i]);
-        self.x.push(from.x[i]);
-        self.y.push(from.y[i]);
-        self.z.push(from.z[i]);
-        self.norm.push(from.norm[i]);
+        let n = self.len;
+        self.index[n] = from.index[i];
+        self.x[n] = from.x[i];
+        self.y[n] = from.y[i];
+        self.z[n] = from.z[i];
+        self.norm[n] = from.norm[i];
+        self.len = n + 1;
     }
 
     fn len(&self) -> usize {
-        self.index.len()
+        self.len
     }
 
-    /// Room for `n` more without reallocating.
-    fn reserve(&mut self, n: usize) {
-        self.index.reserve(n);
-        self.x.reserve(n);
-        self.y.reserve(n);
-        self.z.reserve(n);
-        self.norm.reserve(n);
+    /// The candidates' centroid indices.
+    fn indices(&self) -> &[u8] {
+        &self.index[..self.len]
     }
 
     fn coords(&self, i: usize) -> Color {
@@ -198,31 +210,27 @@ fn filter<const TRACK: bool>(
     // |x-a|^2 - |x-b|^2 = 2 x.(b-a) + |a|^2 - |b|^2 is linear in x: its maximum over the box is
     // at the corner chosen axis by axis. b is out when even that maximum is below -keep. All the
     // maxima first, in a loop of plain arithmetic the compiler vectorises; then the ones kept.
-    let mut maxima = std::mem::take(&mut out.margins);
-    maxima.clear();
-    maxima.extend(
-        candidates
-            .x
-            .iter()
-            .zip(candidates.y.iter().zip(&candidates.z))
-            .zip(&candidates.norm)
-            .map(|((&x, (&y, &z)), &norm)| {
-                let (sx, sy, sz) = (2.0 * (x - ax), 2.0 * (y - ay), 2.0 * (z - az));
-                (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
-                    - norm
-            }),
-    );
+    let n = candidates.len();
+    for (((m, &x), (&y, &z)), &norm) in out.margins[..n]
+        .iter_mut()
+        .zip(&candidates.x[..n])
+        .zip(candidates.y[..n].iter().zip(&candidates.z[..n]))
+        .zip(&candidates.norm[..n])
+    {
+        let (sx, sy, sz) = (2.0 * (x - ax), 2.0 * (y - ay), 2.0 * (z - az));
+        *m = (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
+            - norm;
+    }
     // The smallest margin by which a centroid left out loses, in squared distance.
     let mut least = f64::INFINITY;
-    out.reserve(maxima.len());
-    for (i, &max) in maxima.iter().enumerate() {
+    for i in 0..n {
+        let max = out.margins[i];
         if i == a || max >= -keep {
             out.copy_entry(candidates, i);
         } else if TRACK && -max < least {
             least = -max;
         }
     }
-    out.margins = maxima;
     Filtered {
         reference: candidates.index[a],
         at: candidates.coords(a),
@@ -317,7 +325,7 @@ impl Kept {
 
     fn set(&mut self, kept: &Candidates, filtered: Filtered, cell: &Cell, drift: &Drift) {
         self.index.clear();
-        self.index.extend_from_slice(&kept.index);
+        self.index.extend_from_slice(kept.indices());
         self.reference = filtered.reference;
         self.key =
             filtered.gap(cell) + drift.moved[usize::from(filtered.reference)] + drift.largest;
@@ -451,7 +459,7 @@ impl Part<'_> {
                 for start in (cell.start..cell.end).step_by(BLOCK) {
                     let end = (start + BLOCK).min(cell.end);
                     changed |= self
-                        .search_block(grid, start, end, &fine_candidates, fresh)
+                        .search_block::<false>(grid, start, end, &fine_candidates, fresh)
                         .0;
                 }
                 self.cell_label[f - self.f0] = MIXED;
@@ -523,7 +531,7 @@ impl Part<'_> {
             }
             let end = (start + BLOCK).min(cell.end);
             let (c, least_step, most_far) =
-                self.search_block(grid, start, end, &scratch.fine, fresh);
+                self.search_block::<true>(grid, start, end, &scratch.fine, fresh);
             changed |= c;
             // sqrt(d2) - sqrt(d1) = (d2 - d1) / (sqrt(d2) + sqrt(d1)) >= (d2 - d1) / (2 sqrt(max d2)).
             let fresh_slack = least_step / (2.0 * most_far.sqrt());
@@ -578,7 +586,9 @@ impl Part<'_> {
     /// `candidates` (at least two; ties: the lowest index); returns whether any label changed, the
     /// least difference between a point's squared distances to its second nearest and nearest
     /// candidate, and the largest squared distance to a second nearest. `fresh`: the points have no
-    /// label yet.
+    /// label yet. Without `TRACK` (where no bounds are kept) the second nearest is not followed and
+    /// the two distances returned are 0; a block whose labels all stay is then passed over after
+    /// one comparison.
     ///
     /// The distances are computed for the whole block at once, candidate by candidate, with the
     /// same arithmetic as [`dist2`] and selects rather than branches (which candidate wins is
@@ -586,7 +596,7 @@ impl Part<'_> {
     /// it for AVX2 as well, chosen at run time, was measured: 5 % faster at K = 256, 6 % slower
     /// at K = 16.)
     #[inline]
-    fn search_block(
+    fn search_block<const TRACK: bool>(
         &mut self,
         grid: &Grid,
         start: usize,
@@ -613,19 +623,30 @@ impl Part<'_> {
             for j in 0..BLOCK {
                 let d = dist2([px[j], py[j], pz[j]], c);
                 let closer = d < d_best[j];
-                let other = if closer { d_best[j] } else { d };
-                d_second[j] = if other < d_second[j] {
-                    other
-                } else {
-                    d_second[j]
-                };
+                if TRACK {
+                    let other = if closer { d_best[j] } else { d };
+                    d_second[j] = if other < d_second[j] {
+                        other
+                    } else {
+                        d_second[j]
+                    };
+                }
                 best[j] = if closer { i as u64 } else { best[j] };
                 d_best[j] = if closer { d } else { d_best[j] };
             }
         }
+        let n = end - start;
+        let old = &self.labels[start - self.g0..end - self.g0];
+        let mut new = [0u8; BLOCK];
+        for j in 0..BLOCK {
+            new[j] = candidates.index[best[j] as usize];
+        }
+        if !TRACK && !fresh && new[..n] == *old {
+            return (false, 0.0, 0.0);
+        }
         let (mut changed, mut least_step, mut most_far) = (false, f64::INFINITY, 0.0f64);
         for (j, g) in (start..end).enumerate() {
-            let best = candidates.index[best[j] as usize];
+            let best = new[j];
             let i = g - self.g0;
             let prev = self.labels[i];
             if fresh || prev != best {
@@ -635,6 +656,9 @@ impl Part<'_> {
                 self.sums[usize::from(best)].add(&grid.mass(g));
                 self.labels[i] = best;
                 changed = true;
+            }
+            if !TRACK {
+                continue;
             }
             let step = d_second[j] - d_best[j];
             least_step = if step < least_step { step } else { least_step };
