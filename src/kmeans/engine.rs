@@ -641,7 +641,13 @@ impl Part<'_> {
         for j in 0..BLOCK {
             new[j] = candidates.index[best[j] as usize];
         }
-        if !TRACK && !fresh && new[..n] == *old {
+        // (Compared lane by lane: a slice comparison calls memcmp, which costs more than the
+        // whole block's search.)
+        let mut differ = 0u8;
+        for j in 0..n {
+            differ |= new[j] ^ old[j];
+        }
+        if !TRACK && !fresh && differ == 0 {
             return (false, 0.0, 0.0);
         }
         let (mut changed, mut least_step, mut most_far) = (false, f64::INFINITY, 0.0f64);
