@@ -238,6 +238,29 @@ fn filter<const TRACK: bool>(
     }
 }
 
+/// Whether centroid `a`, one of `candidates`, is nearer than each other candidate to every point
+/// of the cell, by more than [`MARGIN`] in squared distance: [`filter`]'s test with `a` as the
+/// reference.
+#[inline]
+fn owns(candidates: &Candidates, cell: &Cell, a: u8) -> bool {
+    let Some(r) = candidates.indices().iter().position(|&j| j == a) else {
+        return false;
+    };
+    let [ax, ay, az] = candidates.coords(r);
+    let a_norm = candidates.norm[r];
+    let ([lx, ly, lz], [hx, hy, hz]) = (cell.lo, cell.hi);
+    (0..candidates.len()).all(|i| {
+        let (sx, sy, sz) = (
+            2.0 * (candidates.x[i] - ax),
+            2.0 * (candidates.y[i] - ay),
+            2.0 * (candidates.z[i] - az),
+        );
+        let max = (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
+            - candidates.norm[i];
+        i == r || max < -MARGIN
+    })
+}
+
 /// Distance from `x` to the farthest point of the cell's box.
 #[inline]
 fn max_dist(cell: &Cell, x: Color) -> f64 {
@@ -442,6 +465,12 @@ impl Part<'_> {
             for f in c.fine_start..c.fine_end {
                 if coarse_candidates.len() == 1 {
                     changed |= self.set_cell(grid, f, coarse_candidates.index[0]);
+                    continue;
+                }
+                // A cell most often stays with the centroid it had: that is checked first, and
+                // cheaply (no reference to look for, nothing copied).
+                let had = self.cell_label[f - self.f0];
+                if had < MIXED && owns(&coarse_candidates, &grid.fine[f], had as u8) {
                     continue;
                 }
                 filter::<false>(
