@@ -414,6 +414,10 @@ fn help_explains_every_flag_and_file_and_version_works() {
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
+    // The help is written for the command line: no rustdoc links or item names from the library.
+    for leak in ["[`", "`]", "KMeansParams"] {
+        assert!(!help.contains(leak), "--help shows {leak}:\n{help}");
+    }
     k_means(dir.path())
         .arg("--version")
         .assert()

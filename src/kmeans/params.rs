@@ -43,6 +43,12 @@ pub enum Init {
     /// runs one whatever [`KMeansParams::restarts`] says.
     ///
     /// [`fit`]: crate::fit
+    #[cfg_attr(
+        feature = "cli",
+        value(
+            help = "Wu's quantizer (X. Wu, 1991): the colour cube cut again and again at the plane that most reduces the error of the box with the largest, each final box's mean a centroid. It needs no seed and starts near a good partition; every restart would start the same, so one run is made whatever --restarts says"
+        )
+    )]
     Wu,
 }
 
