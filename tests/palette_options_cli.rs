@@ -806,9 +806,14 @@ fn fast_starts_from_wus_boxes_finds_every_blob_and_needs_no_seed() {
         let details = fs::read_to_string(run.join("details.txt")).unwrap();
         assert!(details.contains("init: wu\n"), "{details}");
         assert!(details.contains("restarts: 1\n"), "{details}");
+        // No number is recorded as the seed: none made the result.
+        assert!(
+            details.contains("seed: not used (init wu draws nothing at random)\n"),
+            "{details}"
+        );
         runs.push(fs::read_to_string(run.join("loss_k6.txt")).unwrap());
     }
-    // No seed was given: the two --fast runs drew different seeds, and gave the same result.
+    // No seed was given, and none is needed: the two --fast runs gave the same result.
     assert_eq!(runs[0], runs[1]);
     // --fast is --init wu --empty reseed --max-epochs 20, and restarts make no sense with Wu.
     let fast = fs::read_to_string(only_run_dir(&dir.path().join("a")).join("details.txt")).unwrap();

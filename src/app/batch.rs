@@ -13,7 +13,7 @@ use crate::app::error::{AppError as Error, Result};
 use crate::app::job::{run_job, JobReport};
 use crate::app::report::details_text;
 use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
-use crate::app::spec::JobSpec;
+use crate::app::spec::{seed_text, JobSpec};
 use crate::io::load_picture_with;
 use crate::kmeans::{fit_on, Grid, Points};
 use crate::palette::Palette;
@@ -198,7 +198,7 @@ fn shared_palette(
             ("images clustered together", read.to_string()),
             ("distinct colours", hist.len().to_string()),
             ("k", k.to_string()),
-            ("seed", seed.to_string()),
+            ("seed", seed_text(seed, template.options.init)),
             (
                 "colours",
                 colors

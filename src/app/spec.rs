@@ -337,6 +337,15 @@ pub fn init_name(init: Init) -> &'static str {
     }
 }
 
+/// The `seed` entry of a details file: the seed, or, for Wu's start (which draws nothing at
+/// random), that none was used, so that nobody takes the number for what made the result.
+pub fn seed_text(seed: u64, init: Init) -> String {
+    match init {
+        Init::Wu => "not used (init wu draws nothing at random)".to_string(),
+        Init::Random | Init::KMeansPlusPlus => seed.to_string(),
+    }
+}
+
 /// The command-line name of an empty-cluster policy.
 pub fn empty_name(empty: EmptyPolicy) -> &'static str {
     match empty {

@@ -2,7 +2,7 @@
 
 use super::measure::{Scores, Timings};
 use super::Loaded;
-use crate::app::spec::{empty_name, init_name, JobSpec};
+use crate::app::spec::{empty_name, init_name, seed_text, JobSpec};
 use crate::colorspace::ColorSpace;
 use crate::kmeans::{Clustering, KMeansParams};
 use crate::palette::Palette;
@@ -87,7 +87,7 @@ pub(super) fn details_entries(
                 flags
             },
         ),
-        ("seed", params.seed.to_string()),
+        ("seed", seed_text(params.seed, params.init)),
         ("restarts", params.restarts.to_string()),
         ("max epochs", params.max_epochs.to_string()),
         ("best restart", (clustering.restart + 1).to_string()),

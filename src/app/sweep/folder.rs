@@ -8,7 +8,7 @@ use crate::app::error::{AppError as Error, Result};
 use crate::app::plot;
 use crate::app::report::details_text;
 use crate::app::run_dir::Staging;
-use crate::app::spec::{empty_name, init_name};
+use crate::app::spec::{empty_name, init_name, seed_text};
 
 /// `losses.csv`: a `k,loss` header and a row per K.
 pub fn losses_csv(losses: &[(usize, f64)]) -> String {
@@ -55,7 +55,7 @@ pub(super) fn write_sweep_folder(
             "flags",
             if spec.one_round { "-o" } else { "(none)" }.to_string(),
         ),
-        ("seed", seed.to_string()),
+        ("seed", seed_text(seed, spec.options.init)),
         (
             "restarts per k",
             spec.options.restarts_with(spec.one_round).to_string(),
