@@ -101,6 +101,39 @@ fn engine_matches_reference_on_a_large_input_spanning_many_parallel_chunks() {
 }
 
 #[test]
+fn engine_matches_reference_where_colours_crowd_their_cells() {
+    // Every colour of a 32-unit cube and of a slab (cells of 8 units holding 512 colours, which
+    // the grid splits into 4-unit boxes), repeated unevenly, beside sparse colours.
+    let mut pixels: Vec<[u8; 3]> = (0..32 * 32 * 32u32)
+        .map(|i| {
+            [
+                (i >> 10) as u8 + 96,
+                (i >> 5 & 31) as u8 + 64,
+                (i & 31) as u8,
+            ]
+        })
+        .collect();
+    pixels.extend((0..16 * 16 * 8u32).map(|i| {
+        [
+            (i >> 7) as u8 + 200,
+            (i >> 3 & 15) as u8,
+            240 + (i & 7) as u8,
+        ]
+    }));
+    pixels.extend((0..3000u32).map(|i| {
+        let h = i.wrapping_mul(2_654_435_761);
+        [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
+    }));
+    let repeats: Vec<[u8; 3]> = pixels.iter().step_by(7).copied().collect();
+    pixels.extend(repeats);
+    check(&pixels, 16, 7, 20);
+    let from_image: Vec<[f64; 3]> = (0..64)
+        .map(|j| pixels[j * 541 % pixels.len()].map(f64::from))
+        .collect();
+    check_from(&pixels, from_image, 40);
+}
+
+#[test]
 fn engine_matches_reference_at_large_k() {
     // K = 64 and 256 (a palette image's size), from random points in the cube and from colours of
     // the image (as k-means++ starts), where most boxes straddle a boundary.

@@ -850,7 +850,7 @@ impl Assignment {
     }
 
     /// Moves each empty cluster's centroid onto the worst-served point (the farthest from its
-    /// centroid; ties: the first in grid order), a different point for each. Returns whether any
+    /// centroid; ties: the first by [`Grid::tie_rank`]), a different point for each. Returns whether any
     /// centroid moved (none can when every point already sits on a centroid).
     fn reseed_empty(&self, grid: &Grid, centroids: &mut [Color], fixed: usize) -> bool {
         let empty: Vec<usize> = (fixed..centroids.len())
@@ -871,7 +871,10 @@ impl Assignment {
         if n == 0 {
             return false;
         }
-        let by_worst = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let by_worst = |a: &(f64, usize), b: &(f64, usize)| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| grid.tie_rank(a.1).cmp(&grid.tie_rank(b.1)))
+        };
         if n < worst.len() {
             worst.select_nth_unstable_by(n - 1, by_worst);
             worst.truncate(n);
@@ -1065,6 +1068,33 @@ pub(crate) fn lloyd_on_grid(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reseeding_breaks_ties_as_before_crowded_cells_were_split() {
+        // 472 colours of one 8-unit cell nearer (1.5, 3.5, 7) than sqrt(63.5), and two at exactly
+        // that distance: (0, 7, 0) first in the caller's order, (3, 0, 0) in a lower 4-unit box.
+        let c = [1.5, 3.5, 7.0];
+        let mut pixels = Vec::new();
+        for r in 0..8u8 {
+            for g in 0..8u8 {
+                for b in 0..8u8 {
+                    let d = dist2([r, g, b].map(f64::from), c);
+                    if d < 63.5 || [r, g, b] == [0, 7, 0] || [r, g, b] == [3, 0, 0] {
+                        pixels.push([r, g, b]);
+                    }
+                }
+            }
+        }
+        let points = Points::from_pixels(&pixels);
+        let grid = Grid::new(&points);
+        assert!(grid.fine.len() > 1, "the crowded cell is split");
+        let mut centroids = vec![c, [255.0; 3]];
+        let mut state = Assignment::new(&grid, 2);
+        state.assign(&grid, &centroids, false, false);
+        assert!(state.reseed_empty(&grid, &mut centroids, 0));
+        // The empty centroid goes to the tied point that came first before cells were split.
+        assert_eq!(centroids[1], [0.0, 7.0, 0.0]);
+    }
 
     #[test]
     fn keeping_centroids_between_epochs_changes_nothing() {
