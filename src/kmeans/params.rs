@@ -39,16 +39,9 @@ pub enum Init {
     KMeansPlusPlus,
     /// Wu's quantizer (X. Wu, 1991): the colour cube cut again and again at the plane that most
     /// reduces the error of the box with the largest, each final box's mean a centroid. It needs
-    /// no seed and starts near a good partition; every restart would start the same, so [`fit`]
-    /// runs one whatever [`KMeansParams::restarts`] says.
-    ///
-    /// [`fit`]: crate::fit
-    #[cfg_attr(
-        feature = "cli",
-        value(
-            help = "Wu's quantizer (X. Wu, 1991): the colour cube cut again and again at the plane that most reduces the error of the box with the largest, each final box's mean a centroid. It needs no seed and starts near a good partition; every restart would start the same, so one run is made whatever --restarts says"
-        )
-    )]
+    /// no seed and starts near a good partition; every restart would start the same, so one run
+    /// is made, however many restarts are asked for.
+    // (This is also `--init wu`'s --help text: no rustdoc links here.)
     Wu,
 }
 
