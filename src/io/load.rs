@@ -277,15 +277,18 @@ enum Split {
     Undecoded,
 }
 
-/// A check's result, or damage when it could not finish (a bug in it, caught).
+/// What a check that could not finish (a bug in it, caught) reports.
+fn unchecked() -> jpeg_check::JpegDamage {
+    jpeg_check::JpegDamage::Corrupt("its data could not be checked")
+}
+
+/// A check's result, or damage when it could not finish.
 fn flatten_check(
     joined: std::thread::Result<std::thread::Result<Result<(), jpeg_check::JpegDamage>>>,
 ) -> Result<(), jpeg_check::JpegDamage> {
     match joined {
         Ok(Ok(result)) => result,
-        _ => Err(jpeg_check::JpegDamage::Corrupt(
-            "its data could not be checked",
-        )),
+        _ => Err(unchecked()),
     }
 }
 
@@ -327,20 +330,13 @@ fn decode_halves(
         let damage = claim();
         let (beside_damage, ycc) = match beside.join() {
             Ok(done) => done,
-            Err(_) => (
-                Err(jpeg_check::JpegDamage::Corrupt(
-                    "its data could not be checked",
-                )),
-                None,
-            ),
+            Err(_) => (Err(unchecked()), None),
         };
         (y, ycc, damage.is_err() || beside_damage.is_err())
     });
     if damaged {
         // Worded as the whole file's check words it: the first damage in the file.
-        return Split::Damaged(jpeg_check::check(bytes).err().unwrap_or(
-            jpeg_check::JpegDamage::Corrupt("its data could not be checked"),
-        ));
+        return Split::Damaged(jpeg_check::check(bytes).err().unwrap_or_else(unchecked));
     }
     match (y, ycc) {
         (Some(y), Some(ycc)) => {
