@@ -213,13 +213,9 @@ fn filter<const TRACK: bool>(
             d_a = d;
         }
     }
-    let [ax, ay, az] = candidates.coords(a);
-    let a_norm = candidates.norm[a];
-    let [lx, ly, lz] = cell.lo;
-    let [hx, hy, hz] = cell.hi;
-    // |x-a|^2 - |x-b|^2 = 2 x.(b-a) + |a|^2 - |b|^2 is linear in x: its maximum over the box is
-    // at the corner chosen axis by axis. b is out when even that maximum is below -keep. All the
-    // maxima first, in a loop of plain arithmetic the compiler vectorises; then the ones kept.
+    let (at, a_norm) = (candidates.coords(a), candidates.norm[a]);
+    // b is out when even its best case is below -keep. All the maxima first, in a loop of plain
+    // arithmetic the compiler vectorises; then the ones kept.
     let n = candidates.len();
     for (((m, &x), (&y, &z)), &norm) in out.margins[..n]
         .iter_mut()
@@ -227,9 +223,7 @@ fn filter<const TRACK: bool>(
         .zip(candidates.y[..n].iter().zip(&candidates.z[..n]))
         .zip(&candidates.norm[..n])
     {
-        let (sx, sy, sz) = (2.0 * (x - ax), 2.0 * (y - ay), 2.0 * (z - az));
-        *m = (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
-            - norm;
+        *m = most_gained(cell, at, a_norm, [x, y, z], norm);
     }
     // The smallest margin by which a centroid left out loses, in squared distance.
     let mut least = f64::INFINITY;
@@ -248,6 +242,21 @@ fn filter<const TRACK: bool>(
     }
 }
 
+/// The most that `|x-a|^2 - |x-b|^2` reaches over the cell's box, for centroids `a` and `b` with
+/// squared norms `a_norm` and `b_norm`: below zero, every point of the box is nearer `a`. The
+/// difference is `2 x.(b-a) + |a|^2 - |b|^2`, linear in x, so its maximum is at the corner chosen
+/// axis by axis.
+#[inline(always)]
+fn most_gained(cell: &Cell, a: Color, a_norm: f64, b: Color, b_norm: f64) -> f64 {
+    let ([lx, ly, lz], [hx, hy, hz]) = (cell.lo, cell.hi);
+    let (sx, sy, sz) = (
+        2.0 * (b[0] - a[0]),
+        2.0 * (b[1] - a[1]),
+        2.0 * (b[2] - a[2]),
+    );
+    (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm - b_norm
+}
+
 /// Whether centroid `a`, one of `candidates`, is nearer than each other candidate to every point
 /// of the cell, by more than [`MARGIN`] in squared distance: [`filter`]'s test with `a` as the
 /// reference.
@@ -256,18 +265,9 @@ fn owns(candidates: &Candidates, cell: &Cell, a: u8) -> bool {
     let Some(r) = candidates.indices().iter().position(|&j| j == a) else {
         return false;
     };
-    let [ax, ay, az] = candidates.coords(r);
-    let a_norm = candidates.norm[r];
-    let ([lx, ly, lz], [hx, hy, hz]) = (cell.lo, cell.hi);
+    let (at, a_norm) = (candidates.coords(r), candidates.norm[r]);
     (0..candidates.len()).all(|i| {
-        let (sx, sy, sz) = (
-            2.0 * (candidates.x[i] - ax),
-            2.0 * (candidates.y[i] - ay),
-            2.0 * (candidates.z[i] - az),
-        );
-        let max = (sx * hx).max(sx * lx) + (sy * hy).max(sy * ly) + (sz * hz).max(sz * lz) + a_norm
-            - candidates.norm[i];
-        i == r || max < -MARGIN
+        i == r || most_gained(cell, at, a_norm, candidates.coords(i), candidates.norm[i]) < -MARGIN
     })
 }
 
