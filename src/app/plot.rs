@@ -154,6 +154,44 @@ fn line_graph(
             .light_line_style(WHITE)
             .draw()
             .map_err(plot_err)?;
+        // The label goes on a white box, so that no grid line runs through its text, and is drawn
+        // before the line and the points, which stay on top of it.
+        let style = TextStyle::from((FONT, 17).into_font()).color(&BLACK);
+        let red = RGBColor(214, 39, 40);
+        let (at, label, offset, style) = match suggested {
+            Some(p) => {
+                let label = format!("suggested k = {:.0} (loss {:.2})", p.0, p.1);
+                (p, label, (14, -26), style.color(&red))
+            }
+            // The last point sits at the right edge: the label ends above it, so a long run's
+            // label is not cut off by the edge of the picture.
+            None => (
+                last,
+                format!("{:.4}", last.1),
+                (4, -10),
+                style.pos(Pos::new(HPos::Right, VPos::Bottom)),
+            ),
+        };
+        let (w, h) = style.font.box_size(&label).map_err(plot_err)?;
+        let (w, h) = (w as i32, h as i32);
+        let left = match style.pos.h_pos {
+            HPos::Right => offset.0 - w,
+            HPos::Center => offset.0 - w / 2,
+            HPos::Left => offset.0,
+        };
+        let top = match style.pos.v_pos {
+            VPos::Bottom => offset.1 - h,
+            VPos::Center => offset.1 - h / 2,
+            VPos::Top => offset.1,
+        };
+        const PAD: i32 = 3;
+        let backing = Rectangle::new(
+            [(left - PAD, top - PAD), (left + w + PAD, top + h + PAD)],
+            WHITE.filled(),
+        );
+        chart
+            .draw_series([EmptyElement::at(at) + backing + Text::new(label, offset, style)])
+            .map_err(plot_err)?;
         let blue = RGBColor(31, 119, 180);
         chart
             .draw_series(LineSeries::new(xy.iter().copied(), blue.stroke_width(2)))
@@ -161,29 +199,10 @@ fn line_graph(
         chart
             .draw_series(xy.iter().map(|&p| Circle::new(p, 4, blue.filled())))
             .map_err(plot_err)?;
-        let style = TextStyle::from((FONT, 17).into_font()).color(&BLACK);
-        match suggested {
-            Some(p) => {
-                let red = RGBColor(214, 39, 40);
-                chart
-                    .draw_series([Circle::new(p, 11, red.stroke_width(3))])
-                    .map_err(plot_err)?;
-                let label = format!("suggested k = {:.0} (loss {:.2})", p.0, p.1);
-                chart
-                    .draw_series([
-                        EmptyElement::at(p) + Text::new(label, (14, -26), style.color(&red))
-                    ])
-                    .map_err(plot_err)?;
-            }
-            None => {
-                // The last point sits at the right edge: the label ends above it, so a long run's
-                // label is not cut off by the edge of the picture.
-                let label = format!("{:.4}", last.1);
-                let style = style.pos(Pos::new(HPos::Right, VPos::Bottom));
-                chart
-                    .draw_series([EmptyElement::at(last) + Text::new(label, (4, -10), style)])
-                    .map_err(plot_err)?;
-            }
+        if let Some(p) = suggested {
+            chart
+                .draw_series([Circle::new(p, 11, red.stroke_width(3))])
+                .map_err(plot_err)?;
         }
         Ok(())
     })
@@ -432,6 +451,52 @@ mod tests {
             .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|&v| v < 128))
             .count();
         assert_eq!(ink, 0, "text in the right margin");
+    }
+
+    #[test]
+    fn grid_lines_stop_at_the_last_loss_label() {
+        // 34 epochs: the label of the last (x = 33) spans the grid line at x = 32.
+        let losses: Vec<f64> = (0..34).map(|i| 2.3 + 0.2 / f64::from(i + 1)).collect();
+        let img = decode(&loss_graph(&losses, 256).unwrap());
+        let (w, h) = img.dimensions();
+        let grey = [205, 205, 205];
+        let blue = [31, 119, 180];
+        let last_x = (0..w)
+            .rev()
+            .find(|&x| (0..h).any(|y| img.get_pixel(x, y).0 == blue))
+            .unwrap();
+        let last_y = (0..h)
+            .find(|&y| img.get_pixel(last_x, y).0 == blue)
+            .unwrap();
+        // The label's text: dark pixels in the band above the last point.
+        let text: Vec<(u32, u32)> = (last_x - 80..last_x + 8)
+            .flat_map(|x| (last_y - 40..last_y - 4).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|&v| v < 100))
+            .collect();
+        assert!(
+            text.len() > 30,
+            "the label is drawn ({} dark pixels)",
+            text.len()
+        );
+        let (left, right) = (
+            text.iter().map(|p| p.0).min().unwrap(),
+            text.iter().map(|p| p.0).max().unwrap(),
+        );
+        let (top, bottom) = (
+            text.iter().map(|p| p.1).min().unwrap(),
+            text.iter().map(|p| p.1).max().unwrap(),
+        );
+        // Grid lines: columns of the mesh's grey across the middle of the plot.
+        let crossing: Vec<u32> = (left..=right)
+            .filter(|&x| img.get_pixel(x, h / 2).0 == grey)
+            .collect();
+        assert!(!crossing.is_empty(), "a grid line runs under the label");
+        for x in crossing {
+            let through = (top..=bottom)
+                .filter(|&y| img.get_pixel(x, y).0 == grey)
+                .count();
+            assert_eq!(through, 0, "the grid line at x {x} runs through the label");
+        }
     }
 
     #[test]
