@@ -9,6 +9,7 @@ mod cleanup;
 mod cli_args;
 mod error;
 mod job;
+mod label;
 pub mod plot;
 mod progress;
 mod report;

@@ -1,7 +1,8 @@
 //! The plots: loss per epoch, the 3D models of colour space before and after, and loss against K.
 //!
 //! Drawn with `plotters` into memory and encoded as PNG, with the DejaVu Sans font compiled into the
-//! binary, so plots render the same on a machine with no fonts and no system libraries.
+//! binary, so plots render the same on a machine with no fonts and no system libraries. plotters
+//! draws the axes and their tick labels; every other text is laid out by `label`, glyph by glyph.
 
 use std::sync::Once;
 
@@ -14,6 +15,7 @@ use plotters::style::{Color as _, FontStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::label::Label;
 use crate::kmeans::Color;
 use crate::pixels::ColorHistogram;
 
@@ -156,41 +158,19 @@ fn line_graph(
             .map_err(plot_err)?;
         // The label goes on a white box, so that no grid line runs through its text, and is drawn
         // before the line and the points, which stay on top of it.
-        let style = TextStyle::from((FONT, 17).into_font()).color(&BLACK);
         let red = RGBColor(214, 39, 40);
-        let (at, label, offset, style) = match suggested {
-            Some(p) => {
-                let label = format!("suggested k = {:.0} (loss {:.2})", p.0, p.1);
-                (p, label, (14, -26), style.color(&red))
-            }
+        let label = match suggested {
+            Some(p) => Label::new(format!("suggested k = {:.0} (loss {:.2})", p.0, p.1), p, 17)
+                .color(red)
+                .offset((14, -26)),
             // The last point sits at the right edge: the label ends above it, so a long run's
             // label is not cut off by the edge of the picture.
-            None => (
-                last,
-                format!("{:.4}", last.1),
-                (4, -10),
-                style.pos(Pos::new(HPos::Right, VPos::Bottom)),
-            ),
+            None => Label::new(format!("{:.4}", last.1), last, 17)
+                .offset((4, -8))
+                .pos(Pos::new(HPos::Right, VPos::Bottom)),
         };
-        let (w, h) = style.font.box_size(&label).map_err(plot_err)?;
-        let (w, h) = (w as i32, h as i32);
-        let left = match style.pos.h_pos {
-            HPos::Right => offset.0 - w,
-            HPos::Center => offset.0 - w / 2,
-            HPos::Left => offset.0,
-        };
-        let top = match style.pos.v_pos {
-            VPos::Bottom => offset.1 - h,
-            VPos::Center => offset.1 - h / 2,
-            VPos::Top => offset.1,
-        };
-        const PAD: i32 = 3;
-        let backing = Rectangle::new(
-            [(left - PAD, top - PAD), (left + w + PAD, top + h + PAD)],
-            WHITE.filled(),
-        );
         chart
-            .draw_series([EmptyElement::at(at) + backing + Text::new(label, offset, style)])
+            .draw_series([label.backing(WHITE)])
             .map_err(plot_err)?;
         let blue = RGBColor(31, 119, 180);
         chart
@@ -339,18 +319,13 @@ fn model(title: &str, markers: &[Marker]) -> PlotResult<Vec<u8>> {
         // Axis names beside each axis's tick labels; plotters' 3D axes have no descriptions.
         // x is red, y (up) is blue, z is green. Seen from this side the grey diagonal of the cube,
         // where most photos' colours lie, runs across the picture rather than towards the viewer.
-        let name_style = TextStyle::from((FONT, 20).into_font()).color(&BLACK);
         let names = [
             ("Red", (150.0, 0.0, 330.0)),
             ("Green", (-90.0, 0.0, 120.0)),
             ("Blue", (0.0, 290.0, 0.0)),
         ];
         chart
-            .draw_series(
-                names
-                    .iter()
-                    .map(|&(name, at)| Text::new(name, at, name_style.clone())),
-            )
+            .draw_series(names.iter().map(|&(name, at)| Label::new(name, at, 20)))
             .map_err(plot_err)?;
         // Far points first, so nearer ones are drawn over them.
         let mut order: Vec<&Marker> = markers.iter().collect();
@@ -386,7 +361,7 @@ pub fn swatch(colors: &[([u8; 3], f64)], k: usize) -> PlotResult<Vec<u8>> {
     let largest = colors.iter().map(|&(_, s)| s).fold(0.0, f64::max);
     render((SWATCH_SIZE.0, height), |root| {
         let title = format!("palette, k = {k} ({} colours)", colors.len());
-        root.draw(&Text::new(title, (16, 14), (FONT, 20).into_font()))
+        root.draw(&Label::new(title, (16, 14), 20))
             .map_err(plot_err)?;
         let (left, bar_max) = (16i32, SWATCH_SIZE.1 as i32);
         for (row, &(rgb, share)) in colors.iter().enumerate() {
@@ -412,12 +387,8 @@ pub fn swatch(colors: &[([u8; 3], f64)], k: usize) -> PlotResult<Vec<u8>> {
                 rgb[2],
                 100.0 * share
             );
-            root.draw(&Text::new(
-                label,
-                (left + bar_max + 12, y + 5),
-                (FONT, 16).into_font(),
-            ))
-            .map_err(plot_err)?;
+            root.draw(&Label::new(label, (left + bar_max + 12, y + 5), 16))
+                .map_err(plot_err)?;
         }
         Ok(())
     })
