@@ -43,6 +43,7 @@ impl<C> Label<C> {
         }
     }
 
+    /// Draws the text in `color` instead of black.
     pub fn color(self, color: RGBColor) -> Self {
         Self { color, ..self }
     }
