@@ -154,7 +154,10 @@ impl Staging {
             let made_run_dir = match mkdirat(&out_fd, name, Mode::from_raw_mode(0o777)) {
                 Ok(()) => true,
                 Err(Errno::EXIST) => false,
-                Err(Errno::NOENT) => continue,
+                // A racing run removed the out-dir after we opened it (a removed folder has no
+                // links left): start over. A folder still in place that will not take a new one
+                // (`/proc/self`) says why.
+                Err(Errno::NOENT) if fstat(&out_fd).is_ok_and(|s| s.st_nlink == 0) => continue,
                 Err(e) => return Err(fail(&created, write_err(&run_dir, io_err(e)))),
             };
             if made_run_dir {
@@ -632,6 +635,17 @@ mod tests {
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(names_in(&target), ["x.txt"]);
         assert_eq!(fs::read(target.join("x.txt")).unwrap(), b"mine");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_folder_that_takes_no_new_folder_says_why() {
+        // /proc/self is a folder that stays in place but refuses mkdir with "no such file": that is
+        // the error, not a race with a run that removed the out-dir.
+        let err = Staging::begin(Path::new("/proc/self"), "run").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("No such file or directory"), "{text}");
+        assert!(!text.contains("other runs"), "{text}");
     }
 
     #[test]
