@@ -41,6 +41,25 @@ fn kmeans_plus_plus_finds_every_blob_from_any_seed() {
 }
 
 #[test]
+fn a_picture_of_one_colour_is_counted_in_the_singular() {
+    let dir = tempdir().unwrap();
+    save(
+        dir.path(),
+        "flat.png",
+        &image::RgbImage::from_pixel(6, 4, image::Rgb([10, 20, 30])),
+    );
+    let stdout = success_stdout(k_means(dir.path()).args(["flat.png", "4", "--png", "-o"]));
+    assert!(
+        stdout.contains("note: the image has only 1 distinct colour, fewer than k = 4"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("final image as PNG (1 colour, "),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn reseeding_uses_as_many_colours_as_the_image_has() {
     let dir = tempdir().unwrap();
     save(dir.path(), "three.png", &blob_image(3, 30, 10));

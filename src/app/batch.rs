@@ -185,8 +185,10 @@ fn shared_palette(
     let lines = vec![
         format!("shared palette folder: {}", staging.run_dir().display()),
         format!(
-            "shared palette ({} colours over {read} images) saved to {}",
+            "shared palette ({} colour{} over {read} image{}) saved to {}",
             colors.len(),
+            if colors.len() == 1 { "" } else { "s" },
+            if read == 1 { "" } else { "s" },
             colors_path.display()
         ),
     ];

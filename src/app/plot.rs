@@ -360,7 +360,11 @@ pub fn swatch(colors: &[([u8; 3], f64)], k: usize) -> PlotResult<Vec<u8>> {
     let height = top + SWATCH_ROW * colors.len().max(1) as u32 + 16;
     let largest = colors.iter().map(|&(_, s)| s).fold(0.0, f64::max);
     render((SWATCH_SIZE.0, height), |root| {
-        let title = format!("palette, k = {k} ({} colours)", colors.len());
+        let title = format!(
+            "palette, k = {k} ({} colour{})",
+            colors.len(),
+            if colors.len() == 1 { "" } else { "s" }
+        );
         root.draw(&Label::new(title, (16, 14), 20))
             .map_err(plot_err)?;
         let (left, bar_max) = (16i32, SWATCH_SIZE.1 as i32);

@@ -133,8 +133,9 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     let mut lines = vec![format!("output folder name: {}", run_dir.display())];
     if loaded.hist.len() < spec.k {
         lines.push(format!(
-            "note: the image has only {} distinct colours, fewer than k = {}",
+            "note: the image has only {} distinct colour{}, fewer than k = {}",
             loaded.hist.len(),
+            if loaded.hist.len() == 1 { "" } else { "s" },
             spec.k
         ));
     }

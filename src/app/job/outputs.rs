@@ -101,8 +101,9 @@ pub(super) fn stage_outputs(
                 .map_err(|e| encode_err(&name, e.into()))?;
             let input = std::fs::metadata(&spec.image).map_or(0, |m| m.len());
             let what = format!(
-                "final image as PNG ({} colours, {} KB; the input is {} KB)",
+                "final image as PNG ({} colour{}, {} KB; the input is {} KB)",
                 palette.len(),
+                if palette.len() == 1 { "" } else { "s" },
                 png.len().div_ceil(1024),
                 input.div_ceil(1024)
             );
