@@ -1,12 +1,15 @@
 //! Palettes as text: the files `k_means -c` writes (`colors_k{K}.txt`, `.hex`, `.gpl`, `.json`)
 //! and the reading of text palettes people bring, in those formats and other people's.
 //!
-//! Reading tells the format by content: `GIMP Palette`; a JSON object (its `"rgb": [r, g, b]`
-//! arrays, or failing those its `"#rrggbb"` strings); otherwise one colour a line, `R,G,B` (as
+//! Reading tells the format by content: `GIMP Palette`; JSON (its `"rgb": [r, g, b]` members, or
+//! failing those its `"#rrggbb"` strings and, listed in arrays, `"rrggbb"` strings and `[r, g, b]`
+//! arrays), parsed whole so that damage is an error; otherwise one colour a line, `R,G,B` (as
 //! `colors_k{K}.txt`) or `#rrggbb` (as `colors_k{K}.hex`), with `#` comments and blank lines
 //! skipped. The order of the text is kept.
 
 use crate::palette::Palette;
+
+mod json;
 
 /// `colors_k{K}.txt`: one `R,G,B` line per used colour, most-used first.
 pub fn colors_text(palette: &Palette) -> String {
@@ -128,12 +131,20 @@ pub enum PaletteTextError {
     /// A JSON palette's `"rgb"` value is not an array.
     #[error("an \"rgb\" value is not an array of three numbers")]
     JsonRgbNotArray,
-    /// A JSON palette's `"rgb"` array has no closing bracket.
-    #[error("an \"rgb\" array is not closed")]
-    JsonRgbNotClosed,
     /// A JSON palette's `"rgb"` array does not hold three integers 0-255.
     #[error("an \"rgb\" array is not three integers 0-255")]
     JsonRgbNotThree,
+    /// A palette that starts as JSON (`{` or `[`) is not valid JSON.
+    #[error("the JSON is damaged at line {line}: expected {expected}")]
+    JsonSyntax {
+        /// The line where it goes wrong.
+        line: usize,
+        /// What would have been valid there.
+        expected: &'static str,
+    },
+    /// A JSON palette nests arrays and objects deeper than 64 levels.
+    #[error("the JSON nests deeper than 64 levels")]
+    JsonTooDeep,
 }
 
 /// The colours of a text palette (GIMP, JSON, or one colour a line), in its order.
@@ -222,32 +233,71 @@ fn parse_gpl(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
     Ok(colors)
 }
 
-/// A JSON palette: every `"rgb": [r, g, b]` array in order (kquant's `colors_k{K}.json`), or, if
-/// there is none, every `"#rrggbb"` string.
+/// A JSON palette, parsed whole. Its colours, in the text's order, are every `"rgb": [r, g, b]`
+/// member (kquant's `colors_k{K}.json`, Coolors' export); or, if there is none, every `"#rrggbb"`
+/// string (a value or a name), and in an array every `"rrggbb"` string (Lospec's `"colors"`) and
+/// every `[r, g, b]` (`[[255, 0, 0], ...]`).
 fn parse_json(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
+    let doc = json::parse(text)?;
     let mut colors = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("\"rgb\"") {
-        rest = &rest[at + 5..];
-        let open = rest.find('[').ok_or(PaletteTextError::JsonRgbNotArray)?;
-        let close = rest[open..]
-            .find(']')
-            .ok_or(PaletteTextError::JsonRgbNotClosed)?;
-        let color = parse_triple(&rest[open + 1..open + close], ',')
-            .ok_or(PaletteTextError::JsonRgbNotThree)?;
-        colors.push(color);
-        rest = &rest[open + close..];
-    }
+    rgb_members(&doc, &mut colors)?;
     if colors.is_empty() {
-        for part in text.split('"') {
-            if part.starts_with('#') {
-                if let Some(c) = parse_hex(part) {
-                    colors.push(c);
-                }
-            }
-        }
+        loose_colours(&doc, true, &mut colors);
     }
     Ok(colors)
+}
+
+/// Appends the value of every `"rgb"` member under `v` (an object with one is not looked into
+/// further: its other members describe the same colour).
+fn rgb_members(v: &json::Value, out: &mut Vec<[u8; 3]>) -> Result<(), PaletteTextError> {
+    match v {
+        json::Value::Object(members) => {
+            if let Some((_, rgb)) = members.iter().find(|(name, _)| name == "rgb") {
+                let color = rgb.rgb().ok_or(match rgb {
+                    json::Value::Array(_) => PaletteTextError::JsonRgbNotThree,
+                    _ => PaletteTextError::JsonRgbNotArray,
+                })?;
+                out.push(color);
+                return Ok(());
+            }
+            for (_, m) in members {
+                rgb_members(m, out)?;
+            }
+        }
+        json::Value::Array(items) => {
+            for item in items {
+                rgb_members(item, out)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Appends the colours under `v` written without `"rgb"` (see [`parse_json`]); `listed`: `v` is an
+/// element of an array (or the whole text), where a bare `"rrggbb"` or `[r, g, b]` is a colour
+/// (elsewhere `"facade"` may be a name and `[16, 16, 16]` a size).
+fn loose_colours(v: &json::Value, listed: bool, out: &mut Vec<[u8; 3]>) {
+    match v {
+        json::Value::String(s) if s.starts_with('#') || listed => out.extend(parse_hex(s)),
+        json::Value::Array(items) => match v.rgb() {
+            Some(color) if listed => out.push(color),
+            _ => {
+                for item in items {
+                    loose_colours(item, true, out);
+                }
+            }
+        },
+        json::Value::Object(members) => {
+            for (name, m) in members {
+                if name.starts_with('#') {
+                    out.extend(parse_hex(name));
+                }
+                loose_colours(m, false, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -306,6 +356,41 @@ mod tests {
     }
 
     #[test]
+    fn json_rgb_members_come_first_and_damage_is_an_error() {
+        // Where "rgb" members exist, they alone are the colours (a "#hex" beside them is the same
+        // colour, and a background elsewhere is not one of the palette's).
+        let coolors = r##"{"bg": "#ffffff", "c": [{"name": "Red", "hex": "ff0000", "rgb": [255, 0, 0],
+            "hsl": [0, 100, 50]}, {"hex": "#0000ff", "rgb": [0, 0, 255]}]}"##;
+        assert_eq!(
+            parse_palette_text(coolors).unwrap(),
+            [[255, 0, 0], [0, 0, 255]]
+        );
+        assert_eq!(
+            parse_palette_text(r#"[{"rgb": "red"}]"#),
+            Err(PaletteTextError::JsonRgbNotArray)
+        );
+        assert_eq!(
+            parse_palette_text(r#"[{"rgb": [255, 0.5, 0]}]"#),
+            Err(PaletteTextError::JsonRgbNotThree)
+        );
+        // Cut short: the colours before the cut are not taken as the palette.
+        let cut = "{\"colors\": [\n  {\"rgb\": [1, 2, 3]},\n  {\"rgb\": [4, 5";
+        let err = parse_palette_text(cut).unwrap_err();
+        assert!(
+            matches!(err, PaletteTextError::JsonSyntax { line: 3, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the JSON is damaged at line 3: expected ',' or ']'"
+        );
+        assert_eq!(
+            parse_palette_text(&"[".repeat(100_000)),
+            Err(PaletteTextError::JsonTooDeep)
+        );
+    }
+
+    #[test]
     fn every_format_kquant_writes_reads_back() {
         let colors = [[255, 0, 7], [1, 2, 3], [128, 200, 64], [0, 0, 0]];
         let p = palette(&colors);
@@ -333,6 +418,21 @@ mod tests {
         assert_eq!(
             parse_palette_text(r##"{"palette": ["#102030", "#405060"]}"##).unwrap(),
             [[16, 32, 48], [64, 80, 96]]
+        );
+        // Lospec's JSON: hex without '#', in a list (its name is not a colour, even in hex).
+        assert_eq!(
+            parse_palette_text(r#"{"name": "facade", "colors": ["102030", "405060"]}"#).unwrap(),
+            [[16, 32, 48], [64, 80, 96]]
+        );
+        // A list of [r, g, b] (numpy's tolist()); a size of three numbers is not a colour.
+        assert_eq!(
+            parse_palette_text(r#"{"size": [16, 16, 16], "p": [[1, 2, 3], [4, 5, 6]]}"#).unwrap(),
+            [[1, 2, 3], [4, 5, 6]]
+        );
+        // A map from hex codes to names.
+        assert_eq!(
+            parse_palette_text(r##"{"#ff0000": "red", "#00ff00": "green"}"##).unwrap(),
+            [[255, 0, 0], [0, 255, 0]]
         );
         assert!(parse_palette_text("1,2\n").is_err());
         assert!(parse_palette_text("256,0,0\n").is_err());

@@ -611,6 +611,18 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
                     .join(", ")
             ),
         ),
+        (
+            // Lospec's JSON: hex codes without '#'.
+            "lospec.json",
+            format!(
+                "{{\"name\": \"brand\", \"colors\": [{}]}}",
+                brand
+                    .iter()
+                    .map(|&c| format!("\"{}\"", &hex(c)[1..]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
     ];
     // An image whose four colours are the palette, in equal parts.
     let swatch = image::RgbImage::from_fn(4, 1, |x, _| image::Rgb(brand[x as usize]));
