@@ -339,4 +339,36 @@ mod tests {
             assert_eq!(rgb(bad), None, "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 5000, failure_persistence: None, ..Default::default() })]
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(
+            text in "[\\[\\]{}\",: 0-9a-fA-F#eE.+\\-\\\\/untrl\n\u{e9}]{0,60}",
+        ) {
+            let _ = parse(&text);
+            let _ = crate::parse_palette_text(&format!("[{text}"));
+        }
+
+        #[test]
+        fn a_palette_cut_anywhere_is_an_error_not_a_shorter_palette(
+            colors in proptest::collection::vec(proptest::prelude::any::<[u8; 3]>(), 1..6),
+            shape in 0usize..3,
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let items: Vec<String> = colors
+                .iter()
+                .map(|c| match shape {
+                    0 => format!("{{\"rgb\": [{}, {}, {}]}}", c[0], c[1], c[2]),
+                    1 => format!("\"{:02x}{:02x}{:02x}\"", c[0], c[1], c[2]),
+                    _ => format!("[{},{},{}]", c[0], c[1], c[2]),
+                })
+                .collect();
+            let text = format!("{{\"colors\": [\n{}\n]}}", items.join(",\n"));
+            proptest::prop_assert_eq!(crate::parse_palette_text(&text).unwrap(), colors);
+            let at = 1 + cut.index(text.len() - 1);
+            let result = crate::parse_palette_text(&text[..at]);
+            proptest::prop_assert!(result.is_err(), "{:?} gave {:?}", &text[..at], result);
+        }
+    }
 }
