@@ -224,3 +224,29 @@ fn bad_ranges_are_usage_errors() {
         ));
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn the_example_sweep_in_the_repository_is_what_readmes_command_makes() {
+    // README shows this graph; a change to the drawing or the engine must redraw it.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_text = out.to_str().unwrap();
+    find_k(repo, tmp.path())
+        .args([
+            "examples/sample.jpg",
+            "-o",
+            "--seed",
+            "1",
+            "--out-dir",
+            out_text,
+        ])
+        .assert()
+        .success();
+    assert_matches_committed(
+        &only_run_dir(&out),
+        &["details.txt", "loss_graph.png", "losses.csv"],
+        out_text,
+        "README's find_k command",
+    );
+}

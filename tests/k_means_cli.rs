@@ -492,3 +492,45 @@ fn completions_and_the_manual_page_come_from_the_arguments() {
         "nothing written"
     );
 }
+
+#[test]
+fn the_example_run_in_the_repository_is_what_readmes_first_command_makes() {
+    // README shows these files; a change to the drawing or the engine must redraw them.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_text = out.to_str().unwrap();
+    let args = [
+        "examples/sample.jpg",
+        "16",
+        "-i",
+        "-l",
+        "-p",
+        "-c",
+        "-g",
+        "-o",
+        "--png",
+        "--swatch",
+        "--seed",
+        "1",
+        "--out-dir",
+        out_text,
+    ];
+    let run = k_means_run(repo, &args);
+    assert_matches_committed(
+        &run,
+        &[
+            "3D_model_after_k16.png",
+            "3D_model_init_k16.png",
+            "colors_k16.txt",
+            "details.txt",
+            "final_image_k16.jpeg",
+            "final_image_k16.png",
+            "loss_graph_k16.png",
+            "loss_k16.txt",
+            "palette_k16.png",
+        ],
+        out_text,
+        "README's first command",
+    );
+}

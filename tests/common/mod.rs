@@ -223,3 +223,33 @@ pub fn reference_lloyd_fixed(
     }
     (centroids, labels, epochs)
 }
+
+/// Asserts that the run folder `run` holds exactly the files `names`, each byte for byte the one
+/// of the same name in the repository's `output/` folder of the same name (README shows them).
+/// `details.txt` quotes the lines the run printed, so its `out_dir` reads `output` there.
+pub fn assert_matches_committed(run: &Path, names: &[&str], out_dir: &str, command: &str) {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("output")
+        .join(run.file_name().unwrap());
+    let mut made: Vec<String> = std::fs::read_dir(run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    made.sort();
+    assert_eq!(made, names);
+    for name in names {
+        let mut bytes = std::fs::read(run.join(name)).unwrap();
+        if *name == "details.txt" {
+            bytes = String::from_utf8(bytes)
+                .unwrap()
+                .replace(out_dir, "output")
+                .into_bytes();
+        }
+        let kept = std::fs::read(committed.join(name))
+            .unwrap_or_else(|e| panic!("{name} is not in {committed:?}: {e}"));
+        assert!(
+            bytes == kept,
+            "{name} differs from the committed {committed:?}: run {command} and commit output/"
+        );
+    }
+}
