@@ -143,7 +143,7 @@ pub enum PaletteTextError {
         expected: &'static str,
     },
     /// A JSON palette nests arrays and objects deeper than 64 levels.
-    #[error("the JSON nests deeper than 64 levels")]
+    #[error("the JSON nests deeper than {} levels", json::MAX_DEPTH)]
     JsonTooDeep,
 }
 
