@@ -213,6 +213,42 @@ fn devices_and_pipes_are_read_as_bounded_streams() {
 }
 
 #[test]
+fn a_folder_passes_over_pipes_devices_and_broken_links() {
+    let dir = tempdir().unwrap();
+    let set = dir.path().join("set");
+    fs::create_dir(&set).unwrap();
+    save(&set, "a.png", &blob_image(3, 30, 20));
+    // A FIFO nobody writes to would block a reader for ever; a device never ends.
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        set.join("pipe.png"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", set.join("zero.png")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.png"), set.join("gone.png")).unwrap();
+    // (The time limit only stops a hang from stalling the tests; nothing is timed.)
+    let out = assert_cmd::Command::new(bin("k_means"))
+        .current_dir(dir.path())
+        .args(["set", "3", "-c", "-o", "--seed", "1"])
+        .timeout(Duration::from_secs(300))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("set/a.png: k = 3"), "{stdout}");
+    assert!(stdout.contains("1 image, 0 failed"), "{stdout}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn restart_and_epoch_counts_are_capped() {
     let dir = tempdir().unwrap();
     save(dir.path(), "p.png", &blob_image(2, 4, 4));
