@@ -157,12 +157,16 @@ pub enum PaletteTextError {
 /// # Errors
 /// [`PaletteTextError`] naming the first line (or JSON value) that is not a colour.
 pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    // A byte order mark (Windows editors write one) is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let trimmed = text.trim_start();
     if trimmed.starts_with("GIMP Palette") {
-        return parse_gpl(trimmed);
+        // Lines are numbered from the top of the file, blank ones before the header included.
+        let skipped = text[..text.len() - trimmed.len()].matches('\n').count();
+        return parse_gpl(trimmed, skipped);
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        return parse_json(trimmed);
+        return parse_json(text);
     }
     let mut colors = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -209,8 +213,8 @@ fn parse_triple(s: &str, sep: char) -> Option<[u8; 3]> {
 }
 
 /// A GIMP palette: a header (`GIMP Palette`, `Name:`, `Columns:`, `#` comments), then
-/// `R G B [name]` lines.
-fn parse_gpl(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
+/// `R G B [name]` lines. `text` starts at the header, after `skipped` lines of the file.
+fn parse_gpl(text: &str, skipped: usize) -> Result<Vec<[u8; 3]>, PaletteTextError> {
     let mut colors = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         let line = line.trim();
@@ -224,7 +228,7 @@ fn parse_gpl(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> {
         let fields: Vec<&str> = line.split_whitespace().take(3).collect();
         let color = parse_triple(&fields.join(" "), ' ').ok_or_else(|| {
             PaletteTextError::NotGimpColour {
-                line: n + 1,
+                line: skipped + n + 1,
                 text: line.to_string(),
             }
         })?;
@@ -434,6 +438,22 @@ mod tests {
             parse_palette_text(r##"{"#ff0000": "red", "#00ff00": "green"}"##).unwrap(),
             [[255, 0, 0], [0, 255, 0]]
         );
+        // A byte order mark does not spoil the first colour, and lines count from the top.
+        assert_eq!(
+            parse_palette_text("\u{feff}#ff0000\n0,0,255\n").unwrap(),
+            [[255, 0, 0], [0, 0, 255]]
+        );
+        assert_eq!(
+            parse_palette_text("\u{feff}\n\nGIMP Palette\n1 2\n"),
+            Err(PaletteTextError::NotGimpColour {
+                line: 4,
+                text: "1 2".into()
+            })
+        );
+        assert!(matches!(
+            parse_palette_text("\u{feff}\n\n[1, 2,\n"),
+            Err(PaletteTextError::JsonSyntax { line: 4, .. })
+        ));
         assert!(parse_palette_text("1,2\n").is_err());
         assert!(parse_palette_text("256,0,0\n").is_err());
         assert!(parse_palette_text("GIMP Palette\nfoo bar baz\n").is_err());
