@@ -4,8 +4,8 @@
 //! Reading tells the format by content: `GIMP Palette`; JSON (its `"rgb": [r, g, b]` members, or
 //! failing those its `"#rrggbb"` strings and, listed in arrays, `"rrggbb"` strings and `[r, g, b]`
 //! arrays), parsed whole so that damage is an error; otherwise one colour a line, `R,G,B` (as
-//! `colors_k{K}.txt`) or `#rrggbb` (as `colors_k{K}.hex`), with `#` comments and blank lines
-//! skipped. The order of the text is kept.
+//! `colors_k{K}.txt`), `#rrggbb` (as `colors_k{K}.hex`) or `#rgb`, with `#` comments and blank
+//! lines skipped. The order of the text is kept.
 
 use crate::palette::Palette;
 
@@ -185,14 +185,26 @@ pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> 
     Ok(colors)
 }
 
-/// `#rrggbb` or `rrggbb`.
+/// `#rrggbb`, `rrggbb` or `#rgb`.
 fn parse_hex(s: &str) -> Option<[u8; 3]> {
-    let h = s.strip_prefix('#').unwrap_or(s);
-    if h.len() != 6 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let (h, marked) = match s.strip_prefix('#') {
+        Some(h) => (h, true),
+        None => (s, false),
+    };
+    if !h.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let v = u32::from_str_radix(h, 16).ok()?;
-    Some([(v >> 16) as u8, (v >> 8) as u8, v as u8])
+    match h.len() {
+        6 => Some([(v >> 16) as u8, (v >> 8) as u8, v as u8]),
+        // CSS's short form, `#f80` for `#ff8800`; only with its `#` (a bare `bad` is a word).
+        3 if marked => Some([
+            (v >> 8) as u8 * 17,
+            (v >> 4 & 15) as u8 * 17,
+            (v & 15) as u8 * 17,
+        ]),
+        _ => None,
+    }
 }
 
 /// Three integers 0..=255 separated by `sep` (and spaces).
@@ -438,6 +450,12 @@ mod tests {
             parse_palette_text(r##"{"#ff0000": "red", "#00ff00": "green"}"##).unwrap(),
             [[255, 0, 0], [0, 255, 0]]
         );
+        // CSS's short form is a colour, not a comment to pass over.
+        assert_eq!(
+            parse_palette_text("#ff0000\n#0f8\n# three reds\n").unwrap(),
+            [[255, 0, 0], [0, 255, 136]]
+        );
+        assert!(parse_palette_text("bad\n").is_err());
         // A byte order mark does not spoil the first colour, and lines count from the top.
         assert_eq!(
             parse_palette_text("\u{feff}#ff0000\n0,0,255\n").unwrap(),
