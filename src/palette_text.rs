@@ -1,11 +1,11 @@
 //! Palettes as text: the files `k_means -c` writes (`colors_k{K}.txt`, `.hex`, `.gpl`, `.json`)
 //! and the reading of text palettes people bring, in those formats and other people's.
 //!
-//! Reading tells the format by content: `GIMP Palette`; JSON (its `"rgb": [r, g, b]` members, or
-//! failing those its `"#rrggbb"` strings and, listed in arrays, `"rrggbb"` strings and `[r, g, b]`
-//! arrays), parsed whole so that damage is an error; otherwise one colour a line, `R,G,B` (as
-//! `colors_k{K}.txt`), `#rrggbb` (as `colors_k{K}.hex`) or `#rgb`, with `#` comments and blank
-//! lines skipped. The order of the text is kept.
+//! Reading tells the format by content: `GIMP Palette`; `JASC-PAL`; JSON (its `"rgb": [r, g, b]`
+//! members, or failing those its `"#rrggbb"` strings and, listed in arrays, `"rrggbb"` strings and
+//! `[r, g, b]` arrays), parsed whole so that damage is an error; otherwise one colour a line,
+//! `R,G,B` (as `colors_k{K}.txt`), `#rrggbb` (as `colors_k{K}.hex`), `#rgb` or `AARRGGBB`
+//! (Paint.NET), with `#` and `;` comments and blank lines skipped. The order of the text is kept.
 
 use crate::palette::Palette;
 
@@ -120,6 +120,24 @@ pub enum PaletteTextError {
         /// The line, trimmed.
         text: String,
     },
+    /// A line of a JASC palette is not what it should be: its number of colours, or `R G B`.
+    #[error("line {line} of the JASC palette is not {expected}: {text}")]
+    NotJasc {
+        /// Its number.
+        line: usize,
+        /// What the line should hold.
+        expected: &'static str,
+        /// The line, trimmed.
+        text: String,
+    },
+    /// A JASC palette holds fewer colours than it says (a cut file).
+    #[error("the JASC palette says it holds {said} colours but holds {found}")]
+    JascShort {
+        /// The number on its third line.
+        said: usize,
+        /// The colours found.
+        found: usize,
+    },
     /// A colour line of a GIMP palette is not three numbers 0-255.
     #[error("line {line} of the GIMP palette is not R G B: {text}")]
     NotGimpColour {
@@ -160,10 +178,13 @@ pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> 
     // A byte order mark (Windows editors write one) is not part of the first line.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let trimmed = text.trim_start();
+    // Lines are numbered from the top of the file, blank ones before the header included.
+    let skipped = text[..text.len() - trimmed.len()].matches('\n').count();
     if trimmed.starts_with("GIMP Palette") {
-        // Lines are numbered from the top of the file, blank ones before the header included.
-        let skipped = text[..text.len() - trimmed.len()].matches('\n').count();
         return parse_gpl(trimmed, skipped);
+    }
+    if trimmed.starts_with("JASC-PAL") {
+        return parse_jasc(trimmed, skipped);
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         return parse_json(text);
@@ -171,11 +192,16 @@ pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> 
     let mut colors = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || (line.starts_with('#') && parse_hex(line).is_none()) {
+        // `;` starts a comment in Paint.NET's palettes.
+        if line.is_empty()
+            || line.starts_with(';')
+            || (line.starts_with('#') && parse_hex(line).is_none())
+        {
             continue;
         }
         let color = parse_hex(line)
             .or_else(|| parse_triple(line, ','))
+            .or_else(|| parse_argb(line))
             .ok_or_else(|| PaletteTextError::NotAColour {
                 line: n + 1,
                 text: line.to_string(),
@@ -205,6 +231,14 @@ fn parse_hex(s: &str) -> Option<[u8; 3]> {
         ]),
         _ => None,
     }
+}
+
+/// `AARRGGBB`, as Paint.NET writes its palettes (the alpha is dropped).
+fn parse_argb(s: &str) -> Option<[u8; 3]> {
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    parse_hex(&s[2..])
 }
 
 /// Three integers 0..=255 separated by `sep` (and spaces).
@@ -245,6 +279,47 @@ fn parse_gpl(text: &str, skipped: usize) -> Result<Vec<[u8; 3]>, PaletteTextErro
             }
         })?;
         colors.push(color);
+    }
+    Ok(colors)
+}
+
+/// A JASC palette (Paint Shop Pro, Aseprite, Lospec's `.pal`): `JASC-PAL`, a version line
+/// (`0100`), the number of colours, then an `R G B` line for each (a fourth number, alpha, is
+/// dropped). `text` starts at the header, after `skipped` lines of the file.
+fn parse_jasc(text: &str, skipped: usize) -> Result<Vec<[u8; 3]>, PaletteTextError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .skip(2)
+        .map(|(n, line)| (skipped + n + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty());
+    let Some((n, count)) = lines.next() else {
+        return Ok(Vec::new());
+    };
+    let said: usize = count.parse().map_err(|_| PaletteTextError::NotJasc {
+        line: n,
+        expected: "its number of colours",
+        text: count.to_string(),
+    })?;
+    let mut colors = Vec::new();
+    for (n, line) in lines.take(said) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let color = (3..=4)
+            .contains(&fields.len())
+            .then(|| parse_triple(&fields[..3].join(" "), ' '))
+            .flatten()
+            .ok_or_else(|| PaletteTextError::NotJasc {
+                line: n,
+                expected: "R G B",
+                text: line.to_string(),
+            })?;
+        colors.push(color);
+    }
+    if colors.len() < said {
+        return Err(PaletteTextError::JascShort {
+            said,
+            found: colors.len(),
+        });
     }
     Ok(colors)
 }
@@ -450,6 +525,33 @@ mod tests {
             parse_palette_text(r##"{"#ff0000": "red", "#00ff00": "green"}"##).unwrap(),
             [[255, 0, 0], [0, 255, 0]]
         );
+        // Paint.NET: `;` comments, AARRGGBB.
+        assert_eq!(
+            parse_palette_text(";paint.net Palette File\n;Colors: 2\nFFFF0000\n8000FF80\n")
+                .unwrap(),
+            [[255, 0, 0], [0, 255, 128]]
+        );
+        // JASC: a header, a version, a count, then R G B (an alpha after is dropped).
+        assert_eq!(
+            parse_palette_text("JASC-PAL\r\n0100\r\n2\r\n255 0 0\r\n0 255 128 255\r\n").unwrap(),
+            [[255, 0, 0], [0, 255, 128]]
+        );
+        assert_eq!(
+            parse_palette_text("JASC-PAL\n0100\n3\n255 0 0\n0 255 128\n"),
+            Err(PaletteTextError::JascShort { said: 3, found: 2 })
+        );
+        assert_eq!(
+            parse_palette_text("JASC-PAL\n0100\n2\n255 0\n"),
+            Err(PaletteTextError::NotJasc {
+                line: 4,
+                expected: "R G B",
+                text: "255 0".into()
+            })
+        );
+        assert!(matches!(
+            parse_palette_text("JASC-PAL\n0100\nsixteen\n"),
+            Err(PaletteTextError::NotJasc { line: 3, .. })
+        ));
         // CSS's short form is a colour, not a comment to pass over.
         assert_eq!(
             parse_palette_text("#ff0000\n#0f8\n# three reds\n").unwrap(),

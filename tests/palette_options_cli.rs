@@ -612,6 +612,23 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
             ),
         ),
         (
+            "p.pal",
+            "JASC-PAL\r\n0100\r\n4\r\n".to_string()
+                + &brand
+                    .iter()
+                    .map(|c| format!("{} {} {}\r\n", c[0], c[1], c[2]))
+                    .collect::<String>(),
+        ),
+        (
+            // Paint.NET: `;` comments, AARRGGBB.
+            "pdn.txt",
+            ";paint.net Palette File\n;Colors: 4\n".to_string()
+                + &brand
+                    .iter()
+                    .map(|&c| format!("FF{}\n", &hex(c)[1..]))
+                    .collect::<String>(),
+        ),
+        (
             // Lospec's JSON: hex codes without '#'.
             "lospec.json",
             format!(
