@@ -4,8 +4,9 @@
 //! Reading tells the format by content: `GIMP Palette`; `JASC-PAL`; JSON (its `"rgb": [r, g, b]`
 //! members, or failing those its `"#rrggbb"` strings and, listed in arrays, `"rrggbb"` strings and
 //! `[r, g, b]` arrays), parsed whole so that damage is an error; otherwise one colour a line,
-//! `R,G,B` (as `colors_k{K}.txt`), `#rrggbb` (as `colors_k{K}.hex`), `#rgb` or `AARRGGBB`
-//! (Paint.NET), with `#` and `;` comments and blank lines skipped. The order of the text is kept.
+//! `R,G,B` (as `colors_k{K}.txt`), `#rrggbb` (as `colors_k{K}.hex`), `#rgb`, `#rrggbbaa` or
+//! `AARRGGBB` (Paint.NET), with `#` and `;` comments and blank lines skipped. The order of the text
+//! is kept.
 
 use crate::palette::Palette;
 
@@ -211,7 +212,7 @@ pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> 
     Ok(colors)
 }
 
-/// `#rrggbb`, `rrggbb` or `#rgb`.
+/// `#rrggbb`, `rrggbb`, `#rgb` or `#rrggbbaa`.
 fn parse_hex(s: &str) -> Option<[u8; 3]> {
     let (h, marked) = match s.strip_prefix('#') {
         Some(h) => (h, true),
@@ -223,6 +224,8 @@ fn parse_hex(s: &str) -> Option<[u8; 3]> {
     let v = u32::from_str_radix(h, 16).ok()?;
     match h.len() {
         6 => Some([(v >> 16) as u8, (v >> 8) as u8, v as u8]),
+        // CSS's `#rrggbbaa`: the alpha is dropped.
+        8 if marked => Some([(v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8]),
         // CSS's short form, `#f80` for `#ff8800`; only with its `#` (a bare `bad` is a word).
         3 if marked => Some([
             (v >> 8) as u8 * 17,
@@ -554,8 +557,8 @@ mod tests {
         ));
         // CSS's short form is a colour, not a comment to pass over.
         assert_eq!(
-            parse_palette_text("#ff0000\n#0f8\n# three reds\n").unwrap(),
-            [[255, 0, 0], [0, 255, 136]]
+            parse_palette_text("#ff0000\n#0f8\n# three reds\n#10203080\n").unwrap(),
+            [[255, 0, 0], [0, 255, 136], [16, 32, 48]]
         );
         assert!(parse_palette_text("bad\n").is_err());
         // A byte order mark does not spoil the first colour, and lines count from the top.
