@@ -166,7 +166,7 @@ pub enum PaletteTextError {
     JsonTooDeep,
 }
 
-/// The colours of a text palette (GIMP, JSON, or one colour a line), in its order.
+/// The colours of a text palette (GIMP, JASC, JSON, or one colour a line), in its order.
 ///
 /// ```
 /// let colours = kquant::parse_palette_text("#ff0000\n0,128,255\n").unwrap();
@@ -193,11 +193,14 @@ pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> 
     let mut colors = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
-        // `;` starts a comment in Paint.NET's palettes.
-        if line.is_empty()
-            || line.starts_with(';')
-            || (line.starts_with('#') && parse_hex(line).is_none())
-        {
+        // A `#` line is a colour when its first word is one (`#ff0000 red`), else a comment; `;`
+        // starts a comment in Paint.NET's palettes.
+        if line.starts_with('#') {
+            let word = line.split_whitespace().next().unwrap_or(line);
+            colors.extend(parse_hex(word));
+            continue;
+        }
+        if line.is_empty() || line.starts_with(';') {
             continue;
         }
         let color = parse_hex(line)
@@ -557,8 +560,8 @@ mod tests {
         ));
         // CSS's short form is a colour, not a comment to pass over.
         assert_eq!(
-            parse_palette_text("#ff0000\n#0f8\n# three reds\n#10203080\n").unwrap(),
-            [[255, 0, 0], [0, 255, 136], [16, 32, 48]]
+            parse_palette_text("#ff0000\n#0f8\n# three reds\n#10203080\n#0000ff blue\n").unwrap(),
+            [[255, 0, 0], [0, 255, 136], [16, 32, 48], [0, 0, 255]]
         );
         assert!(parse_palette_text("bad\n").is_err());
         // A byte order mark does not spoil the first colour, and lines count from the top.
