@@ -249,6 +249,40 @@ fn a_folder_passes_over_pipes_devices_and_broken_links() {
 }
 
 #[test]
+fn a_palette_is_read_within_its_own_limit_and_named_in_its_errors() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(2, 8, 8));
+    // Endless zeros are no palette: refused after a megabyte, not after the image limit (2 GB,
+    // more than the memory this run may have).
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["p.png", "2", "--palette", "/dev/zero"],
+    );
+    assert_one_error(
+        &out,
+        1,
+        "cannot read palette '/dev/zero': the file is too large for a palette",
+    );
+    // A palette image over the pixel limit is named as the palette, not as bytes in memory.
+    save(
+        dir.path(),
+        "swatch.png",
+        &RgbImage::from_pixel(4, 1, image::Rgb([9, 9, 9])),
+    );
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["p.png", "1", "--palette", "swatch.png", "--max-pixels", "2"],
+    );
+    assert_one_error(
+        &out,
+        1,
+        "cannot read palette 'swatch.png': it is 4x1 pixels, more than the limit of 2 pixels",
+    );
+}
+
+#[test]
 fn restart_and_epoch_counts_are_capped() {
     let dir = tempdir().unwrap();
     save(dir.path(), "p.png", &blob_image(2, 4, 4));

@@ -27,7 +27,7 @@ pub enum ImageError {
     },
     /// The picture the file describes has more pixels than the limit allows; refused from its
     /// header, before any pixel was decoded.
-    #[error("cannot read image '{path}': it is {width}x{height} pixels, more than the limit of {max_pixels} pixels (--max-pixels raises it)")]
+    #[error("cannot read image '{path}': {}", too_many_pixels(.width, .height, .max_pixels))]
     TooLarge {
         /// The path as the user gave it.
         path: PathBuf,
@@ -39,7 +39,7 @@ pub enum ImageError {
         max_pixels: u64,
     },
     /// The file is larger than any picture within the pixel limit needs.
-    #[error("cannot read image '{path}': the file is larger than the limit of {max_bytes} bytes for pictures of up to {max_pixels} pixels (--max-pixels raises it)")]
+    #[error("cannot read image '{path}': {}", too_many_bytes(.max_bytes, .max_pixels))]
     FileTooLarge {
         /// The path as the user gave it.
         path: PathBuf,
@@ -48,6 +48,39 @@ pub enum ImageError {
         /// The pixel limit it follows from.
         max_pixels: u64,
     },
+}
+
+impl ImageError {
+    /// What is wrong, without the file's name (for a message that names the file already).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Read { source, .. } => source.to_string(),
+            Self::Decode { source, .. } => source.to_string(),
+            Self::TooLarge {
+                width,
+                height,
+                max_pixels,
+                ..
+            } => too_many_pixels(width, height, max_pixels),
+            Self::FileTooLarge {
+                max_bytes,
+                max_pixels,
+                ..
+            } => too_many_bytes(max_bytes, max_pixels),
+        }
+    }
+}
+
+fn too_many_pixels(width: &u32, height: &u32, max_pixels: &u64) -> String {
+    format!(
+        "it is {width}x{height} pixels, more than the limit of {max_pixels} pixels (--max-pixels raises it)"
+    )
+}
+
+fn too_many_bytes(max_bytes: &u64, max_pixels: &u64) -> String {
+    format!(
+        "the file is larger than the limit of {max_bytes} bytes for pictures of up to {max_pixels} pixels (--max-pixels raises it)"
+    )
 }
 
 /// Why bytes that were read are not a whole, decodable picture.
@@ -184,7 +217,7 @@ pub enum PaletteProblem {
     #[error("{0}")]
     Decode(#[source] DecodeError),
     /// The file is an image over the limits.
-    #[error("{0}")]
+    #[error("{}", .0.reason())]
     Image(#[source] Box<ImageError>),
     /// An image with more distinct colours than a palette holds.
     #[error("the image has {colors} distinct colours; a palette image has at most {max}")]

@@ -31,11 +31,23 @@ pub fn read_palette_file(
         path: path.to_path_buf(),
         source,
     };
+    // A text palette is refused past MAX_TEXT_BYTES, so only that much is read before the content
+    // says what the file is (`/dev/zero` would otherwise fill the image limit, 2 GB by default);
+    // an image palette is then read on, within the image limits.
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limits.max_file_bytes() + 1).read_to_end(&mut bytes))
+    let mut file = std::fs::File::open(path).map_err(|e| err(PaletteProblem::Read(e)))?;
+    (&mut file)
+        .take(MAX_TEXT_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| err(PaletteProblem::Read(e)))?;
-    let colors = if image::guess_format(&bytes).is_ok() {
+    let is_image = image::guess_format(&bytes).is_ok();
+    if is_image {
+        let rest = (limits.max_file_bytes() + 1).saturating_sub(bytes.len() as u64);
+        file.take(rest)
+            .read_to_end(&mut bytes)
+            .map_err(|e| err(PaletteProblem::Read(e)))?;
+    }
+    let colors = if is_image {
         let picture = decode_picture(&bytes, limits).map_err(|e| match e {
             ImageError::Decode { source, .. } => err(PaletteProblem::Decode(source)),
             other => err(PaletteProblem::Image(Box::new(other))),
