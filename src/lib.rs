@@ -32,7 +32,8 @@
 //!
 //! ## Remap a picture to a palette
 //!
-//! A palette made by clustering, or one people bring (read with [`parse_palette_text`]):
+//! A palette made by clustering, or one people bring (read with [`parse_palette_text`], or
+//! [`parse_ase`] for an Adobe Swatch Exchange file):
 //!
 //! ```
 //! use kquant::{dither, draw, parse_palette_text, Palette, Picture};
@@ -100,6 +101,7 @@ mod error;
 pub mod io;
 pub mod kmeans;
 mod palette;
+mod palette_ase;
 mod palette_text;
 mod parts;
 mod pixels;
@@ -111,6 +113,7 @@ pub use kmeans::{
     fit, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Keep, Points, Run,
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
+pub use palette_ase::{parse_ase, AseError, ASE_SIGNATURE};
 pub use palette_text::{
     colors_text, gpl_text, hex, hex_text, json_text, parse_palette_text, PaletteFormat,
     PaletteTextError,

@@ -641,6 +641,17 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
             ),
         ),
     ];
+    // Adobe Swatch Exchange: big-endian blocks, one RGB swatch each, channels as floats 0-1.
+    let mut ase = b"ASEF\0\x01\0\0\0\0\0\x04".to_vec();
+    for c in brand {
+        ase.extend([0, 1, 0, 0, 0, 24, 0, 2, 0, b'c', 0, 0]);
+        ase.extend(b"RGB ");
+        for v in c {
+            ase.extend((f32::from(v) / 255.0).to_be_bytes());
+        }
+        ase.extend([0, 2]);
+    }
+    fs::write(dir.path().join("p.ase"), &ase).unwrap();
     // An image whose four colours are the palette, in equal parts.
     let swatch = image::RgbImage::from_fn(4, 1, |x, _| image::Rgb(brand[x as usize]));
     swatch.save(dir.path().join("p_image.png")).unwrap();
@@ -648,6 +659,7 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
     for (name, text) in &files {
         fs::write(dir.path().join(name), text).unwrap();
     }
+    names.push("p.ase");
     names.push("p_image.png");
     let mut folders = std::collections::BTreeSet::new();
     for name in names {

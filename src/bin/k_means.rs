@@ -68,8 +68,8 @@ struct Cli {
     #[arg(long)]
     png: bool,
     /// Draw with the colours of FILE instead of clustering: a colors_k{K}.txt, .hex, .gpl or .json
-    /// file (JASC .pal and Paint.NET .txt palettes read too), or an image of at most 256 colours. K
-    /// must be at most its number of colours; the first K are used.
+    /// file (JASC .pal, Paint.NET .txt and Adobe .ase palettes read too), or an image of at most 256
+    /// colours. K must be at most its number of colours; the first K are used.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "empty", "best", "restarts", "max_epochs", "one_round"])]
     palette: Option<PathBuf>,
     /// Colours that must be in the palette (a palette file, as for --palette): they are the first

@@ -236,6 +236,9 @@ pub enum PaletteProblem {
     /// A text palette with a line that is not a colour.
     #[error("{0}")]
     Text(#[source] PaletteTextError),
+    /// An Adobe Swatch Exchange file that is cut short or holds a swatch that is not RGB.
+    #[error("{0}")]
+    Ase(#[source] crate::AseError),
     /// No colour at all.
     #[error("it holds no colour")]
     NoColour,

@@ -1,9 +1,9 @@
 //! Palettes people bring (`k_means --palette FILE`): kquant's own palette files in every format it
 //! writes, or an image whose distinct colours are the palette.
 //!
-//! The format is told by content, as images are: an image signature, otherwise a text palette as
-//! [`crate::parse_palette_text`] reads it. The order of the file is kept: "the first K colours"
-//! are its first K.
+//! The format is told by content, as images are: an image signature, an Adobe Swatch Exchange file
+//! ([`crate::parse_ase`]), otherwise a text palette as [`crate::parse_palette_text`] reads it. The
+//! order of the file is kept: "the first K colours" are its first K.
 
 use std::io::Read;
 use std::path::Path;
@@ -67,8 +67,12 @@ pub fn read_palette_file(
         if bytes.len() as u64 > MAX_TEXT_BYTES {
             return Err(err(PaletteProblem::TooLarge));
         }
-        let text = String::from_utf8(bytes).map_err(|_| err(PaletteProblem::NotText))?;
-        parse_palette_text(&text).map_err(|e| err(PaletteProblem::Text(e)))?
+        if bytes.starts_with(crate::ASE_SIGNATURE) {
+            crate::parse_ase(&bytes).map_err(|e| err(PaletteProblem::Ase(e)))?
+        } else {
+            let text = String::from_utf8(bytes).map_err(|_| err(PaletteProblem::NotText))?;
+            parse_palette_text(&text).map_err(|e| err(PaletteProblem::Text(e)))?
+        }
     };
     if colors.is_empty() {
         return Err(err(PaletteProblem::NoColour));

@@ -1,0 +1,255 @@
+//! Adobe Swatch Exchange palettes (`.ase`, from Adobe Color, Illustrator, Photoshop, Coolors): the
+//! RGB and grey swatches of every group, in the file's order.
+//!
+//! The format is unpublished; this follows what readers agree on. `ASEF`, version 1.0 and a block
+//! count, then blocks, each a type (`0x0001` a swatch, `0xC001` a group's start, `0xC002` its end)
+//! and a length, all big-endian. A swatch holds its name (UTF-16), a colour model (`RGB `,
+//! `Gray`, `CMYK`, `LAB `), one float per channel in 0-1 (L in 0-1, a and b in -128-127 for LAB)
+//! and a kind. Every length is checked against the bytes that are there: a cut or damaged file is
+//! an error, never a shorter palette. CMYK and LAB swatches are refused rather than converted,
+//! since the file does not say which profile or white point they assume.
+
+/// What `ASEF` files start with.
+pub const ASE_SIGNATURE: &[u8; 4] = b"ASEF";
+
+/// Why an `.ase` palette cannot be read. Swatches count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AseError {
+    /// The bytes do not start with [`ASE_SIGNATURE`].
+    #[error("not an Adobe Swatch Exchange file (it does not start with ASEF)")]
+    NotAse,
+    /// The file ends inside its header or a block.
+    #[error("the swatch file is cut short (in block {block})")]
+    Truncated {
+        /// The block it ends in (0 for the header).
+        block: usize,
+    },
+    /// A swatch's colour is not RGB or grey.
+    #[error("swatch {swatch} is in {model}; only RGB and grey swatches are read (export the palette as RGB)")]
+    Model {
+        /// The swatch's number.
+        swatch: usize,
+        /// Its colour model, as the file writes it.
+        model: String,
+    },
+    /// A swatch's channel value is not a number in 0-1.
+    #[error("swatch {swatch} has a channel value outside 0-1: {value}")]
+    Channel {
+        /// The swatch's number.
+        swatch: usize,
+        /// The value.
+        value: String,
+    },
+}
+
+/// The colours of an `.ase` file's RGB and grey swatches, in its order (channels rounded to 0-255).
+///
+/// ```
+/// // One group holding one RGB swatch named "R", pure red.
+/// let mut ase = b"ASEF\0\x01\0\0\0\0\0\x01".to_vec();
+/// ase.extend([0, 1, 0, 0, 0, 24, 0, 2, 0, b'R', 0, 0]);
+/// ase.extend(b"RGB ");
+/// for v in [1.0f32, 0.0, 0.0] {
+///     ase.extend(v.to_be_bytes());
+/// }
+/// ase.extend([0, 2]);
+/// assert_eq!(kquant::parse_ase(&ase).unwrap(), [[255, 0, 0]]);
+/// ```
+///
+/// # Errors
+/// [`AseError`] when the bytes are not an `.ase` file or are cut short, or a swatch is CMYK, LAB
+/// or out of range.
+pub fn parse_ase(bytes: &[u8]) -> Result<Vec<[u8; 3]>, AseError> {
+    if !bytes.starts_with(ASE_SIGNATURE) {
+        return Err(AseError::NotAse);
+    }
+    let mut r = Reader { bytes, at: 0 };
+    let header = r.take(12).ok_or(AseError::Truncated { block: 0 })?;
+    let count = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    let mut colors = Vec::new();
+    let mut swatch = 0;
+    // The count says how many blocks there are (a file that stops at a block's end has lost
+    // the rest); it is not trusted for any allocation.
+    for block in 1..=count {
+        let cut = AseError::Truncated { block };
+        let head = r.take(6).ok_or(cut.clone())?;
+        let kind = u16::from_be_bytes([head[0], head[1]]);
+        let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+        let body = r.take(len).ok_or(cut.clone())?;
+        if kind != 0x0001 {
+            // A group's start or end, or a block no reader knows: its length says where it ends.
+            continue;
+        }
+        swatch += 1;
+        colors.push(swatch_color(body, swatch).ok_or(cut)??);
+    }
+    Ok(colors)
+}
+
+/// The colour of swatch number `swatch` from its block's body; `None` when the body is cut short.
+fn swatch_color(body: &[u8], swatch: usize) -> Option<Result<[u8; 3], AseError>> {
+    let mut r = Reader { bytes: body, at: 0 };
+    let name_units = r.take(2)?;
+    let name_len = usize::from(u16::from_be_bytes([name_units[0], name_units[1]]));
+    r.take(2 * name_len)?;
+    let model = r.take(4)?;
+    let channels = match model {
+        b"RGB " => 3,
+        b"Gray" => 1,
+        _ => {
+            return Some(Err(AseError::Model {
+                swatch,
+                model: String::from_utf8_lossy(model).trim().to_string(),
+            }))
+        }
+    };
+    let mut values = [0u8; 3];
+    for value in values.iter_mut().take(channels) {
+        let raw = r.take(4)?;
+        let v = f32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        if !(0.0..=1.0).contains(&v) {
+            return Some(Err(AseError::Channel {
+                swatch,
+                value: v.to_string(),
+            }));
+        }
+        *value = (v * 255.0).round() as u8;
+    }
+    if channels == 1 {
+        values = [values[0]; 3];
+    }
+    Some(Ok(values))
+}
+
+/// Bytes read front to back, each read checked against what is left.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let slice = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block of `kind` holding `body`.
+    fn block(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut b = kind.to_be_bytes().to_vec();
+        b.extend((body.len() as u32).to_be_bytes());
+        b.extend(body);
+        b
+    }
+
+    /// A swatch's body: `name`, `model` and its channel values, kind "normal".
+    fn swatch(name: &str, model: &[u8; 4], values: &[f32]) -> Vec<u8> {
+        let units: Vec<u16> = name.encode_utf16().chain([0]).collect();
+        let mut b = (units.len() as u16).to_be_bytes().to_vec();
+        for u in units {
+            b.extend(u.to_be_bytes());
+        }
+        b.extend(model);
+        for v in values {
+            b.extend(v.to_be_bytes());
+        }
+        b.extend(2u16.to_be_bytes());
+        b
+    }
+
+    fn file(blocks: &[Vec<u8>]) -> Vec<u8> {
+        let mut f = b"ASEF\0\x01\0\0".to_vec();
+        f.extend((blocks.len() as u32).to_be_bytes());
+        for b in blocks {
+            f.extend(b);
+        }
+        f
+    }
+
+    fn group_of_three() -> Vec<u8> {
+        file(&[
+            block(0xC001, &swatch("Brand", b"RGB ", &[])[..14]),
+            block(1, &swatch("Red", b"RGB ", &[1.0, 0.0, 0.0])),
+            block(1, &swatch("Grey", b"Gray", &[0.5])),
+            block(1, &swatch("Teal é", b"RGB ", &[0.0, 0.5, 0.5])),
+            block(0xC002, &[]),
+        ])
+    }
+
+    #[test]
+    fn rgb_and_grey_swatches_of_every_group_read_in_order() {
+        assert_eq!(
+            parse_ase(&group_of_three()).unwrap(),
+            [[255, 0, 0], [128, 128, 128], [0, 128, 128]]
+        );
+    }
+
+    #[test]
+    fn a_file_cut_anywhere_is_an_error_never_a_shorter_palette() {
+        let whole = group_of_three();
+        assert_eq!(parse_ase(&whole[..3]), Err(AseError::NotAse));
+        for at in 4..whole.len() {
+            assert!(
+                matches!(parse_ase(&whole[..at]), Err(AseError::Truncated { .. })),
+                "cut at {at}: {:?}",
+                parse_ase(&whole[..at])
+            );
+        }
+    }
+
+    #[test]
+    fn cmyk_lab_and_out_of_range_swatches_are_refused() {
+        let cmyk = file(&[block(1, &swatch("C", b"CMYK", &[1.0, 0.0, 0.0, 0.0]))]);
+        assert_eq!(
+            parse_ase(&cmyk),
+            Err(AseError::Model {
+                swatch: 1,
+                model: "CMYK".into()
+            })
+        );
+        let lab = file(&[block(1, &swatch("L", b"LAB ", &[0.5, 10.0, -10.0]))]);
+        assert!(matches!(parse_ase(&lab), Err(AseError::Model { .. })));
+        let over = file(&[block(1, &swatch("O", b"RGB ", &[1.5, 0.0, 0.0]))]);
+        assert!(matches!(
+            parse_ase(&over),
+            Err(AseError::Channel { swatch: 1, .. })
+        ));
+        let nan = file(&[block(1, &swatch("N", b"RGB ", &[f32::NAN, 0.0, 0.0]))]);
+        assert!(matches!(parse_ase(&nan), Err(AseError::Channel { .. })));
+    }
+
+    #[test]
+    fn lengths_and_counts_are_not_trusted() {
+        // A count of four billion blocks with none there, and a block claiming 4 GB.
+        let mut f = b"ASEF\0\x01\0\0\xff\xff\xff\xff".to_vec();
+        assert_eq!(parse_ase(&f), Err(AseError::Truncated { block: 1 }));
+        f.extend([0, 1, 0xff, 0xff, 0xff, 0xff, 0, 0]);
+        assert_eq!(parse_ase(&f), Err(AseError::Truncated { block: 1 }));
+        // A name claiming more units than its block holds.
+        let mut body = swatch("R", b"RGB ", &[1.0, 0.0, 0.0]);
+        body[1] = 200;
+        assert_eq!(
+            parse_ase(&file(&[block(1, &body)])),
+            Err(AseError::Truncated { block: 1 })
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, failure_persistence: None, ..Default::default() })]
+        #[test]
+        fn any_bytes_after_the_signature_read_or_are_refused_without_panicking(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut f = b"ASEF".to_vec();
+            f.extend(tail);
+            let _ = parse_ase(&f);
+        }
+    }
+}
