@@ -65,17 +65,17 @@ pub fn parse_ase(bytes: &[u8]) -> Result<Vec<[u8; 3]>, AseError> {
         return Err(AseError::NotAse);
     }
     let mut r = Reader { bytes, at: 0 };
-    let header = r.take(12).ok_or(AseError::Truncated { block: 0 })?;
-    let count = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    let header = AseError::Truncated { block: 0 };
+    r.take(8).ok_or(header.clone())?; // ASEF and the version
+    let count = r.u32().ok_or(header)? as usize;
     let mut colors = Vec::new();
     let mut swatch = 0;
     // The count says how many blocks there are (a file that stops at a block's end has lost
     // the rest); it is not trusted for any allocation.
     for block in 1..=count {
         let cut = AseError::Truncated { block };
-        let head = r.take(6).ok_or(cut.clone())?;
-        let kind = u16::from_be_bytes([head[0], head[1]]);
-        let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+        let kind = r.u16().ok_or(cut.clone())?;
+        let len = r.u32().ok_or(cut.clone())? as usize;
         let body = r.take(len).ok_or(cut.clone())?;
         if kind != 0x0001 {
             // A group's start or end, or a block no reader knows: its length says where it ends.
@@ -90,8 +90,7 @@ pub fn parse_ase(bytes: &[u8]) -> Result<Vec<[u8; 3]>, AseError> {
 /// The colour of swatch number `swatch` from its block's body; `None` when the body is cut short.
 fn swatch_color(body: &[u8], swatch: usize) -> Option<Result<[u8; 3], AseError>> {
     let mut r = Reader { bytes: body, at: 0 };
-    let name_units = r.take(2)?;
-    let name_len = usize::from(u16::from_be_bytes([name_units[0], name_units[1]]));
+    let name_len = usize::from(r.u16()?);
     r.take(2 * name_len)?;
     let model = r.take(4)?;
     let channels = match model {
@@ -106,8 +105,7 @@ fn swatch_color(body: &[u8], swatch: usize) -> Option<Result<[u8; 3], AseError>>
     };
     let mut values = [0u8; 3];
     for value in values.iter_mut().take(channels) {
-        let raw = r.take(4)?;
-        let v = f32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        let v = f32::from_bits(r.u32()?);
         if !(0.0..=1.0).contains(&v) {
             return Some(Err(AseError::Channel {
                 swatch,
@@ -134,6 +132,16 @@ impl<'a> Reader<'a> {
         let slice = self.bytes.get(self.at..end)?;
         self.at = end;
         Some(slice)
+    }
+
+    /// A big-endian `u16`.
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    /// A big-endian `u32`.
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
     }
 }
 
