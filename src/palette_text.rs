@@ -204,7 +204,7 @@ pub fn parse_palette_text(text: &str) -> Result<Vec<[u8; 3]>, PaletteTextError> 
             continue;
         }
         let color = parse_hex(line)
-            .or_else(|| parse_triple(line, ','))
+            .or_else(|| parse_triple(line))
             .or_else(|| parse_argb(line))
             .ok_or_else(|| PaletteTextError::NotAColour {
                 line: n + 1,
@@ -247,10 +247,10 @@ fn parse_argb(s: &str) -> Option<[u8; 3]> {
     parse_hex(&s[2..])
 }
 
-/// Three integers 0..=255 separated by `sep` (and spaces).
-fn parse_triple(s: &str, sep: char) -> Option<[u8; 3]> {
+/// Three integers 0..=255 separated by commas (and spaces): `R,G,B`.
+fn parse_triple(s: &str) -> Option<[u8; 3]> {
     let parts: Vec<&str> = s
-        .split(sep)
+        .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect();
@@ -260,6 +260,19 @@ fn parse_triple(s: &str, sep: char) -> Option<[u8; 3]> {
     let mut out = [0u8; 3];
     for (o, p) in out.iter_mut().zip(parts) {
         *o = p.parse().ok()?;
+    }
+    Some(out)
+}
+
+/// The first three of `line`'s words (there are three to `most`) as channels 0..=255.
+fn leading_rgb(line: &str, most: usize) -> Option<[u8; 3]> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if !(3..=most).contains(&words.len()) {
+        return None;
+    }
+    let mut out = [0u8; 3];
+    for (o, w) in out.iter_mut().zip(words) {
+        *o = w.parse().ok()?;
     }
     Some(out)
 }
@@ -277,13 +290,12 @@ fn parse_gpl(text: &str, skipped: usize) -> Result<Vec<[u8; 3]>, PaletteTextErro
         {
             continue;
         }
-        let fields: Vec<&str> = line.split_whitespace().take(3).collect();
-        let color = parse_triple(&fields.join(" "), ' ').ok_or_else(|| {
-            PaletteTextError::NotGimpColour {
+        // A name may follow the three numbers.
+        let color =
+            leading_rgb(line, usize::MAX).ok_or_else(|| PaletteTextError::NotGimpColour {
                 line: skipped + n + 1,
                 text: line.to_string(),
-            }
-        })?;
+            })?;
         colors.push(color);
     }
     Ok(colors)
@@ -309,16 +321,11 @@ fn parse_jasc(text: &str, skipped: usize) -> Result<Vec<[u8; 3]>, PaletteTextErr
     })?;
     let mut colors = Vec::new();
     for (n, line) in lines.take(said) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let color = (3..=4)
-            .contains(&fields.len())
-            .then(|| parse_triple(&fields[..3].join(" "), ' '))
-            .flatten()
-            .ok_or_else(|| PaletteTextError::NotJasc {
-                line: n,
-                expected: "R G B",
-                text: line.to_string(),
-            })?;
+        let color = leading_rgb(line, 4).ok_or_else(|| PaletteTextError::NotJasc {
+            line: n,
+            expected: "R G B",
+            text: line.to_string(),
+        })?;
         colors.push(color);
     }
     if colors.len() < said {
