@@ -40,14 +40,11 @@ pub fn read_palette_file(
         .take(MAX_TEXT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| err(PaletteProblem::Read(e)))?;
-    let is_image = image::guess_format(&bytes).is_ok();
-    if is_image {
+    let colors = if image::guess_format(&bytes).is_ok() {
         let rest = (limits.max_file_bytes() + 1).saturating_sub(bytes.len() as u64);
         file.take(rest)
             .read_to_end(&mut bytes)
             .map_err(|e| err(PaletteProblem::Read(e)))?;
-    }
-    let colors = if is_image {
         let picture = decode_picture(&bytes, limits).map_err(|e| match e {
             ImageError::Decode { source, .. } => err(PaletteProblem::Decode(source)),
             other => err(PaletteProblem::Image(Box::new(other))),
