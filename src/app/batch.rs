@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::app::error::{AppError as Error, Result};
 use crate::app::job::{run_job, JobReport};
-use crate::app::report::details_text;
+use crate::app::report::{details_text, plural};
 use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
 use crate::app::spec::{seed_text, JobSpec};
 use crate::io::load_picture_with;
@@ -69,7 +69,7 @@ impl BatchReport {
         format!(
             "{} image{}, {} failed, {:.2} s",
             self.runs.len(),
-            if self.runs.len() == 1 { "" } else { "s" },
+            plural(self.runs.len()),
             self.failed(),
             self.seconds
         )
@@ -187,8 +187,8 @@ fn shared_palette(
         format!(
             "shared palette ({} colour{} over {read} image{}) saved to {}",
             colors.len(),
-            if colors.len() == 1 { "" } else { "s" },
-            if read == 1 { "" } else { "s" },
+            plural(colors.len()),
+            plural(read),
             colors_path.display()
         ),
     ];

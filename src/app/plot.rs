@@ -16,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::label::Label;
+use super::report::plural;
 use crate::kmeans::Color;
 use crate::pixels::ColorHistogram;
 
@@ -363,7 +364,7 @@ pub fn swatch(colors: &[([u8; 3], f64)], k: usize) -> PlotResult<Vec<u8>> {
         let title = format!(
             "palette, k = {k} ({} colour{})",
             colors.len(),
-            if colors.len() == 1 { "" } else { "s" }
+            plural(colors.len())
         );
         root.draw(&Label::new(title, (16, 14), 20))
             .map_err(plot_err)?;

@@ -1,5 +1,14 @@
 //! The text of the small output files: colours, loss and the details of a run.
 
+/// The ending of a plural noun after the count `n`: `"s"`, or nothing for one.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// `loss_k{K}.txt`: the loss with six decimals and a newline.
 pub fn loss_text(loss: f64) -> String {
     format!("{loss:.6}\n")

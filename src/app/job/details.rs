@@ -2,6 +2,7 @@
 
 use super::measure::{Scores, Timings};
 use super::Loaded;
+use crate::app::report::plural;
 use crate::app::spec::{empty_name, init_name, seed_text, JobSpec};
 use crate::colorspace::ColorSpace;
 use crate::kmeans::{Clustering, KMeansParams};
@@ -24,7 +25,7 @@ pub(super) fn summary(
         format!(
             "after {} epoch{} ({})",
             best.epochs,
-            if best.epochs == 1 { "" } else { "s" },
+            plural(best.epochs),
             if best.converged {
                 "converged"
             } else {

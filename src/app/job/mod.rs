@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::app::error::{AppError as Error, Result};
-use crate::app::report::details_text;
+use crate::app::report::{details_text, plural};
 use crate::app::run_dir::Staging;
 use crate::app::spec::JobSpec;
 use crate::colorspace::ColorSpace;
@@ -135,7 +135,7 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
         lines.push(format!(
             "note: the image has only {} distinct colour{}, fewer than k = {}",
             loaded.hist.len(),
-            if loaded.hist.len() == 1 { "" } else { "s" },
+            plural(loaded.hist.len()),
             spec.k
         ));
     }

@@ -4,7 +4,7 @@ use super::measure::Quality;
 use super::Loaded;
 use crate::app::error::{AppError as Error, Result};
 use crate::app::plot;
-use crate::app::report::loss_text;
+use crate::app::report::{loss_text, plural};
 use crate::app::run_dir::Staging;
 use crate::app::spec::JobSpec;
 use crate::io::{encode_indexed_png, encode_palette_jpeg};
@@ -103,7 +103,7 @@ pub(super) fn stage_outputs(
             let what = format!(
                 "final image as PNG ({} colour{}, {} KB; the input is {} KB)",
                 palette.len(),
-                if palette.len() == 1 { "" } else { "s" },
+                plural(palette.len()),
                 png.len().div_ceil(1024),
                 input.div_ceil(1024)
             );
