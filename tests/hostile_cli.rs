@@ -182,6 +182,18 @@ fn the_pixel_limit_is_an_option() {
     );
 }
 
+/// Makes a FIFO (a named pipe) at `path`.
+fn make_fifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+}
+
 #[test]
 fn devices_and_pipes_are_read_as_bounded_streams() {
     let dir = tempdir().unwrap();
@@ -197,14 +209,7 @@ fn devices_and_pipes_are_read_as_bounded_streams() {
 
     // A picture that arrives through a FIFO (as `<(curl ...)` gives it) is read as a stream.
     let fifo = dir.path().join("pipe.png");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
+    make_fifo(&fifo);
     let png = encode(&blob_image(3, 30, 20), ImageFormat::Png);
     let writer = std::thread::spawn(move || fs::write(fifo, png).unwrap());
     let run = k_means_run(dir.path(), &["pipe.png", "3", "-c", "--seed", "1"]);
@@ -219,14 +224,7 @@ fn a_folder_passes_over_pipes_devices_and_broken_links() {
     fs::create_dir(&set).unwrap();
     save(&set, "a.png", &blob_image(3, 30, 20));
     // A FIFO nobody writes to would block a reader for ever; a device never ends.
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        set.join("pipe.png"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
+    make_fifo(&set.join("pipe.png"));
     std::os::unix::fs::symlink("/dev/zero", set.join("zero.png")).unwrap();
     std::os::unix::fs::symlink(dir.path().join("gone.png"), set.join("gone.png")).unwrap();
     // (The time limit only stops a hang from stalling the tests; nothing is timed.)
