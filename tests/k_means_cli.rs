@@ -309,6 +309,30 @@ fn fails_cleanly(files: &[(&str, &[u8])], args: &[&str], code: i32, needle: &str
     );
 }
 
+/// A TGA has no signature: it is told by its name, alone of the formats, and read like the others.
+#[test]
+fn a_tga_is_read_by_its_name() {
+    let dir = tempdir().unwrap();
+    let tga = save(dir.path(), "blobs.TGA", &blob_image(3, 30, 20));
+    let run = k_means_run(dir.path(), &["blobs.TGA", "3", "-c", "--seed", "1"]);
+    assert_blob_colours(&read_colors(&run, 3), 3, "a TGA");
+    // The same bytes under another name are not told from any other file, nor is a cut TGA whole.
+    let bytes = fs::read(&tga).unwrap();
+    fs::write(dir.path().join("blobs.bin"), &bytes).unwrap();
+    fs::write(dir.path().join("cut.tga"), &bytes[..bytes.len() / 2]).unwrap();
+    for (name, says) in [
+        ("blobs.bin", "not a recognised image format"),
+        ("cut.tga", "cannot read image 'cut.tga': "),
+    ] {
+        k_means(dir.path())
+            .args([name, "3", "-c", "--out-dir", "other"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(says)));
+    }
+    assert!(!dir.path().join("other").exists());
+}
+
 #[test]
 fn bad_input_gets_one_clear_error_and_leaves_nothing() {
     let mut png = Vec::new();

@@ -10,7 +10,7 @@
 //! the pixels of one decode.
 
 use std::fs::File;
-use std::io::{Cursor, Read};
+use std::io::{BufRead, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -137,6 +137,94 @@ pub fn decode_picture(bytes: &[u8], limits: &LoadLimits) -> Result<Picture, Erro
     decode_bytes(bytes, path, limits)
 }
 
+/// The format of the file at `path` from its first bytes, or for a TGA, which has no signature,
+/// from its name (as every viewer tells one).
+pub(crate) fn format_of(head: &[u8], path: &Path) -> Option<ImageFormat> {
+    image::guess_format(head).ok().or_else(|| {
+        let tga = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tga"));
+        tga.then_some(ImageFormat::Tga)
+    })
+}
+
+/// Bytes of a file read, at most, to learn the size of its picture ([`picture_size`]): a JPEG's
+/// EXIF, ICC and XMP segments and a PNG's text chunks before its data fit many times over.
+const PROBE_BYTES: u64 = 1 << 20;
+
+/// What the decoders may allocate while reading a header for [`picture_size`] (a palette, a
+/// TIFF's strip offsets): far more than real headers need, far less than a picture.
+const PROBE_ALLOC: u64 = 64 << 20;
+
+/// The width and height that the header of the regular file at `path` gives (as stored, before the
+/// EXIF orientation), learnt from at most [`PROBE_BYTES`] of it: no pixel is decoded. A TIFF whose
+/// directory is at the end is read there by seeking. Used to share memory out between pictures
+/// before any is decoded, so anything unexpected (not a regular file, not an image, a header not
+/// within those bytes, a decoder's error or panic) is `None`, and the caller assumes the largest
+/// picture; the loader still checks every file in full.
+pub(crate) fn picture_size(path: &Path) -> Option<(u32, u32)> {
+    // A pipe's bytes, once read, would be gone for the loader (and opening one waits for a writer).
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut reader = Capped {
+        inner: std::io::BufReader::new(file),
+        left: PROBE_BYTES,
+    };
+    guarded(|| {
+        let format = format_of(reader.fill_buf().ok()?, path)?;
+        let mut reader = ImageReader::with_format(reader, format);
+        let mut limits = image::Limits::default();
+        limits.max_image_width = None;
+        limits.max_image_height = None;
+        limits.max_alloc = Some(PROBE_ALLOC);
+        reader.limits(limits);
+        Some(reader.into_decoder().ok()?.dimensions())
+    })
+    .ok()
+    .flatten()
+}
+
+/// A reader that yields at most `left` more bytes (then acts as at the end of the file), wherever
+/// it is moved to: what a decoder reading a header may take of a file.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: BufRead> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Capped<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+        let buf = self.inner.fill_buf()?;
+        Ok(&buf[..buf.len().min(left)])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.left = self.left.saturating_sub(n as u64);
+    }
+}
+
+impl<R: Seek> Seek for Capped<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
 thread_local! {
     /// Whether this thread is inside a decoder, whose panics become errors.
     static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -172,7 +260,7 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         path: path.to_path_buf(),
         source,
     };
-    let format = image::guess_format(bytes).map_err(|_| decode_err(DecodeError::UnknownFormat))?;
+    let format = format_of(bytes, path).ok_or_else(|| decode_err(DecodeError::UnknownFormat))?;
     if format == ImageFormat::Png {
         check_png(bytes).map_err(|d| decode_err(d.into()))?;
     }
@@ -379,7 +467,7 @@ fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, Error> {
     if bytes.is_empty() {
         return Err(decode_err(DecodeError::Empty));
     }
-    if image::guess_format(&bytes).is_err() {
+    if format_of(&bytes, path).is_none() {
         return Err(decode_err(DecodeError::UnknownFormat));
     }
     if meta.is_file() && meta.len() > max {
@@ -643,6 +731,88 @@ mod tests {
             io.map(std::io::Error::kind),
             Some(std::io::ErrorKind::NotFound)
         );
+    }
+
+    #[test]
+    fn picture_sizes_come_from_headers_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let save = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let (w, h) = (210, 97);
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 3]));
+        for format in [
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+            ImageFormat::Gif,
+            ImageFormat::Bmp,
+            ImageFormat::Tiff,
+            ImageFormat::WebP,
+            ImageFormat::Pnm,
+            ImageFormat::Tga,
+            ImageFormat::Qoi,
+            ImageFormat::Ico,
+        ] {
+            let mut bytes = Vec::new();
+            img.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+            let path = save(&format!("x.{}", format.extensions_str()[0]), &bytes);
+            assert_eq!(picture_size(&path), Some((w, h)), "{format:?}");
+        }
+        // A TIFF keeps its directory after its pixels: read there, though past the first MiB.
+        let big = image::RgbImage::from_fn(800, 600, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut tiff = Vec::new();
+        big.write_to(&mut Cursor::new(&mut tiff), ImageFormat::Tiff)
+            .unwrap();
+        assert!(tiff.len() as u64 > PROBE_BYTES);
+        assert_eq!(picture_size(&save("big.tif", &tiff)), Some((800, 600)));
+        // A bomb's header is read, not believed into an allocation.
+        let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+        ihdr.extend(100_000u32.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]);
+        let chunk = |kind: &[u8], data: &[u8]| {
+            let mut c = (data.len() as u32).to_be_bytes().to_vec();
+            c.extend([kind, data].concat());
+            c.extend(crc32fast::hash(&[kind, data].concat()).to_be_bytes());
+            c
+        };
+        let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
+        bomb.extend(chunk(b"IHDR", &ihdr));
+        bomb.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1]));
+        bomb.extend(chunk(b"IEND", &[]));
+        assert_eq!(
+            picture_size(&save("bomb.png", &bomb)),
+            Some((100_000, 100_000))
+        );
+        // Not an image, a folder, nothing there, a header past the first MiB: not known.
+        assert_eq!(picture_size(&save("notes.txt", b"hello")), None);
+        assert_eq!(picture_size(dir.path()), None);
+        assert_eq!(picture_size(&dir.path().join("missing.png")), None);
+        let fifo = dir.path().join("fifo.png");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success()));
+        assert_eq!(
+            picture_size(&fifo),
+            None,
+            "a FIFO is neither opened nor read"
+        );
+        let mut jpeg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let padded = |segments: usize| {
+            let mut out = jpeg[..2].to_vec(); // SOI
+            for _ in 0..segments {
+                out.extend([0xff, 0xe2, 0xff, 0xff]); // an APP2 (ICC) segment of 64 KiB
+                out.extend(std::iter::repeat_n(0u8, 0xfffd));
+            }
+            out.extend(&jpeg[2..]);
+            out
+        };
+        assert_eq!(picture_size(&save("icc.jpg", &padded(8))), Some((w, h)));
+        assert_eq!(picture_size(&save("far.jpg", &padded(17))), None);
     }
 
     #[test]

@@ -18,4 +18,5 @@ pub use load::{
     decode_picture, load_picture, load_picture_with, panic_is_handled, picture_from_dynamic,
     LoadLimits, DEFAULT_MAX_PIXELS,
 };
+pub(crate) use load::{format_of, picture_size};
 pub use palette_file::{fixed_of_k, palette_of_k, read_palette_file};
