@@ -142,6 +142,30 @@ fn one_and_two_jobs_give_identical_results() {
     assert_eq!(run("1", "jobs-one"), run("2", "jobs-two"));
 }
 
+/// Each child holds the whole picture, so by default only as many run at once as the picture fits
+/// within the pixel limit; `-j` is taken as given.
+#[test]
+fn default_jobs_fit_the_picture_within_the_pixel_limit() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(40, 30)); // 1200 pixels
+    let per_core = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let jobs = |extra: &[&str], out: &str| -> usize {
+        let mut args = vec!["scene.png", "-o", "--seed", "2", "--k-max", "3"];
+        args.extend(extra);
+        args.extend(["--out-dir", out]);
+        success_stdout(find_k(dir.path(), tmp.path()).args(&args));
+        let details = fs::read_to_string(only_run_dir(&dir.path().join(out)).join("details.txt"));
+        let details = details.unwrap();
+        let line = details.lines().find(|l| l.starts_with("parallel jobs: "));
+        line.unwrap()["parallel jobs: ".len()..].parse().unwrap()
+    };
+    assert_eq!(jobs(&[], "default"), per_core);
+    assert_eq!(jobs(&["--max-pixels", "2000"], "one"), 1);
+    assert_eq!(jobs(&["--max-pixels", "2400"], "two"), per_core.min(2));
+    assert_eq!(jobs(&["--max-pixels", "2000", "-j", "3"], "given"), 3);
+}
+
 #[test]
 fn a_failing_child_stops_the_sweep_with_its_error_and_leaves_nothing() {
     let dir = tempdir().unwrap();

@@ -25,8 +25,16 @@ fn bin(name: &str) -> PathBuf {
 
 /// `name` with `args` in `dir`, its address space limited to [`MEMORY_LIMIT`] (as `ulimit -v`).
 fn limited(name: &str, dir: &Path, args: &[&str]) -> Output {
+    limited_with(name, dir, args, &[])
+}
+
+/// [`limited`], with the variables `env` set.
+fn limited_with(name: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin(name));
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    cmd.args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
     // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -244,6 +252,50 @@ fn a_folder_passes_over_pipes_devices_and_broken_links() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A folder's images are drawn in parallel only as far as their pixels fit within the pixel limit
+/// of one image, so its memory does not grow with the number of cores.
+#[test]
+fn a_folder_of_large_pictures_stays_within_one_pictures_memory_on_many_cores() {
+    let dir = tempdir().unwrap();
+    let set = dir.path().join("set");
+    fs::create_dir(&set).unwrap();
+    // 8.1 MP of about a million distinct colours: some 80 MB to draw, 1.3 GB for sixteen at once.
+    let img = RgbImage::from_fn(3000, 2700, |x, y| {
+        image::Rgb([
+            ((x * 7 / 97 + y / 13) % 256) as u8,
+            ((y * 3 / 17 + x / 29) % 256) as u8,
+            (((x ^ y) / 7) % 256) as u8,
+        ])
+    });
+    let png = encode(&img, ImageFormat::Png);
+    for i in 0..16 {
+        fs::write(set.join(format!("p{i:02}.png")), &png).unwrap();
+    }
+    // Sixteen threads, as a 16-core machine has; two malloc arenas, so that the address-space
+    // limit counts memory in use rather than each thread's reserved arena.
+    let env = [("RAYON_NUM_THREADS", "16"), ("MALLOC_ARENA_MAX", "2")];
+    let args = [
+        "set",
+        "4",
+        "-l",
+        "-o",
+        "--seed",
+        "1",
+        "--max-pixels",
+        "9000000",
+    ];
+    let out = limited_with("k_means", dir.path(), &args, &env);
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("16 images, 0 failed"), "{stdout}");
+    let runs: Vec<_> = fs::read_dir(dir.path().join("output"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 16, "{stdout}");
+    assert!(runs.iter().all(|run| run.join("loss_k4.txt").is_file()));
 }
 
 #[test]

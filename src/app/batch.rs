@@ -1,9 +1,11 @@
 //! A folder of images (`k_means FOLDER K`): every image in it quantized into its own run folder,
-//! images in parallel; a bad file is reported and the others still finish. With a shared palette,
+//! images in parallel as far as their pixels fit within the pixel limit of one image; a bad file
+//! is reported and the others still finish. With a shared palette,
 //! the merged histogram of all images (weighted by pixels) is clustered once and every image drawn
 //! with that one palette, which is written once, in a run folder of its own.
 
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +16,7 @@ use crate::app::job::{run_job, JobReport};
 use crate::app::report::{details_text, plural};
 use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
 use crate::app::spec::{seed_text, JobSpec};
-use crate::io::load_picture_with;
+use crate::io::{format_of, load_picture_with, picture_size};
 use crate::kmeans::{fit_on, Grid, Points};
 use crate::palette::Palette;
 use crate::palette_text::{colors_text, hex};
@@ -42,9 +44,27 @@ pub fn images_in(folder: &Path) -> Result<Vec<PathBuf>> {
         std::fs::File::open(p)
             .and_then(|f| f.take(64).read_to_end(&mut head))
             .is_ok()
-            && image::guess_format(&head).is_ok()
+            && format_of(&head, p).is_some()
     });
     Ok(files)
+}
+
+/// `pixels` (of each image in turn) cut into consecutive waves whose pixels together stay within
+/// `limit`; an image over the limit on its own is a wave of its own.
+fn waves(pixels: &[u64], limit: u64) -> Vec<Range<usize>> {
+    let mut waves = Vec::new();
+    let (mut start, mut sum) = (0, 0u64);
+    for (i, &p) in pixels.iter().enumerate() {
+        if i > start && sum.saturating_add(p) > limit {
+            waves.push(start..i);
+            (start, sum) = (i, 0);
+        }
+        sum = sum.saturating_add(p);
+    }
+    if start < pixels.len() {
+        waves.push(start..pixels.len());
+    }
+    waves
 }
 
 /// What a folder run did.
@@ -108,16 +128,26 @@ pub fn run_batch(
             lines,
         ));
     }
-    let runs: Vec<(PathBuf, Result<JobReport>)> = images
-        .par_iter()
-        .map(|image| {
+    // Images are drawn in parallel, but only as many at once as their pixels fit within the pixel
+    // limit of one image (a picture whose size is not known counts as the limit), so memory stays
+    // within what one picture at the limit takes however many cores the machine has: in waves of
+    // consecutive images, each wave in parallel. (A budget that rayon's threads waited on could
+    // deadlock: the thread waiting could be the one holding it, deep in a clustering.)
+    let limit = template.options.load_limits().max_pixels;
+    let pixels: Vec<u64> = images
+        .iter()
+        .map(|image| picture_size(image).map_or(limit, |(w, h)| u64::from(w) * u64::from(h)))
+        .collect();
+    let mut runs = Vec::with_capacity(images.len());
+    for wave in waves(&pixels, limit) {
+        runs.par_extend(images[wave].par_iter().map(|image| {
             let mut one = spec.clone();
             one.image = image.clone();
             let result = run_job(&one, |_| {});
             on_done(image);
             (image.clone(), result)
-        })
-        .collect();
+        }));
+    }
     Ok(BatchReport {
         runs,
         shared: shared_out,
@@ -215,4 +245,20 @@ fn shared_palette(
     staging.write("details.txt", details.as_bytes())?;
     staging.commit()?;
     Ok((colors_path, colors, lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_hold_as_many_pixels_as_the_limit_and_a_large_picture_alone() {
+        assert_eq!(waves(&[], 10), Vec::<Range<usize>>::new());
+        assert_eq!(waves(&[3, 3, 3], 10), vec![0..3]);
+        assert_eq!(waves(&[4, 4, 4, 4, 2], 10), vec![0..2, 2..5]);
+        assert_eq!(waves(&[10, 1, 10], 10), vec![0..1, 1..2, 2..3]);
+        // A picture whose size is not known counts as the limit; one over it goes alone.
+        assert_eq!(waves(&[1, 10, 1, 1], 10), vec![0..1, 1..2, 2..4]);
+        assert_eq!(waves(&[u64::MAX, u64::MAX, 2], 10), vec![0..1, 1..2, 2..3]);
+    }
 }

@@ -53,7 +53,8 @@ struct Cli {
     #[arg(long, value_name = "K", default_value_t = kquant::app::DEFAULT_K_MAX as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     k_max: u16,
-    /// How many k_means runs at once [default: twice the number of cores]
+    /// How many k_means runs at once [default: two per core, but no more than the picture fits
+    /// within --max-pixels]
     #[arg(short = 'j', long = "jobs", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
@@ -82,9 +83,13 @@ impl Cli {
             options: self.cluster.options(),
             k_min: usize::from(self.k_min),
             k_max: usize::from(self.k_max),
-            jobs: self
-                .jobs
-                .map_or_else(kquant::app::default_jobs, |j| j as usize),
+            jobs: self.jobs.map_or_else(
+                || {
+                    let limits = self.cluster.options().load_limits();
+                    kquant::app::default_jobs(&self.image, limits.max_pixels)
+                },
+                |j| j as usize,
+            ),
             out_dir: self.out_dir.clone(),
             k_means: self.k_means.clone(),
             timeout: self.timeout,

@@ -17,6 +17,7 @@ use crate::app::error::{AppError as Error, Result};
 use crate::app::run_dir::{canonical_text, folder_name, path_entry};
 use crate::app::spec::{ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR};
 use crate::elbow::suggest_k;
+use crate::io::DEFAULT_MAX_PIXELS;
 use children::{collect_child, spawn_child, stop_all, Running};
 pub use children::{default_jobs, locate_k_means};
 pub use folder::{loss_line, suggestion_line};
@@ -50,15 +51,17 @@ pub struct SweepSpec {
 }
 
 impl SweepSpec {
-    /// A sweep of K = 2..=20 on `image` with every default.
+    /// A sweep of K = 2..=20 on `image` with every default; its jobs are [`default_jobs`] for the
+    /// default pixel limit (which reads the image's header).
     pub fn new(image: impl Into<PathBuf>) -> Self {
+        let image = image.into();
         Self {
-            image: image.into(),
+            jobs: default_jobs(&image, DEFAULT_MAX_PIXELS),
+            image,
             one_round: false,
             options: ClusterOptions::default(),
             k_min: DEFAULT_K_MIN,
             k_max: DEFAULT_K_MAX,
-            jobs: default_jobs(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
             k_means: None,
             timeout: None,
