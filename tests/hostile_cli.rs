@@ -192,14 +192,9 @@ fn the_pixel_limit_is_an_option() {
 
 /// Makes a FIFO (a named pipe) at `path`.
 fn make_fifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
+    // (`mkfifo`, POSIX's, rather than a system call that not every Unix's rustix offers.)
+    let made = Command::new("mkfifo").arg(path).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
 }
 
 #[test]
@@ -810,6 +805,23 @@ fn find_k_in(dir: &Path, tmp: &Path) -> Command {
     let mut cmd = Command::new(bin("find_k"));
     cmd.current_dir(dir).env("TMPDIR", tmp);
     cmd
+}
+
+/// Every child reads the image, so a pipe would reach the first alone (and a FIFO no one writes to
+/// would hold every child for ever): find_k refuses one before any child runs.
+#[test]
+fn find_k_refuses_a_pipe_before_any_child_reads_it() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    make_fifo(&dir.path().join("photo.jpg"));
+    // (The time limit only stops a hang from stalling the tests; nothing is timed.)
+    let out = assert_cmd::Command::from_std(find_k_in(dir.path(), tmp.path()))
+        .args(["photo.jpg", "-o"])
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    assert_one_error(&out, 1, "'photo.jpg': it is a pipe or a device");
+    assert!(all_entries(dir.path()).len() == 1 && all_entries(tmp.path()).is_empty());
 }
 
 /// A `--k-means` stand-in script in `dir` with `body`; `$K` is the real k_means.

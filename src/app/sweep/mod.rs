@@ -183,6 +183,14 @@ pub fn run_sweep(
             why: "it is a folder; find_k sweeps one image",
         });
     }
+    // Every child reads the image: a pipe's bytes would go to the first alone.
+    if std::fs::metadata(&spec.image).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::NotOneImage {
+            path: spec.image.clone(),
+            why: "it is a pipe or a device, which find_k cannot read once for each K; save it to \
+                  a file first",
+        });
+    }
     let k_means = locate_k_means(spec.k_means.as_deref())?;
     // An out-dir that cannot hold the run folder is reported now, not after the whole sweep.
     if let Ok(meta) = std::fs::metadata(&spec.out_dir) {
