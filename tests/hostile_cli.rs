@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{all_entries, blob_image, gradient_image, k_means_run, only_run_dir, save};
+use common::{
+    all_entries, blob_image, gradient_image, k_means_run, only_run_dir, read_colors, save,
+};
 use image::{ImageFormat, RgbImage};
 use tempfile::tempdir;
 
@@ -762,6 +764,58 @@ fn a_signal_mid_run_removes_everything_and_exits_128_plus_its_number() {
         assert_eq!(out.status.code(), Some(code), "{sig:?}");
         assert!(!dir.path().join("new").exists(), "{sig:?} left the out-dir");
     }
+}
+
+/// A folder's lines come as its images finish, in name order: a run stopped midway has said which
+/// images it finished, and their run folders stay; the unfinished image leaves nothing.
+#[test]
+fn a_folder_stopped_midway_has_told_which_images_it_finished() {
+    use std::io::BufRead;
+    let dir = tempdir().unwrap();
+    let set = dir.path().join("set");
+    fs::create_dir(&set).unwrap();
+    save(&set, "a.png", &blob_image(2, 8, 8));
+    save(&set, "b.png", &gradient_image(400, 300));
+    // a.png takes moments, b.png minutes: the signal surely comes while b.png runs.
+    let mut child = Command::new(bin("k_means"))
+        .current_dir(dir.path())
+        .args(["set", "64", "-c", "--best", "--restarts", "1000"])
+        .args(["--max-epochs", "100000", "--seed", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    // (The time limit only stops a run that prints nothing until the end from stalling the tests.)
+    let (sent, first) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        sent.send(first).unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        rest
+    });
+    let Ok(first) = first.recv_timeout(Duration::from_secs(300)) else {
+        let _ = child.kill();
+        panic!("no line while the folder ran");
+    };
+    assert!(first.starts_with("set/a.png: k = 64: "), "{first}");
+    signal(child.id(), rustix::process::Signal::TERM);
+    let rest = reader.join().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{rest}");
+    assert_eq!(rest, "", "nothing more is printed");
+    let run = first.trim_end().rsplit(" -> ").next().unwrap();
+    let entries = all_entries(&dir.path().join("output"));
+    assert_eq!(
+        entries.len(),
+        3,
+        "a.png's folder and its two files: {entries:?}"
+    );
+    // Two stripes, each of two colours (its noise): all four, each a colour of the palette.
+    assert_eq!(read_colors(&dir.path().join(run), 64).len(), 4);
+    assert!(dir.path().join(run).join("details.txt").is_file());
 }
 
 #[test]

@@ -72,8 +72,6 @@ fn waves(pixels: &[u64], limit: u64) -> Vec<Range<usize>> {
 pub struct BatchReport {
     /// Each image and what its run gave, in name order.
     pub runs: Vec<(PathBuf, Result<JobReport>)>,
-    /// With a shared palette: its run folder and the lines saying what was written there.
-    pub shared: Option<(PathBuf, Vec<String>)>,
     /// Seconds for the whole folder.
     pub seconds: f64,
 }
@@ -96,71 +94,84 @@ impl BatchReport {
     }
 }
 
-/// Runs `template` (whose `image` is the folder) on `images` (the folder's, from [`images_in`]),
-/// `on_done` called as each image finishes (from any thread). With `shared`, one palette for all
-/// (see the module).
+/// Runs `spec` (whose `image` is the folder) on `images` (the folder's, from [`images_in`]);
+/// `on_done(i, result)` is called as the `i`-th image finishes (from any thread, in any order), so
+/// that what is done can be told before the whole folder is.
 ///
 /// # Errors
-/// When there is no image, or (shared) no image can be read or the shared palette cannot be
-/// written. A single bad image is not an error of the whole: its own result says what went wrong.
+/// When there is no image. A single bad image is not an error of the whole: its own result says
+/// what went wrong.
 pub fn run_batch(
-    template: &JobSpec,
+    spec: &JobSpec,
     images: &[PathBuf],
-    shared: bool,
-    on_done: impl Fn(&Path) + Sync,
+    on_done: impl Fn(usize, &Result<JobReport>) + Sync,
 ) -> Result<BatchReport> {
     let start = Instant::now();
-    let folder = &template.image;
-    if images.is_empty() {
-        return Err(Error::NotOneImage {
-            path: folder.clone(),
-            why: "the folder holds no image",
-        });
-    }
-    let mut spec = template.clone();
-    let mut shared_out = None;
-    if shared {
-        let (path, colors, lines) = shared_palette(template, images)?;
-        spec.palette = Some((path.clone(), colors));
-        spec.whole_palette = true;
-        shared_out = Some((
-            path.parent().map(Path::to_path_buf).unwrap_or_default(),
-            lines,
-        ));
-    }
+    no_image_is_an_error(spec, images)?;
     // Images are drawn in parallel, but only as many at once as their pixels fit within the pixel
     // limit of one image (a picture whose size is not known counts as the limit), so memory stays
     // within what one picture at the limit takes however many cores the machine has: in waves of
     // consecutive images, each wave in parallel. (A budget that rayon's threads waited on could
     // deadlock: the thread waiting could be the one holding it, deep in a clustering.)
-    let limit = template.options.load_limits().max_pixels;
+    let limit = spec.options.load_limits().max_pixels;
     let pixels: Vec<u64> = images
         .iter()
         .map(|image| picture_size(image).map_or(limit, |(w, h)| u64::from(w) * u64::from(h)))
         .collect();
     let mut runs = Vec::with_capacity(images.len());
     for wave in waves(&pixels, limit) {
-        runs.par_extend(images[wave].par_iter().map(|image| {
+        let first = wave.start;
+        runs.par_extend(images[wave].par_iter().enumerate().map(|(i, image)| {
             let mut one = spec.clone();
             one.image = image.clone();
             let result = run_job(&one, |_| {});
-            on_done(image);
+            on_done(first + i, &result);
             (image.clone(), result)
         }));
     }
     Ok(BatchReport {
         runs,
-        shared: shared_out,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
 
-/// Clusters the merged histogram of `images` and writes the palette once: returns the path of its
-/// `colors_k{K}.txt`, the colours (most-used over the whole set first), and the lines to print.
-fn shared_palette(
-    template: &JobSpec,
-    images: &[PathBuf],
-) -> Result<(PathBuf, Vec<[u8; 3]>, Vec<String>)> {
+fn no_image_is_an_error(spec: &JobSpec, images: &[PathBuf]) -> Result<()> {
+    if images.is_empty() {
+        return Err(Error::NotOneImage {
+            path: spec.image.clone(),
+            why: "the folder holds no image",
+        });
+    }
+    Ok(())
+}
+
+/// One palette for a folder's images, written in a run folder of its own (see the module).
+#[derive(Debug, Clone)]
+pub struct SharedPalette {
+    /// Its `colors_k{K}.txt`.
+    pub colors_path: PathBuf,
+    /// The colours, most-used over the whole set first.
+    pub colors: Vec<[u8; 3]>,
+    /// The lines saying what was written.
+    pub lines: Vec<String>,
+}
+
+impl SharedPalette {
+    /// `spec` drawing with this palette (all of it, in its order) instead of clustering.
+    pub fn apply_to(&self, spec: &mut JobSpec) {
+        spec.palette = Some((self.colors_path.clone(), self.colors.clone()));
+        spec.whole_palette = true;
+    }
+}
+
+/// Clusters the merged histogram of `images` with the options of `template` (whose `image` is the
+/// folder) and writes the palette once, in `OUT_DIR/shared_palette<SHA-256>/`.
+///
+/// # Errors
+/// When there is no image, no image can be read (one that cannot is reported when it is drawn), or
+/// the palette cannot be written.
+pub fn shared_palette(template: &JobSpec, images: &[PathBuf]) -> Result<SharedPalette> {
+    no_image_is_an_error(template, images)?;
     let limits = template.options.load_limits();
     // Histograms one image at a time, merged into counts per colour key (u64: a set may hold more
     // pixels than a u32 counts).
@@ -244,7 +255,11 @@ fn shared_palette(
     );
     staging.write("details.txt", details.as_bytes())?;
     staging.commit()?;
-    Ok((colors_path, colors, lines))
+    Ok(SharedPalette {
+        colors_path,
+        colors,
+        lines,
+    })
 }
 
 #[cfg(test)]

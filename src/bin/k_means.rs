@@ -1,8 +1,10 @@
 //! `k_means IMAGE K [-c -g -l -i -p -o]`: redraw an image with K colours.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 use clap::{CommandFactory, Parser};
 use kquant::app::{
@@ -179,8 +181,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// `k_means FOLDER K`: every image of the folder, one line each, then a summary line; exit 1 if
-/// any image failed (each failure is its own `error:` line).
+/// `k_means FOLDER K`: every image of the folder, one line each in name order, printed as soon as
+/// it and every image before it are done (so that a run stopped midway has said which images it
+/// finished), then a summary line; exit 1 if any image failed (each failure is its own `error:`
+/// line).
 fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
     let images = match kquant::app::images_in(&spec.image) {
         Ok(images) => images,
@@ -189,8 +193,41 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut spec = spec.clone();
+    let mut printed = Ok(());
+    if cli.shared_palette {
+        match kquant::app::shared_palette(&spec, &images) {
+            Ok(shared) => {
+                printed = print_lines(&shared.lines);
+                shared.apply_to(&mut spec);
+            }
+            Err(e) => {
+                kquant::app::report_error(&e.to_string());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let progress = progress_bar(images.len() as u64, "images");
-    let result = kquant::app::run_batch(spec, &images, cli.shared_palette, |_| progress.inc(1));
+    let in_order = Mutex::new(InOrder {
+        next: 0,
+        waiting: BTreeMap::new(),
+        printed,
+    });
+    let result = kquant::app::run_batch(&spec, &images, |i, result| {
+        progress.inc(1);
+        let line = match result {
+            Ok(r) => Ok(format!(
+                "{}: {} -> {}",
+                images[i].display(),
+                r.summary,
+                r.run_dir.display()
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut in_order = in_order.lock().unwrap_or_else(PoisonError::into_inner);
+        in_order.waiting.insert(i, line);
+        progress.suspend(|| in_order.print_ready());
+    });
     progress.finish_and_clear();
     let report = match result {
         Ok(report) => report,
@@ -199,32 +236,49 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut out = std::io::stdout().lock();
-    let mut print = || -> std::io::Result<()> {
-        for line in report.shared.iter().flat_map(|(_, lines)| lines) {
-            writeln!(out, "{line}")?;
-        }
-        for (image, run) in &report.runs {
-            match run {
-                Ok(r) => writeln!(
-                    out,
-                    "{}: {} -> {}",
-                    image.display(),
-                    r.summary,
-                    r.run_dir.display()
-                )?,
-                Err(e) => kquant::app::report_error(&e.to_string()),
-            }
-        }
-        writeln!(out, "{}", report.summary())?;
-        out.flush()
-    };
+    let printed = in_order
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .printed
+        .and_then(|()| print_lines(&[report.summary()]));
     let done = if report.failed() > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     };
-    kquant::app::exit_after_printing(print(), done)
+    kquant::app::exit_after_printing(printed, done)
+}
+
+/// The lines of a folder's images, held until every image before theirs is printed.
+struct InOrder {
+    /// The index of the next image to print.
+    next: usize,
+    /// Finished images not yet printed: a line for stdout, or an error line.
+    waiting: BTreeMap<usize, Result<String, String>>,
+    /// The first failed write to stdout, after which nothing more is printed there.
+    printed: std::io::Result<()>,
+}
+
+impl InOrder {
+    fn print_ready(&mut self) {
+        while let Some(line) = self.waiting.remove(&self.next) {
+            self.next += 1;
+            match line {
+                Ok(line) if self.printed.is_ok() => self.printed = print_lines(&[line]),
+                Ok(_) => {}
+                Err(e) => kquant::app::report_error(&e),
+            }
+        }
+    }
+}
+
+/// `lines` on stdout, flushed (a folder's lines go out as they come).
+fn print_lines(lines: &[String]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
 }
 
 /// Reads the files of `--palette` and `--fixed` into `spec`, before any work, so a bad file costs

@@ -157,12 +157,13 @@ const PROBE_BYTES: u64 = 1 << 20;
 const PROBE_ALLOC: u64 = 64 << 20;
 
 /// The width and height that the header of the regular file at `path` gives (as stored, before the
-/// EXIF orientation), learnt from at most [`PROBE_BYTES`] of it: no pixel is decoded. A TIFF whose
-/// directory is at the end is read there by seeking. Used to share memory out between pictures
-/// before any is decoded, so anything unexpected (not a regular file, not an image, a header not
-/// within those bytes, a decoder's error or panic) is `None`, and the caller assumes the largest
-/// picture; the loader still checks every file in full.
-pub(crate) fn picture_size(path: &Path) -> Option<(u32, u32)> {
+/// EXIF orientation), learnt from at most 1 MiB of it: no pixel is decoded, and a bomb's claim is
+/// given, not believed into an allocation. A TIFF whose directory is at its end is read there by
+/// seeking. Meant for sharing memory out between pictures before any is decoded (kquant's folders
+/// and `find_k`), so anything unexpected is `None`: not a regular file (a pipe's bytes, once read,
+/// would be gone), not an image, a header beyond the first MiB, a decoder's error or panic. It
+/// checks nothing else: [`load_picture_with`] still refuses a damaged file.
+pub fn picture_size(path: &Path) -> Option<(u32, u32)> {
     // A pipe's bytes, once read, would be gone for the loader (and opening one waits for a writer).
     if !std::fs::metadata(path).ok()?.is_file() {
         return None;
