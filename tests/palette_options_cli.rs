@@ -655,12 +655,14 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
     // An image whose four colours are the palette, in equal parts.
     let swatch = image::RgbImage::from_fn(4, 1, |x, _| image::Rgb(brand[x as usize]));
     swatch.save(dir.path().join("p_image.png")).unwrap();
+    swatch.save(dir.path().join("p_image.tga")).unwrap(); // no signature: told by its name
     let mut names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
     for (name, text) in &files {
         fs::write(dir.path().join(name), text).unwrap();
     }
     names.push("p.ase");
     names.push("p_image.png");
+    names.push("p_image.tga");
     let mut folders = std::collections::BTreeSet::new();
     for name in names {
         let out = format!("out_{name}");
@@ -696,8 +698,8 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
             assert_eq!(dist(d.0), best, "{name}");
         }
     }
-    // The same colours are the same run, whatever the file's format (the image lists them in
-    // another order, so it names another run).
+    // The same colours are the same run, whatever the file's format (the images, PNG and TGA,
+    // list them in another order, so they name another run).
     assert_eq!(folders.len(), 2, "{folders:?}");
 
     // K at most the palette's size: the first K colours.

@@ -120,7 +120,16 @@ pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture, Er
 /// # Errors
 /// As [`load_picture_with`], but for reading.
 pub fn decode_picture(bytes: &[u8], limits: &LoadLimits) -> Result<Picture, Error> {
-    let path = Path::new("<memory>");
+    decode_read(bytes, Path::new("<memory>"), limits)
+}
+
+/// [`decode_picture`] for the bytes read from the file at `path`: errors name it, and a TGA is
+/// told by its name.
+pub(crate) fn decode_read(
+    bytes: &[u8],
+    path: &Path,
+    limits: &LoadLimits,
+) -> Result<Picture, Error> {
     if bytes.len() as u64 > limits.max_file_bytes() {
         return Err(Error::FileTooLarge {
             path: path.to_path_buf(),

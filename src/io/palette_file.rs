@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::error::{ImageError, PaletteFileError, PaletteProblem};
-use super::load::{decode_picture, LoadLimits};
+use super::load::{decode_read, format_of, LoadLimits};
 use crate::kmeans::params::MAX_K;
 use crate::palette_text::parse_palette_text;
 use crate::pixels::ColorHistogram;
@@ -40,12 +40,12 @@ pub fn read_palette_file(
         .take(MAX_TEXT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| err(PaletteProblem::Read(e)))?;
-    let colors = if image::guess_format(&bytes).is_ok() {
+    let colors = if format_of(&bytes, path).is_some() {
         let rest = (limits.max_file_bytes() + 1).saturating_sub(bytes.len() as u64);
         file.take(rest)
             .read_to_end(&mut bytes)
             .map_err(|e| err(PaletteProblem::Read(e)))?;
-        let picture = decode_picture(&bytes, limits).map_err(|e| match e {
+        let picture = decode_read(&bytes, path, limits).map_err(|e| match e {
             ImageError::Decode { source, .. } => err(PaletteProblem::Decode(source)),
             other => err(PaletteProblem::Image(Box::new(other))),
         })?;
