@@ -99,6 +99,35 @@ fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
+/// A 16x16 PNG whose colour profile (iCCP) inflates to `mib` MiB of zeros: a file of about a
+/// kilobyte per MiB.
+fn png_profile_bomb(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    // A MiB of zeros as raw deflate blocks ending on a byte (a sync flush): every copy of them
+    // inflates to another MiB, its back-references reaching only zeros.
+    let mut deflate = Compress::new(Compression::best(), false);
+    let mut block = Vec::with_capacity(1 << 16);
+    deflate
+        .compress_vec(&vec![0; 1 << 20], &mut block, FlushCompress::Sync)
+        .unwrap();
+    assert_eq!(deflate.total_in(), 1 << 20);
+    let mut profile = b"bomb\0\0\x78\xda".to_vec(); // name, method, zlib header
+    for _ in 0..mib {
+        profile.extend(&block);
+    }
+    profile.extend([0x03, 0x00]); // the last block: empty
+    let zeros = (mib as u64) << 20;
+    profile.extend((((zeros % 65521) << 16) as u32 | 1).to_be_bytes()); // Adler-32 of the zeros
+    let png = encode(&gradient_image(16, 16), ImageFormat::Png);
+    let ihdr_end = 8 + 25;
+    [
+        &png[..ihdr_end],
+        &png_chunk(b"iCCP", &profile),
+        &png[ihdr_end..],
+    ]
+    .concat()
+}
+
 /// A 35-byte GIF whose logical screen is `width x height`, holding one 1x1 image.
 fn gif_bomb(width: u16, height: u16) -> Vec<u8> {
     let mut gif = b"GIF89a".to_vec();
@@ -153,6 +182,19 @@ fn bombs_are_refused_from_their_header_within_a_memory_limit() {
     save(dir.path(), "ok.png", &blob_image(3, 60, 40));
     let out = limited("k_means", dir.path(), &["ok.png", "3", "-i", "-p", "--png"]);
     assert_success(&out);
+}
+
+/// A PNG's colour profile is compressed and inflated whole before the pixels: a 1.5 MB file
+/// claimed 1.5 GB for a 16x16 picture. It may take no more than its picture allows, plus 16 MiB;
+/// kquant does not use the profile, so the picture is drawn as if it had none.
+#[test]
+fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
+    let dir = tempdir().unwrap();
+    fs::write(dir.path().join("p.png"), png_profile_bomb(1536)).unwrap();
+    let out = limited("k_means", dir.path(), &["p.png", "3", "-c", "--seed", "1"]);
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 of 3 colours used"), "{stdout}");
 }
 
 #[test]

@@ -30,6 +30,10 @@ pub const DEFAULT_MAX_PIXELS: u64 = 256_000_000;
 /// (16-bit RGBA), so every real file of an allowed size is read.
 const FILE_BYTES_PER_PIXEL: u64 = 8;
 
+/// What a PNG may allocate beyond its picture (at 8 bytes a pixel): its colour profile, which the
+/// decoder inflates whole (real ones are a few KB to a few MB), and its text.
+const METADATA_BYTES: u64 = 16 << 20;
+
 /// Bytes read before the format is known: enough for every signature the decoders recognise.
 const SIGNATURE_BYTES: u64 = 64;
 
@@ -283,12 +287,22 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
             source,
         })
     };
+    // A PNG's colour profile (iCCP) is compressed, and its decoder inflates it whole, before the
+    // pixels, within the allocation limit: a 1 MB file could take 1 GB for a 16x16 picture. So a
+    // PNG may allocate what its own picture needs at most, and METADATA_BYTES besides.
+    let max_alloc = match png_pixels(bytes).filter(|_| format == ImageFormat::Png) {
+        Some(pixels) => pixels
+            .saturating_mul(FILE_BYTES_PER_PIXEL)
+            .saturating_add(METADATA_BYTES)
+            .min(limits.max_alloc()),
+        None => limits.max_alloc(),
+    };
     let open = || {
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
         let mut image_limits = image::Limits::default();
         image_limits.max_image_width = None;
         image_limits.max_image_height = None;
-        image_limits.max_alloc = Some(limits.max_alloc());
+        image_limits.max_alloc = Some(max_alloc);
         reader.limits(image_limits);
         reader.into_decoder()
     };
@@ -574,6 +588,14 @@ fn plain(text: &str) -> String {
 
 /// Checks a PNG's chunk structure and checksums, so damage gets a plain message (the decoder's is a
 /// debug dump) and a cut file is called truncated.
+/// The pixels of a PNG's picture, from its IHDR chunk (the first, by the format).
+fn png_pixels(bytes: &[u8]) -> Option<u64> {
+    let ihdr = bytes.get(12..24).filter(|h| h.starts_with(b"IHDR"))?;
+    let width = u32::from_be_bytes([ihdr[4], ihdr[5], ihdr[6], ihdr[7]]);
+    let height = u32::from_be_bytes([ihdr[8], ihdr[9], ihdr[10], ihdr[11]]);
+    Some(u64::from(width) * u64::from(height))
+}
+
 fn check_png(bytes: &[u8]) -> Result<(), StructureDamage> {
     let mut pos = 8;
     loop {
