@@ -99,7 +99,7 @@ fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
-/// A 16x16 PNG whose colour profile (iCCP) inflates to `mib` MiB of zeros: a file of about a
+/// A 16x16 RGBA PNG whose colour profile (iCCP) inflates to `mib` MiB of zeros: a file of about a
 /// kilobyte per MiB.
 fn png_profile_bomb(mib: usize) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress};
@@ -118,7 +118,10 @@ fn png_profile_bomb(mib: usize) -> Vec<u8> {
     profile.extend([0x03, 0x00]); // the last block: empty
     let zeros = (mib as u64) << 20;
     profile.extend((((zeros % 65521) << 16) as u32 | 1).to_be_bytes()); // Adler-32 of the zeros
-    let png = encode(&gradient_image(16, 16), ImageFormat::Png);
+    let rgba = image::DynamicImage::ImageRgb8(gradient_image(16, 16)).to_rgba8();
+    let mut png = Vec::new();
+    rgba.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .unwrap();
     let ihdr_end = 8 + 25;
     [
         &png[..ihdr_end],
@@ -185,16 +188,25 @@ fn bombs_are_refused_from_their_header_within_a_memory_limit() {
 }
 
 /// A PNG's colour profile is compressed and inflated whole before the pixels: a 1.5 MB file
-/// claimed 1.5 GB for a 16x16 picture. It may take no more than its picture allows, plus 16 MiB;
-/// kquant does not use the profile, so the picture is drawn as if it had none.
+/// claimed 1.5 GB for a 16x16 picture, alone or inside an icon (whose decoder reads it with no
+/// limit at all). kquant does not use the profile: the picture is drawn as if it had none.
 #[test]
 fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
     let dir = tempdir().unwrap();
-    fs::write(dir.path().join("p.png"), png_profile_bomb(1536)).unwrap();
-    let out = limited("k_means", dir.path(), &["p.png", "3", "-c", "--seed", "1"]);
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("3 of 3 colours used"), "{stdout}");
+    let png = png_profile_bomb(1536);
+    fs::write(dir.path().join("p.png"), &png).unwrap();
+    // An icon of one entry: 16x16, 32 bits a pixel, the PNG right after the directory.
+    let mut ico = vec![0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0];
+    ico.extend((png.len() as u32).to_le_bytes());
+    ico.extend(22u32.to_le_bytes());
+    ico.extend(&png);
+    fs::write(dir.path().join("p.ico"), &ico).unwrap();
+    for name in ["p.png", "p.ico"] {
+        let out = limited("k_means", dir.path(), &[name, "3", "-c", "--seed", "1"]);
+        assert_success(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("3 of 3 colours used"), "{name}: {stdout}");
+    }
 }
 
 #[test]

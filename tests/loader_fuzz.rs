@@ -1,6 +1,7 @@
 //! Thousands of damaged small images through the loader: truncations, flipped bytes and edited
-//! header fields of JPEG (baseline and progressive), PNG, GIF, BMP, TIFF and WebP files. Whatever
-//! the damage, loading returns (never panics), and never allocates more than the limit allows.
+//! header fields of JPEG (baseline and progressive), PNG, GIF, BMP, TIFF, WebP and ICO files.
+//! Whatever the damage, loading returns (never panics), and never allocates more than the limit
+//! allows.
 //!
 //! This binary holds one test, so the allocation counter sees only the loader's work.
 
@@ -80,7 +81,7 @@ fn encoded(format: ImageFormat) -> Vec<u8> {
     let mut out = Vec::new();
     let img = scene(37, 23);
     match format {
-        ImageFormat::WebP | ImageFormat::Gif => {
+        ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Ico => {
             let rgba: RgbaImage = image::DynamicImage::ImageRgb8(img).to_rgba8();
             rgba.write_to(&mut Cursor::new(&mut out), format).unwrap();
         }
@@ -107,6 +108,7 @@ fn originals() -> Vec<Vec<u8>> {
         ImageFormat::Bmp,
         ImageFormat::Tiff,
         ImageFormat::WebP,
+        ImageFormat::Ico,
     ]
     .into_iter()
     .map(encoded)
@@ -161,7 +163,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn damaged_files_never_panic_nor_allocate_past_the_limit(which in 0usize..7, damage in damage()) {
+    fn damaged_files_never_panic_nor_allocate_past_the_limit(which in 0usize..8, damage in damage()) {
         thread_local! {
             static ORIGINALS: Vec<Vec<u8>> = originals();
         }

@@ -30,6 +30,9 @@ pub const DEFAULT_MAX_PIXELS: u64 = 256_000_000;
 /// (16-bit RGBA), so every real file of an allowed size is read.
 const FILE_BYTES_PER_PIXEL: u64 = 8;
 
+/// The eight bytes every PNG starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
 /// What a PNG may allocate beyond its picture (at 8 bytes a pixel): its colour profile, which the
 /// decoder inflates whole (real ones are a few KB to a few MB), and its text.
 const METADATA_BYTES: u64 = 16 << 20;
@@ -288,17 +291,28 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         })
     };
     // A PNG's colour profile (iCCP) is compressed, and its decoder inflates it whole, before the
-    // pixels, within the allocation limit: a 1 MB file could take 1 GB for a 16x16 picture. So a
-    // PNG may allocate what its own picture needs at most, and METADATA_BYTES besides.
-    let max_alloc = match png_pixels(bytes).filter(|_| format == ImageFormat::Png) {
+    // pixels, within the allocation limit: a 1 MB file could take 1 GB for a 16x16 picture (also
+    // inside an icon). So a PNG may allocate what its own picture needs at most, and
+    // METADATA_BYTES besides; an icon, what its largest picture can need (256 x 256).
+    let own_pixels = match format {
+        ImageFormat::Png => png_pixels(bytes),
+        ImageFormat::Ico => Some(256 * 256),
+        _ => None,
+    };
+    let max_alloc = match own_pixels {
         Some(pixels) => pixels
             .saturating_mul(FILE_BYTES_PER_PIXEL)
             .saturating_add(METADATA_BYTES)
             .min(limits.max_alloc()),
         None => limits.max_alloc(),
     };
+    // The icon decoder reads an embedded PNG with no limit at all: its profile is renamed away.
+    let unprofiled = (format == ImageFormat::Ico)
+        .then(|| ico_without_profiles(bytes))
+        .flatten();
+    let icon = unprofiled.as_deref();
     let open = || {
-        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        let mut reader = ImageReader::with_format(Cursor::new(icon.unwrap_or(bytes)), format);
         let mut image_limits = image::Limits::default();
         image_limits.max_image_width = None;
         image_limits.max_image_height = None;
@@ -588,6 +602,45 @@ fn plain(text: &str) -> String {
 
 /// Checks a PNG's chunk structure and checksums, so damage gets a plain message (the decoder's is a
 /// debug dump) and a cut file is called truncated.
+/// A copy of the icon `ico` whose embedded PNGs' colour profiles (iCCP chunks) are renamed to a
+/// chunk no decoder reads, with their checksums made anew, or `None` when it holds none. The
+/// `image` crate's icon decoder reads an embedded PNG without any limit, so a profile inflating to
+/// gigabytes would be inflated whole; kquant does not use profiles.
+fn ico_without_profiles(ico: &[u8]) -> Option<Vec<u8>> {
+    let count = u16::from_le_bytes([*ico.get(4)?, *ico.get(5)?]);
+    let mut copy: Option<Vec<u8>> = None;
+    for i in 0..usize::from(count) {
+        let Some(entry) = ico.get(6 + 16 * i..22 + 16 * i) else {
+            break;
+        };
+        let le = |at: usize| {
+            u32::from_le_bytes([entry[at], entry[at + 1], entry[at + 2], entry[at + 3]])
+        };
+        let start = le(12) as usize;
+        let data = ico.get(start..start.saturating_add(le(8) as usize).min(ico.len()));
+        if !data.is_some_and(|d| d.starts_with(PNG_SIGNATURE)) {
+            continue;
+        }
+        let data = data.unwrap_or_default();
+        let mut pos = PNG_SIGNATURE.len();
+        while let Some(header) = data.get(pos..pos + 8) {
+            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            let Some(end) = (pos + 12).checked_add(len).filter(|&e| e <= data.len()) else {
+                break;
+            };
+            if &header[4..8] == b"iCCP" {
+                let copy = copy.get_or_insert_with(|| ico.to_vec());
+                let chunk = &mut copy[start + pos + 4..start + end];
+                chunk[..4].copy_from_slice(b"icCP");
+                let crc = crc32fast::hash(&chunk[..4 + len]).to_be_bytes();
+                chunk[4 + len..].copy_from_slice(&crc);
+            }
+            pos = end;
+        }
+    }
+    copy
+}
+
 /// The pixels of a PNG's picture, from its IHDR chunk (the first, by the format).
 fn png_pixels(bytes: &[u8]) -> Option<u64> {
     let ihdr = bytes.get(12..24).filter(|h| h.starts_with(b"IHDR"))?;
