@@ -922,14 +922,18 @@ fn find_k_refuses_a_pipe_before_any_child_reads_it() {
     let dir = tempdir().unwrap();
     let tmp = tempdir().unwrap();
     make_fifo(&dir.path().join("photo.jpg"));
-    // (The time limit only stops a hang from stalling the tests; nothing is timed.)
-    let out = assert_cmd::Command::from_std(find_k_in(dir.path(), tmp.path()))
-        .args(["photo.jpg", "-o"])
-        .timeout(Duration::from_secs(300))
-        .output()
-        .unwrap();
-    assert_one_error(&out, 1, "'photo.jpg': it is a pipe or a device");
-    assert!(all_entries(dir.path()).len() == 1 && all_entries(tmp.path()).is_empty());
+    // A FIFO, and `-`, standard input.
+    for name in ["photo.jpg", "-"] {
+        // (The time limit only stops a hang from stalling the tests; nothing is timed.)
+        let out = assert_cmd::Command::from_std(find_k_in(dir.path(), tmp.path()))
+            .args(["-o", "--", name])
+            .write_stdin(encode(&blob_image(3, 30, 20), ImageFormat::Png))
+            .timeout(Duration::from_secs(300))
+            .output()
+            .unwrap();
+        assert_one_error(&out, 1, &format!("'{name}': it is a pipe or a device"));
+        assert!(all_entries(dir.path()).len() == 1 && all_entries(tmp.path()).is_empty());
+    }
 }
 
 /// A `--k-means` stand-in script in `dir` with `body`; `$K` is the real k_means.

@@ -333,6 +333,46 @@ fn a_tga_is_read_by_its_name() {
     assert!(!dir.path().join("other").exists());
 }
 
+/// `-` is standard input, as for other Unix tools: the same picture as from its file (the run
+/// folder is named by `-`), bounded and checked as a pipe is.
+#[test]
+fn a_dash_reads_the_image_from_standard_input() {
+    let dir = tempdir().unwrap();
+    let png = save(dir.path(), "blobs.png", &blob_image(3, 30, 20));
+    let bytes = fs::read(&png).unwrap();
+    let stdout = success_stdout(
+        k_means(dir.path())
+            .args(["-", "3", "-c", "--png", "--seed", "1", "--out-dir", "piped"])
+            .write_stdin(bytes.clone()),
+    );
+    // A pipe's size is not known, so the PNG's line does not compare it.
+    assert!(
+        stdout.contains("KB) saved to") && !stdout.contains("the input is"),
+        "{stdout}"
+    );
+    let piped = only_run_dir(&dir.path().join("piped"));
+    let named = k_means_run(dir.path(), &["blobs.png", "3", "-c", "--seed", "1"]);
+    assert_eq!(read_colors(&piped, 3), read_colors(&named, 3));
+    let details = fs::read_to_string(piped.join("details.txt")).unwrap();
+    assert!(details.contains("\nimage: -\n"), "{details}");
+    // Nothing, a cut picture: one error line naming `-`.
+    for (input, says) in [
+        (Vec::new(), "cannot read image '-': the file is empty"),
+        (
+            bytes[..bytes.len() / 2].to_vec(),
+            "cannot read image '-': the PNG is",
+        ),
+    ] {
+        k_means(dir.path())
+            .args(["-", "3", "-c", "--out-dir", "other"])
+            .write_stdin(input)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(says)));
+    }
+    assert!(!dir.path().join("other").exists());
+}
+
 #[test]
 fn bad_input_gets_one_clear_error_and_leaves_nothing() {
     let mut png = Vec::new();

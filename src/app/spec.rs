@@ -201,6 +201,11 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// Whether the image is `-`: standard input.
+    pub fn reads_stdin(&self) -> bool {
+        self.image.as_os_str() == "-"
+    }
+
     /// A run of `k` colours on `image` with no optional file and every default.
     pub fn new(image: impl Into<PathBuf>, k: usize) -> Self {
         Self {

@@ -40,8 +40,8 @@ Example:
 #[derive(Debug, Parser)]
 #[command(name = "k_means", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// The image (JPEG, PNG, GIF, BMP, TIFF, WebP, ...), or a folder: every image in it (not in its
-    /// subfolders) gets its own run folder. Pixels with alpha 0 are left out.
+    /// The image (JPEG, PNG, GIF, BMP, TIFF, WebP, ...), `-` for standard input, or a folder: every
+    /// image in it (not in its subfolders) gets its own run folder. Pixels with alpha 0 are left out.
     image: PathBuf,
     /// Number of colours, 1 to 256.
     #[arg(value_parser = clap::value_parser!(u16).range(1..=256))]

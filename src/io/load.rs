@@ -121,6 +121,17 @@ pub fn load_picture_with(path: &Path, limits: &LoadLimits) -> Result<Picture, Er
     decode_bytes(&bytes, path, limits)
 }
 
+/// Reads an image from `stream` (standard input, a socket) within `limits`, as
+/// [`load_picture_with`] reads a pipe: its first bytes must be an image's signature, and no more
+/// than [`LoadLimits::max_file_bytes`] are read. Errors name the picture `name`.
+///
+/// # Errors
+/// As [`load_picture_with`].
+pub fn read_picture(stream: impl Read, name: &Path, limits: &LoadLimits) -> Result<Picture, Error> {
+    let bytes = read_stream(stream, None, name, limits)?;
+    decode_bytes(&bytes, name, limits)
+}
+
 /// Decodes an image held in memory, within `limits`, as [`load_picture_with`] decodes a file
 /// (errors name the picture `<memory>`).
 ///
@@ -482,15 +493,32 @@ fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, Error> {
         path: path.to_path_buf(),
         source,
     };
+    let file = File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(Error::Decode {
+            path: path.to_path_buf(),
+            source: DecodeError::Folder,
+        });
+    }
+    read_stream(&file, meta.is_file().then_some(meta.len()), path, limits)
+}
+
+/// [`read_bounded`] from a stream named `path`, whose size is `size` when it is known.
+fn read_stream(
+    mut stream: impl Read,
+    size: Option<u64>,
+    path: &Path,
+    limits: &LoadLimits,
+) -> Result<Vec<u8>, Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let decode_err = |source: DecodeError| Error::Decode {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(decode_err(DecodeError::Folder));
-    }
     let max = limits.max_file_bytes();
     let file_too_large = || Error::FileTooLarge {
         path: path.to_path_buf(),
@@ -498,7 +526,7 @@ fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, Error> {
         max_pixels: limits.max_pixels,
     };
     let mut bytes = Vec::new();
-    (&file)
+    (&mut stream)
         .take(SIGNATURE_BYTES)
         .read_to_end(&mut bytes)
         .map_err(read_err)?;
@@ -508,13 +536,13 @@ fn read_bounded(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, Error> {
     if format_of(&bytes, path).is_none() {
         return Err(decode_err(DecodeError::UnknownFormat));
     }
-    if meta.is_file() && meta.len() > max {
-        return Err(file_too_large());
+    if let Some(size) = size {
+        if size > max {
+            return Err(file_too_large());
+        }
+        bytes.reserve_exact((size as usize).saturating_sub(bytes.len()));
     }
-    if meta.is_file() {
-        bytes.reserve_exact((meta.len() as usize).saturating_sub(bytes.len()));
-    }
-    (&file)
+    stream
         .take(max + 1 - bytes.len() as u64)
         .read_to_end(&mut bytes)
         .map_err(read_err)?;

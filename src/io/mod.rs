@@ -18,6 +18,6 @@ pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
 pub(crate) use load::format_of;
 pub use load::{
     decode_picture, load_picture, load_picture_with, panic_is_handled, picture_from_dynamic,
-    picture_size, LoadLimits, DEFAULT_MAX_PIXELS,
+    picture_size, read_picture, LoadLimits, DEFAULT_MAX_PIXELS,
 };
 pub use palette_file::{fixed_of_k, palette_of_k, read_palette_file};

@@ -8,6 +8,7 @@ mod measure;
 mod outputs;
 
 use std::hash::BuildHasher;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ use crate::app::report::{details_text, plural};
 use crate::app::run_dir::Staging;
 use crate::app::spec::JobSpec;
 use crate::colorspace::ColorSpace;
-use crate::io::load_picture_with;
+use crate::io::{load_picture_with, read_picture};
 use crate::kmeans::{fit_on, to_color, Clustering, Color, Grid, KMeansParams, Points};
 use crate::palette::Palette;
 use crate::pixels::{ColorHistogram, Picture};
@@ -77,7 +78,22 @@ impl Loaded {
 
 fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
     let start = Instant::now();
-    let picture = load_picture_with(&spec.image, &spec.options.load_limits())?;
+    let limits = spec.options.load_limits();
+    let picture = if spec.reads_stdin() {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Err(crate::io::ImageError::Read {
+                path: spec.image.clone(),
+                source: std::io::Error::other(
+                    "standard input is a terminal: pipe an image into it, or name a file",
+                ),
+            }
+            .into());
+        }
+        read_picture(stdin.lock(), &spec.image, &limits)?
+    } else {
+        load_picture_with(&spec.image, &limits)?
+    };
     timings.decode = start.elapsed();
     let start = Instant::now();
     let loaded = counted(spec, picture)?;

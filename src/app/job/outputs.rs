@@ -99,13 +99,18 @@ pub(super) fn stage_outputs(
             let name = format!("final_image_k{k}.png");
             let png = encode_indexed_png(&loaded.picture, palette, &indices)
                 .map_err(|e| encode_err(&name, e.into()))?;
-            let input = std::fs::metadata(&spec.image).map_or(0, |m| m.len());
+            // (A pipe's size is not known: standard input, `<(curl ...)`.)
+            let input = std::fs::metadata(&spec.image)
+                .ok()
+                .filter(|m| m.is_file() && !spec.reads_stdin())
+                .map_or(String::new(), |m| {
+                    format!("; the input is {} KB", m.len().div_ceil(1024))
+                });
             let what = format!(
-                "final image as PNG ({} colour{}, {} KB; the input is {} KB)",
+                "final image as PNG ({} colour{}, {} KB{input})",
                 palette.len(),
                 plural(palette.len()),
                 png.len().div_ceil(1024),
-                input.div_ceil(1024)
             );
             put(staging, name, &png, what)?;
         }

@@ -184,7 +184,7 @@ pub fn run_sweep(
         });
     }
     // Every child reads the image: a pipe's bytes would go to the first alone.
-    if std::fs::metadata(&spec.image).is_ok_and(|m| !m.is_file()) {
+    if spec.image.as_os_str() == "-" || std::fs::metadata(&spec.image).is_ok_and(|m| !m.is_file()) {
         return Err(Error::NotOneImage {
             path: spec.image.clone(),
             why: "it is a pipe or a device, which find_k cannot read once for each K; save it to \
