@@ -187,13 +187,15 @@ fn bombs_are_refused_from_their_header_within_a_memory_limit() {
     assert_success(&out);
 }
 
-/// A PNG's colour profile is compressed and inflated whole before the pixels: a 1.5 MB file
-/// claimed 1.5 GB for a 16x16 picture, alone or inside an icon (whose decoder reads it with no
-/// limit at all). kquant does not use the profile: the picture is drawn as if it had none.
+/// A PNG's colour profile is compressed and inflated whole before the pixels: a 1 MB file claimed
+/// 1 GB for a 16x16 picture, alone or inside an icon (whose decoder reads it with no limit at
+/// all, also when find_k reads its size). kquant does not use the profile: the picture is drawn
+/// as if it had none.
 #[test]
 fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
     let dir = tempdir().unwrap();
-    let png = png_profile_bomb(1536);
+    // About 1 MB: it fits within the first MiB that a size is read from.
+    let png = png_profile_bomb(1000);
     fs::write(dir.path().join("p.png"), &png).unwrap();
     // An icon of one entry: 16x16, 32 bits a pixel, the PNG right after the directory.
     let mut ico = vec![0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0];
@@ -206,6 +208,11 @@ fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
         assert_success(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("3 of 3 colours used"), "{name}: {stdout}");
+        // find_k reads the picture's size from its header first, within the same limit.
+        let tmp = tempdir().unwrap();
+        let args = [name, "-o", "--k-max", "3", "--seed", "1"];
+        let env = [("TMPDIR", tmp.path().to_str().unwrap())];
+        assert_success(&limited_with("find_k", dir.path(), &args, &env));
     }
 }
 

@@ -180,8 +180,8 @@ pub(crate) fn format_of(head: &[u8], path: &Path) -> Option<ImageFormat> {
 const PROBE_BYTES: u64 = 1 << 20;
 
 /// What the decoders may allocate while reading a header for [`picture_size`] (a palette, a
-/// TIFF's strip offsets): far more than real headers need, far less than a picture.
-const PROBE_ALLOC: u64 = 64 << 20;
+/// TIFF's strip offsets, a PNG's colour profile): far more than real headers need.
+const PROBE_ALLOC: u64 = METADATA_BYTES;
 
 /// The width and height that the header of the regular file at `path` gives (as stored, before the
 /// EXIF orientation), learnt from at most 1 MiB of it: no pixel is decoded, and a bomb's claim is
@@ -205,6 +205,9 @@ pub fn picture_size(path: &Path) -> Option<(u32, u32)> {
     };
     guarded(|| {
         let format = format_of(reader.fill_buf().ok()?, path)?;
+        if format == ImageFormat::Ico {
+            return ico_size(reader);
+        }
         let mut reader = ImageReader::with_format(reader, format);
         let mut limits = image::Limits::default();
         limits.max_image_width = None;
@@ -215,6 +218,22 @@ pub fn picture_size(path: &Path) -> Option<(u32, u32)> {
     })
     .ok()
     .flatten()
+}
+
+/// The size of the picture an icon's decoder chooses (the most bits a pixel, then the most
+/// pixels), from its directory: the decoder itself reads an embedded PNG with no limit at all.
+fn ico_size(mut reader: impl Read) -> Option<(u32, u32)> {
+    let mut head = [0; 6];
+    reader.read_exact(&mut head).ok()?;
+    let count = usize::from(u16::from_le_bytes([head[4], head[5]]));
+    let mut entries = vec![0; 16 * count];
+    reader.read_exact(&mut entries).ok()?;
+    let side = |byte: u8| if byte == 0 { 256 } else { u32::from(byte) };
+    entries
+        .chunks_exact(16)
+        .map(|e| (side(e[0]), side(e[1]), u16::from_le_bytes([e[6], e[7]])))
+        .max_by_key(|&(w, h, bits)| (bits, w * h))
+        .map(|(w, h, _)| (w, h))
 }
 
 /// A reader that yields at most `left` more bytes (then acts as at the end of the file), wherever
