@@ -205,8 +205,10 @@ pub fn picture_size(path: &Path) -> Option<(u32, u32)> {
     };
     guarded(|| {
         let format = format_of(reader.fill_buf().ok()?, path)?;
-        if format == ImageFormat::Ico {
-            return ico_size(reader);
+        match format {
+            ImageFormat::Ico => return ico_size(reader),
+            ImageFormat::Jpeg => return jpeg_size(reader),
+            _ => {}
         }
         let mut reader = ImageReader::with_format(reader, format);
         let mut limits = image::Limits::default();
@@ -218,6 +220,45 @@ pub fn picture_size(path: &Path) -> Option<(u32, u32)> {
     })
     .ok()
     .flatten()
+}
+
+/// The size a JPEG's frame header (SOF) gives, reading only the segments before it: the decoder
+/// would read the whole file first (up to the probe's MiB), and parse every table.
+fn jpeg_size(mut reader: impl Read) -> Option<(u32, u32)> {
+    fn byte(reader: &mut impl Read) -> Option<u8> {
+        let mut b = [0];
+        reader.read_exact(&mut b).ok().map(|()| b[0])
+    }
+    if (byte(&mut reader)?, byte(&mut reader)?) != (0xff, 0xd8) {
+        return None;
+    }
+    loop {
+        // The next marker: 0xff (any number of them, as fill), then its code.
+        let mut code = byte(&mut reader)?;
+        while code != 0xff {
+            code = byte(&mut reader)?;
+        }
+        while code == 0xff {
+            code = byte(&mut reader)?;
+        }
+        match code {
+            0x00 | 0x01 | 0xd0..=0xd8 => continue, // not a marker, or one without a length
+            0xd9 | 0xda => return None,            // the image ends, or data starts, with no frame
+            _ => {}
+        }
+        let len = u16::from_be_bytes([byte(&mut reader)?, byte(&mut reader)?]);
+        if matches!(code, 0xc0..=0xcf) && !matches!(code, 0xc4 | 0xc8 | 0xcc) {
+            let mut frame = [0; 5]; // precision, height, width
+            reader.read_exact(&mut frame).ok()?;
+            let height = u16::from_be_bytes([frame[1], frame[2]]);
+            let width = u16::from_be_bytes([frame[3], frame[4]]);
+            return Some((u32::from(width), u32::from(height)));
+        }
+        let skip = u64::from(len.checked_sub(2)?);
+        if std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).ok()? != skip {
+            return None;
+        }
+    }
 }
 
 /// The size of the picture an icon's decoder chooses (the most bits a pixel, then the most
@@ -944,6 +985,29 @@ mod tests {
             out
         };
         assert_eq!(picture_size(&save("icc.jpg", &padded(8))), Some((w, h)));
+        // A thumbnail inside an EXIF segment has its own frame header: the walk passes over it.
+        let mut thumb = Vec::new();
+        image::RgbImage::new(8, 8)
+            .write_to(&mut Cursor::new(&mut thumb), ImageFormat::Jpeg)
+            .unwrap();
+        let mut exif = jpeg[..2].to_vec();
+        exif.extend([0xff, 0xe1]);
+        exif.extend((thumb.len() as u16 + 2).to_be_bytes());
+        exif.extend(&thumb);
+        exif.extend(&jpeg[2..]);
+        assert_eq!(picture_size(&save("exif.jpg", &exif)), Some((w, h)));
+        let mut progressive = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 80);
+        encoder.set_progressive(true);
+        encoder
+            .encode(
+                img.as_raw(),
+                w as u16,
+                h as u16,
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .unwrap();
+        assert_eq!(picture_size(&save("p.jpg", &progressive)), Some((w, h)));
         assert_eq!(picture_size(&save("far.jpg", &padded(17))), None);
     }
 
