@@ -165,12 +165,17 @@ impl SharedPalette {
 }
 
 /// Clusters the merged histogram of `images` with the options of `template` (whose `image` is the
-/// folder) and writes the palette once, in `OUT_DIR/shared_palette<SHA-256>/`.
+/// folder) and writes the palette once, in `OUT_DIR/shared_palette<SHA-256>/`. `on_read` is
+/// called as each image has been read (and counted).
 ///
 /// # Errors
 /// When there is no image, no image can be read (one that cannot is reported when it is drawn), or
 /// the palette cannot be written.
-pub fn shared_palette(template: &JobSpec, images: &[PathBuf]) -> Result<SharedPalette> {
+pub fn shared_palette(
+    template: &JobSpec,
+    images: &[PathBuf],
+    mut on_read: impl FnMut(),
+) -> Result<SharedPalette> {
     no_image_is_an_error(template, images)?;
     let limits = template.options.load_limits();
     // Histograms one image at a time, merged into counts per colour key (u64: a set may hold more
@@ -178,7 +183,9 @@ pub fn shared_palette(template: &JobSpec, images: &[PathBuf]) -> Result<SharedPa
     let mut merged: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
     let mut read = 0;
     for image in images {
-        let Ok(picture) = load_picture_with(image, &limits) else {
+        let picture = load_picture_with(image, &limits);
+        on_read();
+        let Ok(picture) = picture else {
             continue; // reported when the image itself is drawn
         };
         read += 1;
@@ -265,6 +272,50 @@ pub fn shared_palette(template: &JobSpec, images: &[PathBuf]) -> Result<SharedPa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_palette_tells_each_image_read_and_draws_every_image_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("set");
+        std::fs::create_dir(&set).unwrap();
+        for (name, colour) in [("a.png", [200, 10, 10]), ("b.png", [10, 10, 200])] {
+            image::RgbImage::from_pixel(4, 4, image::Rgb(colour))
+                .save(set.join(name))
+                .unwrap();
+        }
+        std::fs::write(set.join("cut.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+        let mut spec = JobSpec::new(&set, 2);
+        spec.out_dir = dir.path().join("out");
+        let images = images_in(&set).unwrap();
+        assert_eq!(images.len(), 3);
+        let mut read = 0;
+        let shared = shared_palette(&spec, &images, || read += 1).unwrap();
+        assert_eq!(read, 3, "each image, read or not");
+        let mut colors = shared.colors.clone();
+        colors.sort_unstable();
+        assert_eq!(colors, [[10, 10, 200], [200, 10, 10]]);
+        shared.apply_to(&mut spec);
+        let done = std::sync::Mutex::new(Vec::new());
+        let report = run_batch(&spec, &images, |i, r| {
+            done.lock().unwrap().push((i, r.is_ok()))
+        });
+        let mut done = done.into_inner().unwrap();
+        done.sort_unstable();
+        assert_eq!(done, [(0, true), (1, true), (2, false)]); // a.png, b.png, cut.png
+        let report = report.unwrap();
+        for (_, run) in report.runs.iter().filter(|(_, r)| r.is_ok()) {
+            let mut drawn = run
+                .as_ref()
+                .unwrap()
+                .palette
+                .entries()
+                .iter()
+                .map(|e| e.rgb)
+                .collect::<Vec<_>>();
+            drawn.sort_unstable();
+            assert_eq!(drawn, colors, "the whole shared palette, in every image");
+        }
+    }
 
     #[test]
     fn waves_hold_as_many_pixels_as_the_limit_and_a_large_picture_alone() {

@@ -196,7 +196,10 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
     let mut spec = spec.clone();
     let mut printed = Ok(());
     if cli.shared_palette {
-        match kquant::app::shared_palette(&spec, &images) {
+        let reading = progress_bar(images.len() as u64, "images read for the shared palette");
+        let shared = kquant::app::shared_palette(&spec, &images, || reading.inc(1));
+        reading.finish_and_clear();
+        match shared {
             Ok(shared) => {
                 printed = print_lines(&shared.lines);
                 shared.apply_to(&mut spec);
