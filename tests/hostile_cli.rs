@@ -943,6 +943,26 @@ fn find_k_refuses_a_pipe_before_any_child_reads_it() {
     }
 }
 
+/// A TMPDIR that does not exist, or is a file: find_k says it is the temporary folder, before any
+/// child runs, and makes nothing.
+#[test]
+fn find_k_names_a_bad_tmpdir() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "p.png", &blob_image(3, 30, 20));
+    for tmp in [dir.path().join("missing"), dir.path().join("p.png")] {
+        let out = find_k_in(dir.path(), &tmp)
+            .args(["p.png", "-o"])
+            .output()
+            .unwrap();
+        let says = format!(
+            "cannot make a temporary folder in '{}' (TMPDIR): ",
+            tmp.display()
+        );
+        assert_one_error(&out, 1, &says);
+        assert_eq!(all_entries(dir.path()).len(), 1, "only p.png");
+    }
+}
+
 /// A `--k-means` stand-in script in `dir` with `body`; `$K` is the real k_means.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);

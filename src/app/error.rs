@@ -54,6 +54,14 @@ pub enum AppError {
     /// `find_k --timeout 0`.
     #[error("invalid timeout: must be at least 1 second")]
     ZeroTimeout,
+    /// `find_k`'s private folder could not be made in the temporary folder.
+    #[error("cannot make a temporary folder in '{path}' (TMPDIR): {source}")]
+    TempDir {
+        /// The temporary folder (`TMPDIR`, else `/tmp`).
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// An output file or folder could not be written.
     #[error("cannot write '{path}': {source}")]
     Write {

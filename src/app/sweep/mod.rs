@@ -204,7 +204,7 @@ pub fn run_sweep(
     let private = tempfile::Builder::new()
         .prefix(".find_k-")
         .tempdir()
-        .map_err(|source| Error::Write {
+        .map_err(|source| Error::TempDir {
             path: std::env::temp_dir(),
             source,
         })?;
