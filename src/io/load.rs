@@ -688,8 +688,6 @@ fn plain(text: &str) -> String {
     out.trim_end_matches('.').to_string()
 }
 
-/// Checks a PNG's chunk structure and checksums, so damage gets a plain message (the decoder's is a
-/// debug dump) and a cut file is called truncated.
 /// A copy of the icon `ico` whose embedded PNGs' colour profiles (iCCP chunks) are renamed to a
 /// chunk no decoder reads, with their checksums made anew, or `None` when it holds none. The
 /// `image` crate's icon decoder reads an embedded PNG without any limit, so a profile inflating to
@@ -737,6 +735,8 @@ fn png_pixels(bytes: &[u8]) -> Option<u64> {
     Some(u64::from(width) * u64::from(height))
 }
 
+/// Checks a PNG's chunk structure and checksums, so damage gets a plain message (the decoder's is a
+/// debug dump) and a cut file is called truncated.
 fn check_png(bytes: &[u8]) -> Result<(), StructureDamage> {
     let mut pos = 8;
     loop {
