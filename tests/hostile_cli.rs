@@ -319,7 +319,8 @@ fn a_folder_of_large_pictures_stays_within_one_pictures_memory_on_many_cores() {
     let dir = tempdir().unwrap();
     let set = dir.path().join("set");
     fs::create_dir(&set).unwrap();
-    // 8.1 MP of about a million distinct colours: some 80 MB to draw, 1.3 GB for sixteen at once.
+    // 8.1 MP of many distinct colours: 88 MB to draw one at a time; sixteen at once (as before)
+    // ran out of this limit, an abort at 894 MB.
     let img = RgbImage::from_fn(3000, 2700, |x, y| {
         image::Rgb([
             ((x * 7 / 97 + y / 13) % 256) as u8,
