@@ -709,12 +709,9 @@ fn ico_without_profiles(ico: &[u8]) -> Option<Vec<u8>> {
         }
         let data = data.unwrap_or_default();
         let mut pos = PNG_SIGNATURE.len();
-        while let Some(header) = data.get(pos..pos + 8) {
-            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-            let Some(end) = (pos + 12).checked_add(len).filter(|&e| e <= data.len()) else {
-                break;
-            };
-            if &header[4..8] == b"iCCP" {
+        while let Ok((kind, len)) = png_chunk(data, pos) {
+            let end = pos + 12 + len;
+            if &kind == b"iCCP" {
                 let copy = copy.get_or_insert_with(|| ico.to_vec());
                 let chunk = &mut copy[start + pos + 4..start + end];
                 chunk[..4].copy_from_slice(b"icCP");
@@ -738,23 +735,10 @@ fn png_pixels(bytes: &[u8]) -> Option<u64> {
 /// Checks a PNG's chunk structure and checksums, so damage gets a plain message (the decoder's is a
 /// debug dump) and a cut file is called truncated.
 fn check_png(bytes: &[u8]) -> Result<(), StructureDamage> {
-    let mut pos = 8;
+    let mut pos = PNG_SIGNATURE.len();
     loop {
-        let Some(header) = bytes.get(pos..pos + 8) else {
-            return Err(if pos >= bytes.len() {
-                StructureDamage::PngNoEnd
-            } else {
-                StructureDamage::PngCutHeader
-            });
-        };
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let chunk = [header[4], header[5], header[6], header[7]];
-        if len > i32::MAX as usize {
-            return Err(StructureDamage::PngBadLength { chunk });
-        }
-        let Some(crc) = bytes.get(pos + 8 + len..pos + 12 + len) else {
-            return Err(StructureDamage::PngChunkCut { chunk });
-        };
+        let (chunk, len) = png_chunk(bytes, pos)?;
+        let crc = &bytes[pos + 8 + len..pos + 12 + len];
         let expected = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
         if crc32fast::hash(&bytes[pos + 4..pos + 8 + len]) != expected {
             return Err(StructureDamage::PngBadChecksum { chunk });
@@ -764,6 +748,27 @@ fn check_png(bytes: &[u8]) -> Result<(), StructureDamage> {
             return Ok(());
         }
     }
+}
+
+/// The type and data length of the PNG chunk at `pos` of `bytes`, which hold all of it (its length,
+/// type, data and checksum), or what is wrong with it.
+fn png_chunk(bytes: &[u8], pos: usize) -> Result<([u8; 4], usize), StructureDamage> {
+    let Some(header) = bytes.get(pos..pos + 8) else {
+        return Err(if pos >= bytes.len() {
+            StructureDamage::PngNoEnd
+        } else {
+            StructureDamage::PngCutHeader
+        });
+    };
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let chunk = [header[4], header[5], header[6], header[7]];
+    if len > i32::MAX as usize {
+        return Err(StructureDamage::PngBadLength { chunk });
+    }
+    if bytes.len() < pos + 12 + len {
+        return Err(StructureDamage::PngChunkCut { chunk });
+    }
+    Ok((chunk, len))
 }
 
 /// Checks that every value of a TIFF's first directory lies within the file. The TIFF decoder reads
