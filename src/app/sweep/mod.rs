@@ -177,18 +177,23 @@ pub fn run_sweep(
     mut on_finish: impl FnMut(usize),
 ) -> Result<SweepReport> {
     spec.validate()?;
-    if spec.image.is_dir() {
+    // (A missing image is left to the first child, whose error line says so.)
+    let meta = std::fs::metadata(&spec.image).ok();
+    let why = if meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+        Some("it is a folder; find_k sweeps one image")
+    } else if spec.image.as_os_str() == "-" || meta.is_some_and(|m| !m.is_file()) {
+        // Every child reads the image: a pipe's bytes would go to the first alone.
+        Some(
+            "it is a pipe or a device, which find_k cannot read once for each K; save it to a \
+             file first",
+        )
+    } else {
+        None
+    };
+    if let Some(why) = why {
         return Err(Error::NotOneImage {
             path: spec.image.clone(),
-            why: "it is a folder; find_k sweeps one image",
-        });
-    }
-    // Every child reads the image: a pipe's bytes would go to the first alone.
-    if spec.image.as_os_str() == "-" || std::fs::metadata(&spec.image).is_ok_and(|m| !m.is_file()) {
-        return Err(Error::NotOneImage {
-            path: spec.image.clone(),
-            why: "it is a pipe or a device, which find_k cannot read once for each K; save it to \
-                  a file first",
+            why,
         });
     }
     let k_means = locate_k_means(spec.k_means.as_deref())?;
