@@ -99,25 +99,43 @@ fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
+/// `n` zero bytes as raw deflate blocks (not the last), a kilobyte per MiB: blocks of a MiB of zeros
+/// ending on a byte (a sync flush), repeated (their back-references reach only zeros), then the
+/// rest.
+fn zeros_deflate(n: u64) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let blocks = |len: usize| {
+        let mut deflate = Compress::new(Compression::best(), false);
+        let mut block = Vec::with_capacity(1 << 16);
+        deflate
+            .compress_vec(&vec![0; len], &mut block, FlushCompress::Sync)
+            .unwrap();
+        assert_eq!(deflate.total_in(), len as u64);
+        block
+    };
+    let mib = blocks(1 << 20);
+    let mut out = Vec::new();
+    for _ in 0..n >> 20 {
+        out.extend(&mib);
+    }
+    out.extend(blocks((n % (1 << 20)) as usize));
+    out
+}
+
+/// A zlib stream of `n` zero bytes.
+fn zeros_zlib(n: u64) -> Vec<u8> {
+    let mut out = vec![0x78, 0xda]; // deflate, best compression
+    out.extend(zeros_deflate(n));
+    out.extend([0x03, 0x00]); // the last block: empty
+    out.extend((((n % 65521) << 16) as u32 | 1).to_be_bytes()); // Adler-32 of the zeros
+    out
+}
+
 /// A 16x16 RGBA PNG whose colour profile (iCCP) inflates to `mib` MiB of zeros: a file of about a
 /// kilobyte per MiB.
 fn png_profile_bomb(mib: usize) -> Vec<u8> {
-    use flate2::{Compress, Compression, FlushCompress};
-    // A MiB of zeros as raw deflate blocks ending on a byte (a sync flush): every copy of them
-    // inflates to another MiB, its back-references reaching only zeros.
-    let mut deflate = Compress::new(Compression::best(), false);
-    let mut block = Vec::with_capacity(1 << 16);
-    deflate
-        .compress_vec(&vec![0; 1 << 20], &mut block, FlushCompress::Sync)
-        .unwrap();
-    assert_eq!(deflate.total_in(), 1 << 20);
-    let mut profile = b"bomb\0\0\x78\xda".to_vec(); // name, method, zlib header
-    for _ in 0..mib {
-        profile.extend(&block);
-    }
-    profile.extend([0x03, 0x00]); // the last block: empty
-    let zeros = (mib as u64) << 20;
-    profile.extend((((zeros % 65521) << 16) as u32 | 1).to_be_bytes()); // Adler-32 of the zeros
+    let mut profile = b"bomb\0\0".to_vec(); // name, method
+    profile.extend(zeros_zlib((mib as u64) << 20));
     let rgba = image::DynamicImage::ImageRgb8(gradient_image(16, 16)).to_rgba8();
     let mut png = Vec::new();
     rgba.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
@@ -129,6 +147,20 @@ fn png_profile_bomb(mib: usize) -> Vec<u8> {
         &png[ihdr_end..],
     ]
     .concat()
+}
+
+/// A 16-bit RGB PNG of `width x height` black pixels (every row unfiltered zeros): a kilobyte of
+/// file per megapixel.
+fn png_16_bit_black(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[16, 2, 0, 0, 0]);
+    let raw = u64::from(height) * (1 + 6 * u64::from(width));
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    png.extend(png_chunk(b"IDAT", &zeros_zlib(raw)));
+    png.extend(png_chunk(b"IEND", &[]));
+    png
 }
 
 /// A 35-byte GIF whose logical screen is `width x height`, holding one 1x1 image.
@@ -214,6 +246,22 @@ fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
         let env = [("TMPDIR", tmp.path().to_str().unwrap())];
         assert_success(&limited_with("find_k", dir.path(), &args, &env));
     }
+}
+
+/// A PNG is converted to the picture's 3 bytes a pixel row by row: a 16-bit one used to be decoded
+/// whole first (6 bytes a pixel, 8 with alpha) and then copied, so a 120 MP picture in a 700 KB
+/// file took 1.06 GB and failed under this limit; now 0.36 GB.
+#[test]
+fn a_16_bit_png_costs_the_memory_of_its_8_bit_picture() {
+    let dir = tempdir().unwrap();
+    let png = png_16_bit_black(12_000, 10_000);
+    assert!(png.len() < 1 << 20, "{}", png.len());
+    fs::write(dir.path().join("deep.png"), &png).unwrap();
+    let env = [("MALLOC_ARENA_MAX", "2")];
+    let out = limited_with("k_means", dir.path(), &["deep.png", "2", "-c", "-o"], &env);
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 of 2 colours used"), "{stdout}");
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! Thousands of damaged small images through the loader: truncations, flipped bytes and edited
-//! header fields of JPEG (baseline and progressive), PNG, GIF, BMP, TIFF, WebP and ICO files.
+//! header fields of JPEG (baseline and progressive), PNG (8-bit RGB, 16-bit RGBA, a 4-bit palette
+//! with transparency), GIF, BMP, TIFF, WebP and ICO files. A PNG's edited header also gets its
+//! checksums made anew, so that the decoder meets any size, depth, colour type and interlacing
+//! with data that does not fit them.
 //! Whatever the damage, loading returns (never panics), and never allocates more than the limit
 //! allows.
 //!
@@ -114,7 +117,71 @@ fn originals() -> Vec<Vec<u8>> {
     .map(encoded)
     .collect();
     files.push(progressive_jpeg());
+    files.push(png_16_bit_rgba());
+    files.push(png_palette());
     files
+}
+
+fn png_16_bit_rgba() -> Vec<u8> {
+    let img = scene(37, 23);
+    let deep = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_fn(37, 23, |x, y| {
+        let p = img.get_pixel(x, y);
+        image::Rgba([
+            u16::from(p[0]) * 257,
+            u16::from(p[1]) * 255,
+            u16::from(p[2]) << 8,
+            (x * 1700) as u16,
+        ])
+    });
+    let mut out = Vec::new();
+    deep.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// A 4-bit palette PNG whose first entries are partly transparent.
+fn png_palette() -> Vec<u8> {
+    let img = scene(37, 23);
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 37, 23);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::Four);
+    let palette: Vec<u8> = (0..48u8).map(|i| i.wrapping_mul(37)).collect();
+    encoder.set_palette(palette);
+    encoder.set_trns(vec![0u8, 90, 180]);
+    let mut writer = encoder.write_header().unwrap();
+    let rows: Vec<u8> = (0..23)
+        .flat_map(|y| {
+            (0..37u32)
+                .step_by(2)
+                .map(move |x| (x, y))
+                .collect::<Vec<_>>()
+        })
+        .map(|(x, y)| {
+            let index = |x: u32| img.get_pixel(x.min(36), y)[0] >> 4;
+            (index(x) << 4) | index(x + 1)
+        })
+        .collect();
+    writer.write_image_data(&rows).unwrap();
+    drop(writer);
+    out
+}
+
+/// Makes every whole chunk's checksum of a PNG match its (edited) contents.
+fn fix_png_checksums(bytes: &mut [u8]) {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return;
+    }
+    let mut pos = 8;
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+        let Some(end) = (pos + 8).checked_add(len).filter(|&e| e + 4 <= bytes.len()) else {
+            return;
+        };
+        let crc = crc32fast::hash(&bytes[pos + 4..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+        pos = end + 4;
+    }
 }
 
 /// One kind of damage.
@@ -126,6 +193,9 @@ enum Damage {
     Flip(Vec<(u32, u8)>),
     /// Overwrite bytes in the first 64 (where the headers and sizes are) with these values.
     Header(Vec<(u8, u8)>),
+    /// Overwrite bytes of a PNG's header (IHDR: size, depth, colour type, interlacing) with these
+    /// values, then make its checksums match.
+    PngHeader(Vec<(u8, u8)>),
 }
 
 fn damage() -> impl Strategy<Value = Damage> {
@@ -133,6 +203,18 @@ fn damage() -> impl Strategy<Value = Damage> {
         (0u32..1000).prop_map(Damage::Truncate),
         prop::collection::vec((0u32..1000, 1u8..=255), 1..8).prop_map(Damage::Flip),
         prop::collection::vec((0u8..64, any::<u8>()), 1..6).prop_map(Damage::Header),
+        // Mostly values a header field can take: depths, colour types, interlacing.
+        prop::collection::vec(
+            (
+                16u8..29,
+                prop_oneof![
+                    prop::sample::select(vec![0u8, 1, 2, 3, 4, 6, 8, 16]),
+                    any::<u8>()
+                ]
+            ),
+            1..4
+        )
+        .prop_map(Damage::PngHeader),
     ]
 }
 
@@ -148,11 +230,14 @@ fn apply(original: &[u8], damage: &Damage) -> Vec<u8> {
                 bytes[i] ^= v;
             }
         }
-        Damage::Header(edits) => {
+        Damage::Header(edits) | Damage::PngHeader(edits) => {
             for &(i, v) in edits {
                 if let Some(b) = bytes.get_mut(usize::from(i)) {
                     *b = v;
                 }
+            }
+            if matches!(damage, Damage::PngHeader(_)) {
+                fix_png_checksums(&mut bytes);
             }
         }
     }
@@ -163,7 +248,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn damaged_files_never_panic_nor_allocate_past_the_limit(which in 0usize..8, damage in damage()) {
+    fn damaged_files_never_panic_nor_allocate_past_the_limit(which in 0usize..10, damage in damage()) {
         thread_local! {
             static ORIGINALS: Vec<Vec<u8>> = originals();
         }

@@ -7,7 +7,8 @@
 //! the `image` crate's allocation limit on, a JPEG's image data is checked to be whole and a PNG's
 //! checksums to be right, and the EXIF orientation is applied so the picture stands as viewers
 //! show it. A large progressive JPEG is decoded in two halves on two cores ([`jpeg_split`]), with
-//! the pixels of one decode.
+//! the pixels of one decode; a PNG is converted row by row as it is decoded ([`png_rows`]), so that
+//! a 16-bit one costs the memory of its 8-bit picture.
 
 use std::fs::File;
 use std::io::{BufRead, Cursor, Read, Seek, SeekFrom};
@@ -20,6 +21,7 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use super::error::{DecodeError, ImageError as Error, StructureDamage};
 use super::jpeg_check;
 use super::jpeg_split;
+use super::png_rows;
 use crate::pixels::Picture;
 
 /// The largest picture read by default: 256 megapixels, more than any camera makes (a 100 MP
@@ -397,18 +399,35 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         height,
         max_pixels: limits.max_pixels,
     };
+    let check_size = |width: u32, height: u32| {
+        if u64::from(width) * u64::from(height) > limits.max_pixels {
+            return Err(too_large(width, height));
+        }
+        if width == 0 || height == 0 {
+            return Err(decode_err(DecodeError::NoPixels {
+                format: format_name(format),
+                width,
+                height,
+            }));
+        }
+        Ok(())
+    };
+    let limits_err = |e: image::ImageError, (width, height): (u32, u32)| match e {
+        image::ImageError::Limits(_) => too_large(width, height),
+        e => decoder_err(e),
+    };
+    if format == ImageFormat::Png {
+        // Row by row into the picture's own layout (see png_rows: the picture's memory only).
+        let png = png_rows::open(bytes, max_alloc).map_err(decoder_err)?;
+        let size = png.dimensions();
+        check_size(size.0, size.1)?;
+        let orientation = png.orientation();
+        let picture = png.read().map_err(|e| limits_err(e, size))?;
+        return Ok(png_rows::oriented(picture, orientation));
+    }
     let mut decoder = open().map_err(decoder_err)?;
     let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(too_large(width, height));
-    }
-    if width == 0 || height == 0 {
-        return Err(decode_err(DecodeError::NoPixels {
-            format: format_name(format),
-            width,
-            height,
-        }));
-    }
+    check_size(width, height)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let pixels = u64::from(width) * u64::from(height);
     let is_jpeg = format == ImageFormat::Jpeg;
@@ -452,10 +471,7 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         }
         decoded
     };
-    let mut image = decoded.map_err(|e| match e {
-        image::ImageError::Limits(_) => too_large(width, height),
-        e => decoder_err(e),
-    })?;
+    let mut image = decoded.map_err(|e| limits_err(e, (width, height)))?;
     image.apply_orientation(orientation);
     Ok(picture_from_dynamic(image))
 }
@@ -870,7 +886,7 @@ pub fn picture_from_dynamic(image: DynamicImage) -> Picture {
 }
 
 /// Reinterprets packed RGB bytes as triples, in place when the buffer allows it.
-fn bytes_to_triples(raw: Vec<u8>) -> Vec<[u8; 3]> {
+pub(super) fn bytes_to_triples(raw: Vec<u8>) -> Vec<[u8; 3]> {
     // A decoded photo's buffer has exactly 3 bytes a pixel, so it becomes a Vec of triples without a
     // copy (a 24 MP photo: a 72 MB copy saved). Other capacities fall back to a copy.
     match bytemuck::allocation::try_cast_vec(raw) {

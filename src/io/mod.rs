@@ -8,6 +8,7 @@ pub(crate) mod jpeg_check;
 mod jpeg_split;
 mod load;
 mod palette_file;
+mod png_rows;
 
 pub use error::{
     DecodeError, EncodeError, ImageError, JpegDamage, PaletteFileError, PaletteProblem,
