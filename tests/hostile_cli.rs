@@ -32,6 +32,11 @@ fn limited(name: &str, dir: &Path, args: &[&str]) -> Output {
 
 /// [`limited`], with the variables `env` set.
 fn limited_with(name: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    limited_to(MEMORY_LIMIT, name, dir, args, env)
+}
+
+/// [`limited_with`] under a limit of `bytes`.
+fn limited_to(bytes: u64, name: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin(name));
     cmd.args(args)
         .current_dir(dir)
@@ -39,10 +44,10 @@ fn limited_with(name: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> 
         .stdin(Stdio::null());
     // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let limit = rustix::process::Rlimit {
-                current: Some(MEMORY_LIMIT),
-                maximum: Some(MEMORY_LIMIT),
+                current: Some(bytes),
+                maximum: Some(bytes),
             };
             rustix::process::setrlimit(rustix::process::Resource::As, limit)
                 .map_err(std::io::Error::from)
@@ -277,6 +282,37 @@ fn a_picture_with_transparency_is_split_in_place() {
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("colours used"), "{stdout}");
+}
+
+/// Memory running out (a machine with less than a picture within the pixel limit needs) is one
+/// `error:` line and exit status 1, with nothing left behind, where Rust aborts (SIGABRT, "memory
+/// allocation of N bytes failed", and a backtrace with RUST_BACKTRACE set).
+#[test]
+fn running_out_of_memory_is_one_error_line() {
+    let dir = tempdir().unwrap();
+    // 120 MP: 360 MB of picture, more than the whole limit.
+    fs::write(
+        dir.path().join("deep.png"),
+        png_16_bit_black(12_000, 10_000),
+    )
+    .unwrap();
+    let before = all_entries(dir.path());
+    let env = [("MALLOC_ARENA_MAX", "2"), ("RUST_BACKTRACE", "1")];
+    for name in ["k_means", "find_k"] {
+        let args: &[&str] = if name == "k_means" {
+            &["deep.png", "2", "-i", "-c"]
+        } else {
+            &["deep.png", "--k-max", "3", "-j", "1"]
+        };
+        let tmp = tempdir().unwrap();
+        let env = [env[0], env[1], ("TMPDIR", tmp.path().to_str().unwrap())];
+        let out = limited_to(300 << 20, name, dir.path(), args, &env);
+        assert_one_error(&out, 1, "out of memory: ");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--max-pixels"), "{stderr}");
+        assert_eq!(all_entries(dir.path()), before, "{name} left files");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "{name}");
+    }
 }
 
 #[test]

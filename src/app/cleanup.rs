@@ -71,6 +71,33 @@ fn remove_registered() {
     }
 }
 
+/// Removes everything registered, as a signal does, for a run that cannot go on (memory ran out in
+/// some thread, maybe one holding these locks). A file step in progress on another thread is waited
+/// for, up to two seconds; a lock held by the caller itself is not (that would never end): then
+/// nothing is removed, and what is left is a killed run's, which the next run removes.
+pub(crate) fn remove_registered_unless_held() {
+    use std::sync::TryLockError;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let _busy = loop {
+        match BUSY.try_lock() {
+            Ok(guard) => break guard,
+            Err(TryLockError::Poisoned(e)) => break e.into_inner(),
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(TryLockError::WouldBlock) => return,
+        }
+    };
+    let taken = match PLANS.try_lock() {
+        Ok(mut plans) => std::mem::take(&mut *plans),
+        Err(TryLockError::Poisoned(e)) => std::mem::take(&mut *e.into_inner()),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    for plan in taken.values().rev() {
+        remove(plan);
+    }
+}
+
 fn remove(plan: &Plan) {
     if let Some(tree) = &plan.tree {
         let _ = std::fs::remove_dir_all(tree);

@@ -10,6 +10,7 @@ mod cli_args;
 mod error;
 mod job;
 mod label;
+mod out_of_memory;
 pub mod plot;
 mod progress;
 mod report;
@@ -23,6 +24,7 @@ pub use cleanup::{exit_on_signals, flag_on_signals};
 pub use cli_args::{exit_after_printing, parse_args, report_error, ClusterArgs};
 pub use error::{AppError, Result};
 pub use job::{run_job, JobReport, Quality, Timings};
+pub use out_of_memory::ExitOnOutOfMemory;
 pub use progress::progress_bar;
 pub use spec::{ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR};
 pub use sweep::{

@@ -11,6 +11,10 @@ use kquant::app::{
     ClusterArgs, SweepSpec,
 };
 
+/// Memory running out is an `error:` line and exit status 1, not an abort.
+#[global_allocator]
+static ALLOCATOR: kquant::app::ExitOnOutOfMemory = kquant::app::ExitOnOutOfMemory;
+
 const AFTER_HELP: &str = "\
 Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
 the child made, then writes OUT_DIR/find_k_output<SHA-256 of the arguments>/:

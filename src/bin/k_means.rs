@@ -12,6 +12,10 @@ use kquant::app::{
 };
 use kquant::{hex, PaletteFormat};
 
+/// Memory running out is an `error:` line and exit status 1, not an abort.
+#[global_allocator]
+static ALLOCATOR: kquant::app::ExitOnOutOfMemory = kquant::app::ExitOnOutOfMemory;
+
 const AFTER_HELP: &str = "\
 Every run writes into OUT_DIR/output<SHA-256 of the arguments>/ (the same command reuses the same
 folder):
