@@ -315,6 +315,50 @@ fn running_out_of_memory_is_one_error_line() {
     }
 }
 
+/// A file size limit (`ulimit -f`) kills a process that writes past it with SIGXFSZ, midway, by
+/// default: the staging folder was left, and the exit was 153. The binaries catch the signal, so the
+/// write fails instead: one error line, exit 1, nothing left.
+#[test]
+fn a_file_size_limit_is_a_write_error() {
+    let dir = tempdir().unwrap();
+    save(dir.path(), "photo.png", &gradient_image(160, 120));
+    let before = all_entries(dir.path());
+    for name in ["k_means", "find_k"] {
+        let args: &[&str] = if name == "k_means" {
+            &["photo.png", "8", "-i", "-p", "--png", "--seed", "1"]
+        } else {
+            &["photo.png", "-o", "--k-max", "3", "--seed", "1"]
+        };
+        let tmp = tempdir().unwrap();
+        let mut cmd = Command::new(bin(name));
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null());
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = rustix::process::Rlimit {
+                    current: Some(8 << 10),
+                    maximum: Some(8 << 10),
+                };
+                rustix::process::setrlimit(rustix::process::Resource::Fsize, limit)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(
+            stderr.starts_with("error: cannot write ") && stderr.contains("File too large"),
+            "{name}: {stderr}"
+        );
+        assert_eq!(all_entries(dir.path()), before, "{name} left files");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "{name}");
+    }
+}
+
 #[test]
 fn the_pixel_limit_is_an_option() {
     let dir = tempdir().unwrap();

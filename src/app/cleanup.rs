@@ -105,6 +105,17 @@ fn remove(plan: &Plan) {
     crate::app::run_dir::remove_created(&plan.created);
 }
 
+/// A write past the file size limit (`ulimit -f`) raises SIGXFSZ, which kills the process in the
+/// middle of the write by default; caught (and ignored), the write fails with "File too large"
+/// instead, which is an error like any other: one line, and what the run made removed.
+fn write_errors_for_file_size_limit() -> std::io::Result<()> {
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .map(drop)
+}
+
 /// The signals a run cleans up after: Ctrl-C, `kill`/`timeout`, a closed terminal.
 const SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
@@ -114,6 +125,7 @@ const SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 /// # Errors
 /// When the signal handlers cannot be installed.
 pub fn exit_on_signals() -> std::io::Result<()> {
+    write_errors_for_file_size_limit()?;
     let mut signals = Signals::new(SIGNALS)?;
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
@@ -132,6 +144,7 @@ pub fn exit_on_signals() -> std::io::Result<()> {
 /// # Errors
 /// When the signal handlers cannot be installed.
 pub fn flag_on_signals() -> std::io::Result<Arc<AtomicI32>> {
+    write_errors_for_file_size_limit()?;
     let flag = Arc::new(AtomicI32::new(0));
     let mut signals = Signals::new(SIGNALS)?;
     let seen = Arc::clone(&flag);
