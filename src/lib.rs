@@ -82,8 +82,8 @@
 //!
 //! - The core (always): [`fit`] and [`KMeansParams`] (k-means++ seeding with [`Init`], empty
 //!   clusters reseeded with [`EmptyPolicy`], fixed colours, CIELAB and Oklab with [`ColorSpace`]),
-//!   the exact engine in [`kmeans`], [`Palette`], [`dither`], palette text formats
-//!   ([`PaletteFormat`]) and [`suggest_k`]. Its dependencies: `rand`, `rand_chacha`, `rayon`,
+//!   the exact engine in [`kmeans`], [`Palette`], [`dither`], palette file formats
+//!   ([`PaletteFormat`], [`parse_ase`] and [`ase_bytes`]) and [`suggest_k`]. Its dependencies: `rand`, `rand_chacha`, `rayon`,
 //!   `thiserror`.
 //! - `image-io`: the `io` module, reading image files within limits (refusing damaged and oversized ones)
 //!   and writing JPEG and indexed PNG.
@@ -113,7 +113,7 @@ pub use kmeans::{
     fit, Clustering, Color, EmptyPolicy, EpochStats, Init, KMeansParams, Keep, Points, Run,
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
-pub use palette_ase::{parse_ase, AseError, ASE_SIGNATURE};
+pub use palette_ase::{ase_bytes, parse_ase, AseError, ASE_SIGNATURE};
 pub use palette_text::{
     colors_text, gpl_text, hex, hex_text, json_text, parse_palette_text, PaletteFormat,
     PaletteTextError,

@@ -1,5 +1,6 @@
-//! Adobe Swatch Exchange palettes (`.ase`, from Adobe Color, Illustrator, Photoshop, Coolors): the
-//! RGB and grey swatches of every group, in the file's order.
+//! Adobe Swatch Exchange palettes (`.ase`, from Adobe Color, Illustrator, Photoshop, Coolors):
+//! read (the RGB and grey swatches of every group, in the file's order) and written (a palette as
+//! one group of RGB swatches, for Adobe's and other design tools to load).
 //!
 //! The format is unpublished; this follows what readers agree on. `ASEF`, version 1.0 and a block
 //! count, then blocks, each a type (`0x0001` a swatch, `0xC001` a group's start, `0xC002` its end)
@@ -8,6 +9,9 @@
 //! and a kind. Every length is checked against the bytes that are there: a cut or damaged file is
 //! an error, never a shorter palette. CMYK and LAB swatches are refused rather than converted,
 //! since the file does not say which profile or white point they assume.
+
+use crate::palette::Palette;
+use crate::palette_text::hex;
 
 /// What `ASEF` files start with.
 pub const ASE_SIGNATURE: &[u8; 4] = b"ASEF";
@@ -118,6 +122,50 @@ fn swatch_color(body: &[u8], swatch: usize) -> Option<Result<[u8; 3], AseError>>
         values = [values[0]; 3];
     }
     Some(Ok(values))
+}
+
+/// `palette` as an `.ase` file: one group named `kquant k=K` holding an RGB swatch for each colour,
+/// most-used first, named by its hex code (`#rrggbb`), of kind "normal" (neither global nor spot).
+/// [`parse_ase`] reads it back to the same colours.
+///
+/// ```
+/// let palette = kquant::Palette::from_colors(&[[255, 0, 0], [0, 128, 255]]).unwrap();
+/// let ase = kquant::ase_bytes(&palette, 2);
+/// assert_eq!(kquant::parse_ase(&ase).unwrap(), [[255, 0, 0], [0, 128, 255]]);
+/// ```
+pub fn ase_bytes(palette: &Palette, k: usize) -> Vec<u8> {
+    let mut out = ASE_SIGNATURE.to_vec();
+    out.extend([0, 1, 0, 0]); // version 1.0
+    out.extend(((palette.entries.len() + 2) as u32).to_be_bytes());
+    push_block(&mut out, 0xC001, &ase_name(&format!("kquant k={k}")));
+    for e in &palette.entries {
+        let mut body = ase_name(&hex(e.rgb));
+        body.extend(b"RGB ");
+        for c in e.rgb {
+            body.extend((f32::from(c) / 255.0).to_be_bytes());
+        }
+        body.extend(2u16.to_be_bytes());
+        push_block(&mut out, 0x0001, &body);
+    }
+    push_block(&mut out, 0xC002, &[]);
+    out
+}
+
+/// A block: its type, its length and its body.
+fn push_block(out: &mut Vec<u8>, kind: u16, body: &[u8]) {
+    out.extend(kind.to_be_bytes());
+    out.extend((body.len() as u32).to_be_bytes());
+    out.extend(body);
+}
+
+/// A name as blocks hold it: its length in UTF-16 units with the final zero, the units, the zero.
+fn ase_name(name: &str) -> Vec<u8> {
+    let units: Vec<u16> = name.encode_utf16().chain([0]).collect();
+    let mut out = (units.len() as u16).to_be_bytes().to_vec();
+    for u in units {
+        out.extend(u.to_be_bytes());
+    }
+    out
 }
 
 /// Bytes read front to back, each read checked against what is left.
@@ -247,6 +295,24 @@ mod tests {
             parse_ase(&file(&[block(1, &body)])),
             Err(AseError::Truncated { block: 1 })
         );
+    }
+
+    #[test]
+    fn a_written_palette_reads_back_to_its_colours_in_order() {
+        // Every channel value, so each float must round back to its byte.
+        let colors: Vec<[u8; 3]> = (0..=255u8).map(|v| [v, 255 - v, v / 3]).collect();
+        let palette = Palette::from_colors(&colors).unwrap();
+        let ase = ase_bytes(&palette, 256);
+        assert_eq!(parse_ase(&ase).unwrap(), colors);
+        // One group (start and end) around the swatches, named as documented.
+        assert_eq!(&ase[8..12], &258u32.to_be_bytes());
+        assert_eq!(&ase[12..14], &[0xC0, 0x01]);
+        assert!(ase.ends_with(&[0xC0, 0x02, 0, 0, 0, 0]));
+        let group = ase_name("kquant k=256");
+        assert_eq!(&ase[18..18 + group.len()], &group[..]);
+        let first = ase_name("#00ff00");
+        let at = 18 + group.len() + 6;
+        assert_eq!(&ase[at..at + first.len()], &first[..]);
     }
 
     proptest::proptest! {

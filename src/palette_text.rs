@@ -32,6 +32,8 @@ pub enum PaletteFormat {
     Gpl,
     /// `colors_k{K}.json`: hex, RGB, pixels and share of pixels per colour.
     Json,
+    /// `colors_k{K}.ase`: Adobe Swatch Exchange, for Adobe's and other design tools.
+    Ase,
 }
 
 impl PaletteFormat {
@@ -41,15 +43,17 @@ impl PaletteFormat {
             Self::Hex => "hex",
             Self::Gpl => "gpl",
             Self::Json => "json",
+            Self::Ase => "ase",
         }
     }
 
-    /// The file's text for `palette` of a run with `k` centroids.
-    pub fn text(self, palette: &Palette, k: usize) -> String {
+    /// The file's contents for `palette` of a run with `k` centroids (text, but for `.ase`).
+    pub fn contents(self, palette: &Palette, k: usize) -> Vec<u8> {
         match self {
-            Self::Hex => hex_text(palette),
-            Self::Gpl => gpl_text(palette, k),
-            Self::Json => json_text(palette, k),
+            Self::Hex => hex_text(palette).into_bytes(),
+            Self::Gpl => gpl_text(palette, k).into_bytes(),
+            Self::Json => json_text(palette, k).into_bytes(),
+            Self::Ase => crate::palette_ase::ase_bytes(palette, k),
         }
     }
 }

@@ -165,7 +165,7 @@ fn the_png_keeps_transparency() {
 }
 
 #[test]
-fn gpl_hex_and_json_palettes_parse_back_to_the_palette() {
+fn gpl_hex_json_and_ase_palettes_parse_back_to_the_palette() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(50, 50));
     let run = k_means_run(
@@ -175,12 +175,24 @@ fn gpl_hex_and_json_palettes_parse_back_to_the_palette() {
             "5",
             "-c",
             "--palette-format",
-            "hex,gpl,json",
+            "hex,gpl,json,ase",
             "--seed",
             "4",
         ],
     );
     let palette = read_colors(&run, 5);
+
+    let ase = fs::read(run.join("colors_k5.ase")).unwrap();
+    assert_eq!(kquant::parse_ase(&ase).unwrap(), palette);
+    // And it is a palette to draw with, as the others are.
+    let other = tempdir().unwrap();
+    fs::copy(dir.path().join("scene.png"), other.path().join("scene.png")).unwrap();
+    fs::copy(run.join("colors_k5.ase"), other.path().join("p.ase")).unwrap();
+    let again = k_means_run(
+        other.path(),
+        &["scene.png", "5", "-c", "--palette", "p.ase"],
+    );
+    assert_eq!(read_colors(&again, 5), palette);
 
     let hex = fs::read_to_string(run.join("colors_k5.hex")).unwrap();
     let from_hex: Vec<[u8; 3]> = hex

@@ -27,8 +27,9 @@ folder):
   3D_model_init_k{K}.png, 3D_model_after_k{K}.png (-p)
                             the pixels in RGB space with the initial / final centroids
 
-  colors_k{K}.hex/.gpl/.json (-c --palette-format hex,gpl,json)
-                            the palette as hex codes, a GIMP palette, or JSON with shares
+  colors_k{K}.hex/.gpl/.json/.ase (-c --palette-format hex,gpl,json,ase)
+                            the palette as hex codes, a GIMP palette, JSON with shares, or
+                            Adobe Swatch Exchange
   final_image_k{K}.png (--png) indexed PNG of exactly the palette's colours
   palette_k{K}.png (--swatch)  the palette as bars sized by share, with hex codes
 
@@ -93,7 +94,8 @@ struct Cli {
     /// Floyd-Steinberg dithering when drawing final_image_k{K}.jpeg and .png.
     #[arg(long)]
     dither: bool,
-    /// With -c, also write the palette as colors_k{K}.hex, .gpl (GIMP) or .json; comma-separated.
+    /// With -c, also write the palette as colors_k{K}.hex, .gpl (GIMP), .json or .ase (Adobe Swatch
+    /// Exchange); comma-separated.
     #[arg(
         long,
         value_enum,

@@ -56,7 +56,7 @@ pub(super) fn stage_outputs(
             put(
                 staging,
                 format!("colors_k{k}.{ext}"),
-                format.text(palette, k).as_bytes(),
+                &format.contents(palette, k),
                 format!("colours ({ext})"),
             )?;
         }
