@@ -1103,6 +1103,10 @@ fn find_k_names_a_bad_tmpdir() {
             tmp.display()
         );
         assert_one_error(&out, 1, &says);
+        // The operating system's words, without the random name tempfile tried.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.trim_end().ends_with(')'), "{stderr}");
+        assert!(!stderr.contains(".find_k-"), "{stderr}");
         assert_eq!(all_entries(dir.path()).len(), 1, "only p.png");
     }
 }

@@ -73,14 +73,25 @@ impl ImageError {
 
 fn too_many_pixels(width: &u32, height: &u32, max_pixels: &u64) -> String {
     format!(
-        "it is {width}x{height} pixels, more than the limit of {max_pixels} pixels (--max-pixels raises it)"
+        "it is {width}x{height} pixels, more than the limit of {} (--max-pixels raises it)",
+        pixels(*max_pixels)
     )
 }
 
 fn too_many_bytes(max_bytes: &u64, max_pixels: &u64) -> String {
     format!(
-        "the file is larger than the limit of {max_bytes} bytes for pictures of up to {max_pixels} pixels (--max-pixels raises it)"
+        "the file is larger than the limit of {max_bytes} bytes for pictures of up to {} (--max-pixels raises it)",
+        pixels(*max_pixels)
     )
+}
+
+/// "1 pixel", "256000000 pixels".
+fn pixels(n: u64) -> String {
+    if n == 1 {
+        "1 pixel".to_string()
+    } else {
+        format!("{n} pixels")
+    }
 }
 
 /// Why bytes that were read are not a whole, decodable picture.
@@ -331,4 +342,19 @@ pub(crate) fn check_indices(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_of_one_pixel_are_singular() {
+        assert_eq!(
+            too_many_pixels(&2, &1, &1),
+            "it is 2x1 pixels, more than the limit of 1 pixel (--max-pixels raises it)"
+        );
+        assert!(too_many_bytes(&8, &1).ends_with("of up to 1 pixel (--max-pixels raises it)"));
+        assert!(too_many_pixels(&9, &9, &80).contains("limit of 80 pixels"));
+    }
 }

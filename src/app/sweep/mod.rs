@@ -211,7 +211,7 @@ pub fn run_sweep(
         .tempdir()
         .map_err(|source| Error::TempDir {
             path: std::env::temp_dir(),
-            source,
+            source: os_error(source),
         })?;
     let cleanup_id = crate::app::cleanup::register();
     crate::app::cleanup::set_stage(cleanup_id, private.path().to_path_buf());
@@ -327,6 +327,17 @@ fn first_finished(
         }
     }
     None
+}
+
+/// The operating system's words in one of `tempfile`'s errors, without the random path it adds
+/// (`... at path "/tmp/.find_k-Xy12"`): the folder named in the message is what the user can act
+/// on. (Its error keeps the system's error only as text.)
+fn os_error(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.rsplit_once(" at path \"") {
+        Some((words, _)) => std::io::Error::new(e.kind(), words),
+        None => e,
+    }
 }
 
 #[cfg(test)]
