@@ -83,7 +83,8 @@
 //! - The core (always): [`fit`] and [`KMeansParams`] (k-means++ seeding with [`Init`], empty
 //!   clusters reseeded with [`EmptyPolicy`], fixed colours, CIELAB and Oklab with [`ColorSpace`]),
 //!   the exact engine in [`kmeans`], [`Palette`], [`dither`], palette file formats
-//!   ([`PaletteFormat`], [`parse_ase`] and [`ase_bytes`]) and [`suggest_k`]. Its dependencies: `rand`, `rand_chacha`, `rayon`,
+//!   ([`PaletteFormat`]; Adobe's binary ones both ways: [`parse_ase`] and [`ase_bytes`],
+//!   [`parse_aco`] and [`aco_bytes`], [`parse_act`] and [`act_bytes`]) and [`suggest_k`]. Its dependencies: `rand`, `rand_chacha`, `rayon`,
 //!   `thiserror`.
 //! - `image-io`: the `io` module, reading image files within limits (refusing damaged and oversized ones)
 //!   and writing JPEG and indexed PNG.
@@ -102,6 +103,7 @@ pub mod io;
 pub mod kmeans;
 mod palette;
 mod palette_ase;
+mod palette_photoshop;
 mod palette_text;
 mod parts;
 mod pixels;
@@ -114,6 +116,7 @@ pub use kmeans::{
 };
 pub use palette::{dither, draw, palette_indices, Palette, PaletteEntry, TRANSPARENT_FILL};
 pub use palette_ase::{ase_bytes, parse_ase, AseError, ASE_SIGNATURE};
+pub use palette_photoshop::{aco_bytes, act_bytes, parse_aco, parse_act, PhotoshopPaletteError};
 pub use palette_text::{
     colors_text, gpl_text, hex, hex_text, json_text, parse_palette_text, PaletteFormat,
     PaletteTextError,

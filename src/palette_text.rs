@@ -34,6 +34,10 @@ pub enum PaletteFormat {
     Json,
     /// `colors_k{K}.ase`: Adobe Swatch Exchange, for Adobe's and other design tools.
     Ase,
+    /// `colors_k{K}.aco`: Photoshop's Color Swatches.
+    Aco,
+    /// `colors_k{K}.act`: Photoshop's Color Table (an indexed picture's or a GIF's).
+    Act,
 }
 
 impl PaletteFormat {
@@ -44,16 +48,21 @@ impl PaletteFormat {
             Self::Gpl => "gpl",
             Self::Json => "json",
             Self::Ase => "ase",
+            Self::Aco => "aco",
+            Self::Act => "act",
         }
     }
 
-    /// The file's contents for `palette` of a run with `k` centroids (text, but for `.ase`).
+    /// The file's contents for `palette` of a run with `k` centroids (text, but for Adobe's
+    /// binary formats).
     pub fn contents(self, palette: &Palette, k: usize) -> Vec<u8> {
         match self {
             Self::Hex => hex_text(palette).into_bytes(),
             Self::Gpl => gpl_text(palette, k).into_bytes(),
             Self::Json => json_text(palette, k).into_bytes(),
             Self::Ase => crate::palette_ase::ase_bytes(palette, k),
+            Self::Aco => crate::palette_photoshop::aco_bytes(palette),
+            Self::Act => crate::palette_photoshop::act_bytes(palette),
         }
     }
 }

@@ -532,6 +532,26 @@ fn a_palette_is_read_within_its_own_limit_and_named_in_its_errors() {
         1,
         "cannot read palette 'swatch.png': it is 4x1 pixels, more than the limit of 2 pixels",
     );
+    // Photoshop's palettes, damaged: a cut swatch file, a CMYK swatch, a table of the wrong size.
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("cut.aco", &[0, 1, 0, 2, 0, 0, 0xff, 0xff], "cut short"),
+        (
+            "cmyk.aco",
+            &[0, 1, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+            "swatch 1 is in CMYK; only RGB swatches are read",
+        ),
+        (
+            "short.act",
+            &[0; 700],
+            "768 or 772 bytes long; this file is 700",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        fs::write(dir.path().join(name), bytes).unwrap();
+        let out = limited("k_means", dir.path(), &["p.png", "1", "--palette", name]);
+        assert_one_error(&out, 1, &format!("cannot read palette '{name}': "));
+        assert_one_error(&out, 1, says);
+    }
 }
 
 #[test]

@@ -165,7 +165,7 @@ fn the_png_keeps_transparency() {
 }
 
 #[test]
-fn gpl_hex_json_and_ase_palettes_parse_back_to_the_palette() {
+fn every_palette_format_parses_back_to_the_palette() {
     let dir = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(50, 50));
     let run = k_means_run(
@@ -175,24 +175,30 @@ fn gpl_hex_json_and_ase_palettes_parse_back_to_the_palette() {
             "5",
             "-c",
             "--palette-format",
-            "hex,gpl,json,ase",
+            "hex,gpl,json,ase,aco,act",
             "--seed",
             "4",
         ],
     );
     let palette = read_colors(&run, 5);
 
-    let ase = fs::read(run.join("colors_k5.ase")).unwrap();
-    assert_eq!(kquant::parse_ase(&ase).unwrap(), palette);
-    // And it is a palette to draw with, as the others are.
-    let other = tempdir().unwrap();
-    fs::copy(dir.path().join("scene.png"), other.path().join("scene.png")).unwrap();
-    fs::copy(run.join("colors_k5.ase"), other.path().join("p.ase")).unwrap();
-    let again = k_means_run(
-        other.path(),
-        &["scene.png", "5", "-c", "--palette", "p.ase"],
-    );
-    assert_eq!(read_colors(&again, 5), palette);
+    // Adobe's binary formats read back, and are palettes to draw with, as the others are.
+    type Parse = fn(&[u8]) -> Result<Vec<[u8; 3]>, Box<dyn std::error::Error>>;
+    let parsers: [(&str, Parse); 3] = [
+        ("ase", |b| Ok(kquant::parse_ase(b)?)),
+        ("aco", |b| Ok(kquant::parse_aco(b)?)),
+        ("act", |b| Ok(kquant::parse_act(b)?)),
+    ];
+    for (ext, parse) in parsers {
+        let name = format!("colors_k5.{ext}");
+        assert_eq!(parse(&fs::read(run.join(&name)).unwrap()).unwrap(), palette);
+        let other = tempdir().unwrap();
+        fs::copy(dir.path().join("scene.png"), other.path().join("scene.png")).unwrap();
+        let copy = format!("p.{ext}");
+        fs::copy(run.join(&name), other.path().join(&copy)).unwrap();
+        let again = k_means_run(other.path(), &["scene.png", "5", "-c", "--palette", &copy]);
+        assert_eq!(read_colors(&again, 5), palette, "{ext}");
+    }
 
     let hex = fs::read_to_string(run.join("colors_k5.hex")).unwrap();
     let from_hex: Vec<[u8; 3]> = hex
@@ -664,6 +670,32 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
         ase.extend([0, 2]);
     }
     fs::write(dir.path().join("p.ase"), &ase).unwrap();
+    // Photoshop's swatches: a version 1 section (colour space 0, RGB as v * 257), then version 2,
+    // the same with names (two reserved bytes, a count of UTF-16 units, the units).
+    let mut aco = vec![0, 1, 0, 4];
+    for c in brand {
+        aco.extend([0, 0]);
+        for v in c {
+            aco.extend((u16::from(v) * 257).to_be_bytes());
+        }
+        aco.extend([0, 0]);
+    }
+    aco.extend([0, 2, 0, 4]);
+    for c in brand {
+        aco.extend([0, 0]);
+        for v in c {
+            aco.extend((u16::from(v) * 257).to_be_bytes());
+        }
+        aco.extend([0, 0, 0, 0, 0, 3, 0, b'o', 0, b'k', 0, 0]);
+    }
+    fs::write(dir.path().join("p.aco"), &aco).unwrap();
+    // Photoshop's colour tables: 256 triples, then (in the longer form) the count and no
+    // transparent entry.
+    let mut act: Vec<u8> = brand.iter().flatten().copied().collect();
+    act.resize(768, 0);
+    fs::write(dir.path().join("p256.act"), &act).unwrap();
+    act.extend([0, 4, 0xff, 0xff]);
+    fs::write(dir.path().join("p.act"), &act).unwrap();
     // An image whose four colours are the palette, in equal parts.
     let swatch = image::RgbImage::from_fn(4, 1, |x, _| image::Rgb(brand[x as usize]));
     swatch.save(dir.path().join("p_image.png")).unwrap();
@@ -672,7 +704,7 @@ fn a_palette_file_in_any_format_draws_the_image_without_clustering() {
     for (name, text) in &files {
         fs::write(dir.path().join(name), text).unwrap();
     }
-    names.push("p.ase");
+    names.extend(["p.ase", "p.aco", "p.act", "p256.act"]);
     names.push("p_image.png");
     names.push("p_image.tga");
     let mut folders = std::collections::BTreeSet::new();

@@ -27,9 +27,9 @@ folder):
   3D_model_init_k{K}.png, 3D_model_after_k{K}.png (-p)
                             the pixels in RGB space with the initial / final centroids
 
-  colors_k{K}.hex/.gpl/.json/.ase (-c --palette-format hex,gpl,json,ase)
-                            the palette as hex codes, a GIMP palette, JSON with shares, or
-                            Adobe Swatch Exchange
+  colors_k{K}.hex/.gpl/.json/.ase/.aco/.act (-c --palette-format hex,gpl,json,ase,aco,act)
+                            the palette as hex codes, a GIMP palette, JSON with shares, Adobe
+                            Swatch Exchange, Photoshop swatches or a Photoshop colour table
   final_image_k{K}.png (--png) indexed PNG of exactly the palette's colours
   palette_k{K}.png (--swatch)  the palette as bars sized by share, with hex codes
 
@@ -94,8 +94,8 @@ struct Cli {
     /// Floyd-Steinberg dithering when drawing final_image_k{K}.jpeg and .png.
     #[arg(long)]
     dither: bool,
-    /// With -c, also write the palette as colors_k{K}.hex, .gpl (GIMP), .json or .ase (Adobe Swatch
-    /// Exchange); comma-separated.
+    /// With -c, also write the palette as colors_k{K}.hex, .gpl (GIMP), .json, .ase (Adobe Swatch
+    /// Exchange), .aco (Photoshop swatches) or .act (a Photoshop colour table); comma-separated.
     #[arg(
         long,
         value_enum,

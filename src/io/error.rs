@@ -250,6 +250,10 @@ pub enum PaletteProblem {
     /// An Adobe Swatch Exchange file that is cut short or holds a swatch that is not RGB.
     #[error("{0}")]
     Ase(#[source] crate::AseError),
+    /// A Photoshop swatch file or colour table that is cut short, of the wrong size, or holds a
+    /// swatch that is not RGB.
+    #[error("{0}")]
+    Photoshop(#[source] crate::PhotoshopPaletteError),
     /// No colour at all.
     #[error("it holds no colour")]
     NoColour,

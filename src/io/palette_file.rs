@@ -2,8 +2,10 @@
 //! writes, or an image whose distinct colours are the palette.
 //!
 //! The format is told by content, as images are: an image signature, an Adobe Swatch Exchange file
-//! ([`crate::parse_ase`]), otherwise a text palette as [`crate::parse_palette_text`] reads it. The
-//! order of the file is kept: "the first K colours" are its first K.
+//! ([`crate::parse_ase`]), a Photoshop swatch file ([`crate::parse_aco`], by its version or an
+//! `.aco` name), a Photoshop colour table ([`crate::parse_act`], by an `.act` name: it has no
+//! signature), otherwise a text palette as [`crate::parse_palette_text`] reads it. The order of the
+//! file is kept: "the first K colours" are its first K.
 
 use std::io::Read;
 use std::path::Path;
@@ -64,8 +66,18 @@ pub fn read_palette_file(
         if bytes.len() as u64 > MAX_TEXT_BYTES {
             return Err(err(PaletteProblem::TooLarge));
         }
+        let named = |ext: &str| {
+            path.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+        };
         if bytes.starts_with(crate::ASE_SIGNATURE) {
             crate::parse_ase(&bytes).map_err(|e| err(PaletteProblem::Ase(e)))?
+        } else if named("aco") || bytes.starts_with(&[0, 1]) || bytes.starts_with(&[0, 2]) {
+            // No text palette starts with a zero byte: this is a swatch file or nothing.
+            crate::parse_aco(&bytes).map_err(|e| err(PaletteProblem::Photoshop(e)))?
+        } else if named("act") {
+            // A colour table has no signature, only its size: it is told by its name.
+            crate::parse_act(&bytes).map_err(|e| err(PaletteProblem::Photoshop(e)))?
         } else {
             let text = String::from_utf8(bytes).map_err(|_| err(PaletteProblem::NotText))?;
             parse_palette_text(&text).map_err(|e| err(PaletteProblem::Text(e)))?
