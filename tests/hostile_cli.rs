@@ -498,6 +498,12 @@ fn a_folder_of_large_pictures_stays_within_one_pictures_memory_on_many_cores() {
         .collect();
     assert_eq!(runs.len(), 16, "{stdout}");
     assert!(runs.iter().all(|run| run.join("loss_k4.txt").is_file()));
+    // A shared palette's reading (decodes and histograms, in parallel) stays within the limit too.
+    let shared = [&args[..], &["--shared-palette", "--out-dir", "shared"]].concat();
+    let out = limited_with("k_means", dir.path(), &shared, &env);
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("16 images, 0 failed"), "{stdout}");
 }
 
 #[test]

@@ -67,6 +67,16 @@ fn waves(pixels: &[u64], limit: u64) -> Vec<Range<usize>> {
     waves
 }
 
+/// [`waves`] of `images`, each image's pixels read from its header (an image whose size is not
+/// known counts as the limit).
+fn image_waves(images: &[PathBuf], limit: u64) -> Vec<Range<usize>> {
+    let pixels: Vec<u64> = images
+        .iter()
+        .map(|image| picture_size(image).map_or(limit, |(w, h)| u64::from(w) * u64::from(h)))
+        .collect();
+    waves(&pixels, limit)
+}
+
 /// What a folder run did.
 #[derive(Debug)]
 pub struct BatchReport {
@@ -113,13 +123,8 @@ pub fn run_batch(
     // within what one picture at the limit takes however many cores the machine has: in waves of
     // consecutive images, each wave in parallel. (A budget that rayon's threads waited on could
     // deadlock: the thread waiting could be the one holding it, deep in a clustering.)
-    let limit = spec.options.load_limits().max_pixels;
-    let pixels: Vec<u64> = images
-        .iter()
-        .map(|image| picture_size(image).map_or(limit, |(w, h)| u64::from(w) * u64::from(h)))
-        .collect();
     let mut runs = Vec::with_capacity(images.len());
-    for wave in waves(&pixels, limit) {
+    for wave in image_waves(images, spec.options.load_limits().max_pixels) {
         let first = wave.start;
         runs.par_extend(images[wave].par_iter().enumerate().map(|(i, image)| {
             let mut one = spec.clone();
@@ -164,9 +169,39 @@ impl SharedPalette {
     }
 }
 
+/// `merged` (colour keys and counts, in key order) with the colours of `hist` (in key order, as a
+/// histogram is) added: one pass over both, where a map took a lookup per colour (a set of 2 MP
+/// photos holds hundreds of thousands of colours each).
+fn merge_counts(merged: Vec<(u32, u64)>, hist: &ColorHistogram) -> Vec<(u32, u64)> {
+    let mut out = Vec::with_capacity(merged.len() + hist.len());
+    let mut old = merged.into_iter().peekable();
+    let mut new = hist
+        .colors
+        .iter()
+        .zip(&hist.counts)
+        .map(|(&c, &n)| (color_key(c), u64::from(n)))
+        .peekable();
+    loop {
+        let next = match (old.peek(), new.peek()) {
+            (Some(&(a, m)), Some(&(b, n))) if a == b => {
+                old.next();
+                new.next();
+                (a, m + n)
+            }
+            (Some(&(a, _)), Some(&(b, _))) if a < b => old.next().expect("peeked"),
+            (_, Some(_)) => new.next().expect("peeked"),
+            (Some(_), None) => old.next().expect("peeked"),
+            (None, None) => break,
+        };
+        out.push(next);
+    }
+    out
+}
+
 /// Clusters the merged histogram of `images` with the options of `template` (whose `image` is the
 /// folder) and writes the palette once, in `OUT_DIR/shared_palette<SHA-256>/`. `on_read` is
-/// called as each image has been read (and counted).
+/// called as each image has been read (from several threads: images are read in parallel, as many
+/// at once as fit the pixel limit together).
 ///
 /// # Errors
 /// When there is no image, no image can be read (one that cannot is reported when it is drawn), or
@@ -174,24 +209,28 @@ impl SharedPalette {
 pub fn shared_palette(
     template: &JobSpec,
     images: &[PathBuf],
-    mut on_read: impl FnMut(),
+    on_read: impl Fn() + Sync,
 ) -> Result<SharedPalette> {
     no_image_is_an_error(template, images)?;
     let limits = template.options.load_limits();
-    // Histograms one image at a time, merged into counts per colour key (u64: a set may hold more
-    // pixels than a u32 counts).
-    let mut merged: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    // Each image's histogram, in parallel in waves of images that fit the pixel limit together (as
+    // they are drawn), merged in name order into counts per colour key (u64: a set may hold more
+    // pixels than a u32 counts), in key order as histograms are.
+    let mut merged: Vec<(u32, u64)> = Vec::new();
     let mut read = 0;
-    for image in images {
-        let picture = load_picture_with(image, &limits);
-        on_read();
-        let Ok(picture) = picture else {
-            continue; // reported when the image itself is drawn
-        };
-        read += 1;
-        let hist = ColorHistogram::from_picture(&picture);
-        for (&c, &n) in hist.colors.iter().zip(&hist.counts) {
-            *merged.entry(color_key(c)).or_default() += u64::from(n);
+    for wave in image_waves(images, limits.max_pixels) {
+        let histograms: Vec<Option<ColorHistogram>> = images[wave]
+            .par_iter()
+            .map(|image| {
+                let picture = load_picture_with(image, &limits);
+                on_read();
+                // One that cannot be read is reported when the image itself is drawn.
+                picture.ok().map(|p| ColorHistogram::from_picture(&p))
+            })
+            .collect();
+        for hist in histograms.iter().flatten() {
+            read += 1;
+            merged = merge_counts(merged, hist);
         }
     }
     if read == 0 || merged.is_empty() {
@@ -201,13 +240,13 @@ pub fn shared_palette(
         });
     }
     // Weights are scaled down only if a colour's count overflows u32 (over 4 billion pixels).
-    let max = merged.values().copied().max().unwrap_or(1);
+    let max = merged.iter().map(|&(_, n)| n).max().unwrap_or(1);
     let scale = max.div_ceil(u64::from(u32::MAX)).max(1);
     let hist = ColorHistogram {
-        colors: merged.keys().map(|&k| key_color(k)).collect(),
+        colors: merged.iter().map(|&(k, _)| key_color(k)).collect(),
         counts: merged
-            .values()
-            .map(|&n| (n / scale).max(1) as u32)
+            .iter()
+            .map(|&(_, n)| (n / scale).max(1) as u32)
             .collect(),
     };
     let points = Points::from_histogram_in(&hist, template.options.space);
@@ -274,6 +313,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn counts_merge_in_key_order_adding_shared_colours() {
+        let hist = ColorHistogram {
+            colors: vec![[0, 0, 1], [0, 0, 3], [0, 0, 9]],
+            counts: vec![3, 1, 2],
+        };
+        let merged = merge_counts(vec![(1, 2), (5, 1), (u32::MAX >> 8, 7)], &hist);
+        assert_eq!(merged, [(1, 5), (3, 1), (5, 1), (9, 2), (u32::MAX >> 8, 7)]);
+        assert_eq!(merge_counts(Vec::new(), &hist), [(1, 3), (3, 1), (9, 2)]);
+        assert_eq!(
+            merge_counts(merged.clone(), &ColorHistogram::default()),
+            merged
+        );
+    }
+
+    #[test]
     fn the_shared_palette_tells_each_image_read_and_draws_every_image_with_it() {
         let dir = tempfile::tempdir().unwrap();
         let set = dir.path().join("set");
@@ -288,9 +342,12 @@ mod tests {
         spec.out_dir = dir.path().join("out");
         let images = images_in(&set).unwrap();
         assert_eq!(images.len(), 3);
-        let mut read = 0;
-        let shared = shared_palette(&spec, &images, || read += 1).unwrap();
-        assert_eq!(read, 3, "each image, read or not");
+        let read = std::sync::atomic::AtomicUsize::new(0);
+        let shared = shared_palette(&spec, &images, || {
+            read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(read.into_inner(), 3, "each image, read or not");
         let mut colors = shared.colors.clone();
         colors.sort_unstable();
         assert_eq!(colors, [[10, 10, 200], [200, 10, 10]]);
