@@ -10,7 +10,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The system allocator, ending the process with an `error:` line when an allocation fails.
@@ -70,7 +69,8 @@ fn out_of_memory(size: usize) -> ! {
          before reading them)",
         Megabytes(size)
     );
-    let _ = std::io::stderr().write_all(line.text());
+    // Straight to the descriptor: std's stderr handle may be in use by this very thread.
+    let _ = rustix::io::write(rustix::stdio::stderr(), line.text());
     super::cleanup::remove_registered_unless_held();
     std::process::exit(1);
 }
