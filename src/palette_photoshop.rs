@@ -23,13 +23,13 @@ pub enum PhotoshopPaletteError {
         /// The section's version (1 or 2).
         version: u16,
     },
-    /// The `.aco` file does not start with a version 1 or 2 section, or has bytes after them that
-    /// are not one.
-    #[error("not a Photoshop swatch file (a section of version {version} at byte {at})")]
-    Version {
-        /// The version found.
-        version: u16,
-        /// Where it was.
+    /// The bytes do not start with a version 1 or 2 section.
+    #[error("not a Photoshop swatch file (it starts with neither version 1 nor 2)")]
+    NotAco,
+    /// Bytes after the sections that are not a version 2 section following version 1.
+    #[error("the swatch file has unexpected data after its swatches (at byte {at})")]
+    Trailing {
+        /// Where they start.
         at: usize,
     },
     /// A swatch's colour is not RGB.
@@ -71,10 +71,12 @@ pub fn parse_aco(bytes: &[u8]) -> Result<Vec<[u8; 3]>, PhotoshopPaletteError> {
     let mut at = 0;
     let mut colors = None;
     while at < bytes.len() {
-        let version = be16(bytes, at).ok_or(PhotoshopPaletteError::Version { version: 0, at })?;
-        if !(version == 1 || version == 2) || colors.is_some() && version == 1 {
-            return Err(PhotoshopPaletteError::Version { version, at });
-        }
+        // A version 1 section, a version 2 one, or version 1 then version 2.
+        let version = match be16(bytes, at) {
+            Some(v @ (1 | 2)) if !(v == 1 && colors.is_some()) => v,
+            _ if at == 0 => return Err(PhotoshopPaletteError::NotAco),
+            _ => return Err(PhotoshopPaletteError::Trailing { at }),
+        };
         let (section, end) = aco_section(bytes, at, version)?;
         // Version 2 repeats version 1's swatches with names; its colours are the ones kept.
         colors = Some(section);
@@ -84,8 +86,7 @@ pub fn parse_aco(bytes: &[u8]) -> Result<Vec<[u8; 3]>, PhotoshopPaletteError> {
         }
     }
     if at < bytes.len() {
-        let version = be16(bytes, at).unwrap_or(0);
-        return Err(PhotoshopPaletteError::Version { version, at });
+        return Err(PhotoshopPaletteError::Trailing { at });
     }
     colors.ok_or(PhotoshopPaletteError::Truncated { version: 1 })
 }
@@ -255,15 +256,16 @@ mod tests {
         // Bytes after the sections, or a second version 1 section.
         let mut more = whole.clone();
         more.extend([0, 3]);
-        assert!(matches!(
+        assert_eq!(
             parse_aco(&more),
-            Err(PhotoshopPaletteError::Version { version: 3, .. })
-        ));
+            Err(PhotoshopPaletteError::Trailing { at: whole.len() })
+        );
         let twice = [&whole[..v1_end], &whole[..v1_end]].concat();
-        assert!(matches!(
+        assert_eq!(
             parse_aco(&twice),
-            Err(PhotoshopPaletteError::Version { version: 1, .. })
-        ));
+            Err(PhotoshopPaletteError::Trailing { at: v1_end })
+        );
+        assert_eq!(parse_aco(b"#ff0000\n"), Err(PhotoshopPaletteError::NotAco));
     }
 
     #[test]
