@@ -218,6 +218,25 @@ fn bombs_are_refused_from_their_header_within_a_memory_limit() {
     fs::write(dir.path().join("b15.jpg"), jpeg_bomb(15_000, 15_000)).unwrap();
     let out = limited("k_means", dir.path(), &["b15.jpg", "4"]);
     assert_one_error(&out, 1, "the JPEG is truncated");
+    // A PNG claiming 15000x15000 16-bit RGBA with a hundred bytes of data: its picture is filled
+    // row by row, so it is refused at the first missing row (it took 1.8 GB, an abort, when it
+    // was decoded whole first).
+    let mut ihdr = 15_000u32.to_be_bytes().repeat(2);
+    ihdr.extend_from_slice(&[16, 6, 0, 0, 0]);
+    let png = [
+        &b"\x89PNG\r\n\x1a\n"[..],
+        &png_chunk(b"IHDR", &ihdr),
+        &png_chunk(b"IDAT", &zeros_zlib(100)),
+        &png_chunk(b"IEND", &[]),
+    ]
+    .concat();
+    fs::write(dir.path().join("b15.png"), png).unwrap();
+    let out = limited("k_means", dir.path(), &["b15.png", "4"]);
+    assert_one_error(
+        &out,
+        1,
+        "the PNG is corrupt: IDAT or fDAT chunk does not have enough data",
+    );
     // The same limit lets a real run through.
     save(dir.path(), "ok.png", &blob_image(3, 60, 40));
     let out = limited("k_means", dir.path(), &["ok.png", "3", "-i", "-p", "--png"]);
