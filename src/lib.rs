@@ -84,8 +84,8 @@
 //!   clusters reseeded with [`EmptyPolicy`], fixed colours, CIELAB and Oklab with [`ColorSpace`]),
 //!   the exact engine in [`kmeans`], [`Palette`], [`dither`], palette file formats
 //!   ([`PaletteFormat`]; Adobe's binary ones both ways: [`parse_ase`] and [`ase_bytes`],
-//!   [`parse_aco`] and [`aco_bytes`], [`parse_act`] and [`act_bytes`]) and [`suggest_k`]. Its dependencies: `rand`, `rand_chacha`, `rayon`,
-//!   `thiserror`.
+//!   [`parse_aco`] and [`aco_bytes`], [`parse_act`] and [`act_bytes`]) and [`suggest_k`]. Its
+//!   dependencies: `rand`, `rand_chacha`, `rayon`, `thiserror`.
 //! - `image-io`: the `io` module, reading image files within limits (refusing damaged and oversized ones)
 //!   and writing JPEG and indexed PNG.
 //! - `cli` (default): the `k_means` and `find_k` binaries and their glue in `app`.
