@@ -281,7 +281,8 @@ fn a_16_bit_png_costs_the_memory_of_its_8_bit_picture() {
     let png = png_16_bit_black(12_000, 10_000);
     assert!(png.len() < 1 << 20, "{}", png.len());
     fs::write(dir.path().join("deep.png"), &png).unwrap();
-    let env = [("MALLOC_ARENA_MAX", "2")];
+    // Two threads, whatever the machine: on many cores their stacks would count against the limit.
+    let env = [("MALLOC_ARENA_MAX", "2"), ("RAYON_NUM_THREADS", "2")];
     let out = limited_with("k_means", dir.path(), &["deep.png", "2", "-c", "-o"], &env);
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -296,7 +297,8 @@ fn a_16_bit_png_costs_the_memory_of_its_8_bit_picture() {
 fn a_picture_with_transparency_is_split_in_place() {
     let dir = tempdir().unwrap();
     fs::write(dir.path().join("wide.gif"), gif_bomb(12_000, 12_000)).unwrap();
-    let env = [("MALLOC_ARENA_MAX", "2")];
+    // Two threads, whatever the machine: on many cores their stacks would count against the limit.
+    let env = [("MALLOC_ARENA_MAX", "2"), ("RAYON_NUM_THREADS", "2")];
     let out = limited_with("k_means", dir.path(), &["wide.gif", "2", "-c", "-o"], &env);
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -316,7 +318,13 @@ fn running_out_of_memory_is_one_error_line() {
     )
     .unwrap();
     let before = all_entries(dir.path());
-    let env = [("MALLOC_ARENA_MAX", "2"), ("RUST_BACKTRACE", "1")];
+    // Two threads, whatever the machine: on many cores their stacks alone would take much of
+    // this limit.
+    let env = [
+        ("MALLOC_ARENA_MAX", "2"),
+        ("RUST_BACKTRACE", "1"),
+        ("RAYON_NUM_THREADS", "2"),
+    ];
     for name in ["k_means", "find_k"] {
         let args: &[&str] = if name == "k_means" {
             &["deep.png", "2", "-i", "-c"]
@@ -324,7 +332,8 @@ fn running_out_of_memory_is_one_error_line() {
             &["deep.png", "--k-max", "3", "-j", "1"]
         };
         let tmp = tempdir().unwrap();
-        let env = [env[0], env[1], ("TMPDIR", tmp.path().to_str().unwrap())];
+        let mut env = env.to_vec();
+        env.push(("TMPDIR", tmp.path().to_str().unwrap()));
         let out = limited_to(300 << 20, name, dir.path(), args, &env);
         assert_one_error(&out, 1, "out of memory: ");
         let stderr = String::from_utf8_lossy(&out.stderr);
