@@ -137,9 +137,9 @@ pub fn ase_bytes(palette: &Palette, k: usize) -> Vec<u8> {
     let mut out = ASE_SIGNATURE.to_vec();
     out.extend([0, 1, 0, 0]); // version 1.0
     out.extend(((palette.entries.len() + 2) as u32).to_be_bytes());
-    push_block(&mut out, 0xC001, &ase_name(&format!("kquant k={k}")));
+    push_block(&mut out, 0xC001, &utf16_name(&format!("kquant k={k}")));
     for e in &palette.entries {
-        let mut body = ase_name(&hex(e.rgb));
+        let mut body = utf16_name(&hex(e.rgb));
         body.extend(b"RGB ");
         for c in e.rgb {
             body.extend((f32::from(c) / 255.0).to_be_bytes());
@@ -158,8 +158,9 @@ fn push_block(out: &mut Vec<u8>, kind: u16, body: &[u8]) {
     out.extend(body);
 }
 
-/// A name as blocks hold it: its length in UTF-16 units with the final zero, the units, the zero.
-fn ase_name(name: &str) -> Vec<u8> {
+/// A name as Adobe's palette files hold it (an `.ase` block, an `.aco` swatch): its length in
+/// UTF-16 units with the final zero, then the units (big-endian) and the zero.
+pub(crate) fn utf16_name(name: &str) -> Vec<u8> {
     let units: Vec<u16> = name.encode_utf16().chain([0]).collect();
     let mut out = (units.len() as u16).to_be_bytes().to_vec();
     for u in units {
@@ -308,9 +309,9 @@ mod tests {
         assert_eq!(&ase[8..12], &258u32.to_be_bytes());
         assert_eq!(&ase[12..14], &[0xC0, 0x01]);
         assert!(ase.ends_with(&[0xC0, 0x02, 0, 0, 0, 0]));
-        let group = ase_name("kquant k=256");
+        let group = utf16_name("kquant k=256");
         assert_eq!(&ase[18..18 + group.len()], &group[..]);
-        let first = ase_name("#00ff00");
+        let first = utf16_name("#00ff00");
         let at = 18 + group.len() + 6;
         assert_eq!(&ase[at..at + first.len()], &first[..]);
     }

@@ -11,6 +11,7 @@
 //! one is transparent (772 bytes); the transparent entry is not a colour and is left out.
 
 use crate::palette::Palette;
+use crate::palette_ase::utf16_name;
 use crate::palette_text::hex;
 
 /// Why a Photoshop palette cannot be read. Swatches count from 1.
@@ -154,12 +155,8 @@ pub fn aco_bytes(palette: &Palette) -> Vec<u8> {
             }
             out.extend([0, 0]);
             if version == 2 {
-                let units: Vec<u16> = hex(e.rgb).encode_utf16().chain([0]).collect();
                 out.extend([0, 0]); // reserved
-                out.extend((units.len() as u16).to_be_bytes());
-                for u in units {
-                    out.extend(u.to_be_bytes());
-                }
+                out.extend(utf16_name(&hex(e.rgb)));
             }
         }
     }

@@ -65,7 +65,11 @@ pub(crate) fn busy() -> MutexGuard<'static, ()> {
 
 /// Removes everything registered. Called with [`busy`] held.
 fn remove_registered() {
-    let plans = std::mem::take(&mut *plans());
+    remove_all(std::mem::take(&mut *plans()));
+}
+
+/// Removes what `plans` ask, the latest registration first.
+fn remove_all(plans: BTreeMap<u64, Plan>) {
     for plan in plans.values().rev() {
         remove(plan);
     }
@@ -93,9 +97,7 @@ pub(crate) fn remove_registered_unless_held() {
         Err(TryLockError::Poisoned(e)) => std::mem::take(&mut *e.into_inner()),
         Err(TryLockError::WouldBlock) => return,
     };
-    for plan in taken.values().rev() {
-        remove(plan);
-    }
+    remove_all(taken);
 }
 
 fn remove(plan: &Plan) {
