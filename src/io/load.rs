@@ -7,8 +7,9 @@
 //! the `image` crate's allocation limit on, a JPEG's image data is checked to be whole and a PNG's
 //! checksums to be right, and the EXIF orientation is applied so the picture stands as viewers
 //! show it. A large progressive JPEG is decoded in two halves on two cores ([`jpeg_split`]), with
-//! the pixels of one decode; a PNG is converted row by row as it is decoded ([`png_rows`]), so that
-//! a 16-bit one costs the memory of its 8-bit picture.
+//! the pixels of one decode; a PNG is converted row by row as it is decoded ([`png_rows`]), and a
+//! TIFF strip by strip ([`tiff_chunks`]), so that a 16-bit one costs the memory of its 8-bit
+//! picture.
 
 use std::fs::File;
 use std::io::{BufRead, Cursor, Read, Seek, SeekFrom};
@@ -16,12 +17,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 use super::error::{DecodeError, ImageError as Error, StructureDamage};
 use super::jpeg_check;
 use super::jpeg_split;
 use super::png_rows;
+use super::tiff_chunks;
 use crate::pixels::Picture;
 
 /// The largest picture read by default: 256 megapixels, more than any camera makes (a 100 MP
@@ -423,7 +425,17 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         check_size(size.0, size.1)?;
         let orientation = png.orientation();
         let picture = png.read().map_err(|e| limits_err(e, size))?;
-        return Ok(png_rows::oriented(picture, orientation));
+        return Ok(oriented(picture, orientation));
+    }
+    if format == ImageFormat::Tiff {
+        // Strip by strip into the picture's own layout, when of a kind read so (tiff_chunks).
+        if let Some(mut tiff) = tiff_chunks::open(bytes, max_alloc) {
+            let size = tiff.dimensions();
+            check_size(size.0, size.1)?;
+            let orientation = tiff.orientation();
+            let picture = tiff.read().map_err(|e| limits_err(e, size))?;
+            return Ok(oriented(picture, orientation));
+        }
     }
     let mut decoder = open().map_err(decoder_err)?;
     let (width, height) = decoder.dimensions();
@@ -886,6 +898,38 @@ pub fn picture_from_dynamic(image: DynamicImage) -> Picture {
             rgb: bytes_to_triples(raw),
             alpha: None,
         }
+    }
+}
+
+/// Turns the picture as a viewer shows it, following its EXIF orientation.
+pub(super) fn oriented(picture: Picture, orientation: Orientation) -> Picture {
+    if orientation == Orientation::NoTransforms {
+        return picture;
+    }
+    let Picture {
+        width,
+        height,
+        rgb,
+        alpha,
+    } = picture;
+    let mut colour = DynamicImage::ImageRgb8(
+        RgbImage::from_raw(width, height, bytemuck::cast_vec(rgb))
+            .expect("a picture holds width x height pixels"),
+    );
+    colour.apply_orientation(orientation);
+    let alpha = alpha.map(|a| {
+        let mut grey = DynamicImage::ImageLuma8(
+            GrayImage::from_raw(width, height, a).expect("one alpha value a pixel"),
+        );
+        grey.apply_orientation(orientation);
+        grey.into_luma8().into_raw()
+    });
+    let (width, height) = (colour.width(), colour.height());
+    Picture {
+        width,
+        height,
+        rgb: bytes_to_triples(colour.into_rgb8().into_raw()),
+        alpha,
     }
 }
 

@@ -9,6 +9,7 @@ mod jpeg_split;
 mod load;
 mod palette_file;
 mod png_rows;
+mod tiff_chunks;
 
 pub use error::{
     DecodeError, EncodeError, ImageError, JpegDamage, PaletteFileError, PaletteProblem,

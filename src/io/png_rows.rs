@@ -14,9 +14,8 @@ use image::error::{
     DecodingError, ImageFormatHint, LimitError, LimitErrorKind, ParameterError, ParameterErrorKind,
 };
 use image::metadata::Orientation;
-use image::{DynamicImage, GrayImage, ImageError, ImageFormat, RgbImage};
+use image::{ImageError, ImageFormat};
 
-use super::load::bytes_to_triples;
 use crate::pixels::Picture;
 
 /// A PNG whose header and chunks before the pixels have been read.
@@ -122,38 +121,6 @@ impl PngReader<'_> {
                 std::io::ErrorKind::UnexpectedEof.into(),
             )),
         }
-    }
-}
-
-/// Turns the picture as a viewer shows it, following its EXIF orientation.
-pub(super) fn oriented(picture: Picture, orientation: Orientation) -> Picture {
-    if orientation == Orientation::NoTransforms {
-        return picture;
-    }
-    let Picture {
-        width,
-        height,
-        rgb,
-        alpha,
-    } = picture;
-    let mut colour = DynamicImage::ImageRgb8(
-        RgbImage::from_raw(width, height, bytemuck::cast_vec(rgb))
-            .expect("a picture holds width x height pixels"),
-    );
-    colour.apply_orientation(orientation);
-    let alpha = alpha.map(|a| {
-        let mut grey = DynamicImage::ImageLuma8(
-            GrayImage::from_raw(width, height, a).expect("one alpha value a pixel"),
-        );
-        grey.apply_orientation(orientation);
-        grey.into_luma8().into_raw()
-    });
-    let (width, height) = (colour.width(), colour.height());
-    Picture {
-        width,
-        height,
-        rgb: bytes_to_triples(colour.into_rgb8().into_raw()),
-        alpha,
     }
 }
 
@@ -342,7 +309,7 @@ fn unsupported(color: png::ColorType, depth: png::BitDepth) -> ImageError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::load::describe;
+    use crate::io::load::{describe, oriented};
 
     fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
         let mut c = (data.len() as u32).to_be_bytes().to_vec();
