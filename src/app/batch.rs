@@ -2,7 +2,9 @@
 //! images in parallel as far as their pixels fit within the pixel limit of one image; a bad file
 //! is reported and the others still finish. With a shared palette,
 //! the merged histogram of all images (weighted by pixels) is clustered once and every image drawn
-//! with that one palette, which is written once, in a run folder of its own.
+//! with that one palette, which is written once, in a run folder of its own. When the folder's
+//! pictures fit the pixel limit together, those read for the palette are the ones drawn: each is
+//! decoded once, and the palette is of exactly the pixels drawn even if a file changes meanwhile.
 
 use std::io::Read;
 use std::ops::Range;
@@ -12,7 +14,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::app::error::{AppError as Error, Result};
-use crate::app::job::{run_job, JobReport};
+use crate::app::job::{run_job_on, Decoded, JobReport};
 use crate::app::report::{details_text, plural};
 use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
 use crate::app::spec::{seed_text, JobSpec};
@@ -116,7 +118,32 @@ pub fn run_batch(
     images: &[PathBuf],
     on_done: impl Fn(usize, &Result<JobReport>) + Sync,
 ) -> Result<BatchReport> {
+    run_batch_decoded(spec, images, DecodedSet::default(), on_done)
+}
+
+/// The pictures of a folder's images read for a shared palette ([`SharedPalette::take_decoded`]),
+/// each with what reading it gave, for [`run_batch_decoded`] to draw without reading them again.
+#[derive(Debug, Default)]
+pub struct DecodedSet {
+    /// By image, in the folder's order; empty when the pictures were not kept.
+    read: Vec<Option<Decoded>>,
+}
+
+/// [`run_batch`], drawing the pictures of `decoded` when it holds them (each image's picture as it
+/// was read for the shared palette, or that it could not be read) rather than reading the files
+/// again.
+///
+/// # Errors
+/// As [`run_batch`].
+pub fn run_batch_decoded(
+    spec: &JobSpec,
+    images: &[PathBuf],
+    decoded: DecodedSet,
+    on_done: impl Fn(usize, &Result<JobReport>) + Sync,
+) -> Result<BatchReport> {
     let start = Instant::now();
+    let mut decoded = decoded.read;
+    decoded.resize_with(images.len(), || None);
     no_image_is_an_error(spec, images)?;
     // Images are drawn in parallel, but only as many at once as their pixels fit within the pixel
     // limit of one image (a picture whose size is not known counts as the limit), so memory stays
@@ -126,10 +153,12 @@ pub fn run_batch(
     let mut runs = Vec::with_capacity(images.len());
     for wave in image_waves(images, spec.options.load_limits().max_pixels) {
         let first = wave.start;
-        runs.par_extend(images[wave].par_iter().enumerate().map(|(i, image)| {
+        let pictures: Vec<_> = decoded[wave.clone()].iter_mut().map(Option::take).collect();
+        let wave = images[wave].par_iter().zip(pictures);
+        runs.par_extend(wave.enumerate().map(|(i, (image, picture))| {
             let mut one = spec.clone();
             one.image = image.clone();
-            let result = run_job(&one, |_| {});
+            let result = run_job_on(&one, picture, |_| {});
             on_done(first + i, &result);
             (image.clone(), result)
         }));
@@ -151,7 +180,7 @@ fn no_image_is_an_error(spec: &JobSpec, images: &[PathBuf]) -> Result<()> {
 }
 
 /// One palette for a folder's images, written in a run folder of its own (see the module).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SharedPalette {
     /// Its `colors_k{K}.txt`.
     pub colors_path: PathBuf,
@@ -159,6 +188,8 @@ pub struct SharedPalette {
     pub colors: Vec<[u8; 3]>,
     /// The lines saying what was written.
     pub lines: Vec<String>,
+    /// The pictures read for it, when they fit the pixel limit together.
+    decoded: DecodedSet,
 }
 
 impl SharedPalette {
@@ -166,6 +197,12 @@ impl SharedPalette {
     pub fn apply_to(&self, spec: &mut JobSpec) {
         spec.palette = Some((self.colors_path.clone(), self.colors.clone()));
         spec.whole_palette = true;
+    }
+
+    /// The pictures read for the palette, for [`run_batch_decoded`] to draw (none when they did
+    /// not fit the pixel limit together, or were taken already).
+    pub fn take_decoded(&mut self) -> DecodedSet {
+        std::mem::take(&mut self.decoded)
     }
 }
 
@@ -214,25 +251,66 @@ pub fn shared_palette(
     no_image_is_an_error(template, images)?;
     let limits = template.options.load_limits();
     // Each image's histogram, in parallel in waves of images that fit the pixel limit together (as
-    // they are drawn), merged in name order into counts per colour key (u64: a set may hold more
-    // pixels than a u32 counts), in key order as histograms are.
+    // they are drawn), merged into counts per colour key (u64: a set may hold more pixels than a
+    // u32 counts), in key order as histograms are; exact sums, so the order images are merged in
+    // does not matter.
     let mut merged: Vec<(u32, u64)> = Vec::new();
     let mut read = 0;
-    for wave in image_waves(images, limits.max_pixels) {
-        let histograms: Vec<Option<ColorHistogram>> = images[wave]
-            .par_iter()
-            .map(|image| {
-                let picture = load_picture_with(image, &limits);
-                on_read();
-                // One that cannot be read is reported when the image itself is drawn.
-                picture.ok().map(|p| ColorHistogram::from_picture(&p))
-            })
+    let mut add = |hist: &ColorHistogram| {
+        read += 1;
+        merged = merge_counts(std::mem::take(&mut merged), hist);
+    };
+    // When the pictures fit the limit together (one wave), those read are kept to be drawn: each
+    // is decoded once, and drawn as it was when the palette was made of it. A picture whose size
+    // its header does not tell is read alone first, while nothing is kept: it is kept too if it
+    // cannot be read (its error is reported when it is drawn), and otherwise nothing is kept.
+    let sizes: Vec<Option<(u32, u32)>> = images.iter().map(|image| picture_size(image)).collect();
+    let (unknown, known): (Vec<usize>, Vec<usize>) =
+        (0..images.len()).partition(|&i| sizes[i].is_none());
+    let known_pixels: u64 = known
+        .iter()
+        .filter_map(|&i| sizes[i].map(|(w, h)| u64::from(w) * u64::from(h)))
+        .sum();
+    let mut keep = known_pixels <= limits.max_pixels;
+    let mut decoded: Vec<Option<Decoded>> = Vec::new();
+    decoded.resize_with(images.len(), || None);
+    // One image's histogram, with its picture (or why it could not be read).
+    let histogram_of = |i: usize| {
+        let picture = load_picture_with(&images[i], &limits);
+        on_read();
+        let hist = picture.as_ref().ok().map(ColorHistogram::from_picture);
+        (i, hist, picture)
+    };
+    for &i in &unknown {
+        let (_, hist, picture) = histogram_of(i);
+        if let Some(hist) = hist {
+            add(&hist);
+            keep = false;
+        }
+        decoded[i] = Some(picture);
+    }
+    let waves: Vec<Range<usize>> = if keep {
+        // All at once: they fit the limit together.
+        std::iter::once(0..known.len()).collect()
+    } else {
+        let pixels: Vec<u64> = known
+            .iter()
+            .filter_map(|&i| sizes[i].map(|(w, h)| u64::from(w) * u64::from(h)))
             .collect();
-        for hist in histograms.iter().flatten() {
-            read += 1;
-            merged = merge_counts(merged, hist);
+        waves(&pixels, limits.max_pixels)
+    };
+    for wave in waves {
+        let pictures: Vec<_> = known[wave].par_iter().map(|&i| histogram_of(i)).collect();
+        for (i, hist, picture) in pictures {
+            if let Some(hist) = hist {
+                add(&hist);
+            }
+            decoded[i] = keep.then_some(picture);
         }
     }
+    let decoded = DecodedSet {
+        read: if keep { decoded } else { Vec::new() },
+    };
     if read == 0 || merged.is_empty() {
         return Err(Error::NotOneImage {
             path: template.image.clone(),
@@ -305,6 +383,7 @@ pub fn shared_palette(
         colors_path,
         colors,
         lines,
+        decoded,
     })
 }
 
@@ -383,5 +462,77 @@ mod tests {
         // A picture whose size is not known counts as the limit; one over it goes alone.
         assert_eq!(waves(&[1, 10, 1, 1], 10), vec![0..1, 1..2, 2..4]);
         assert_eq!(waves(&[u64::MAX, u64::MAX, 2], 10), vec![0..1, 1..2, 2..3]);
+    }
+
+    /// A folder of two 4x4 pictures (red and blue) and a PNG cut after its header (its size is
+    /// known, its pixels are not), with `spec` for it.
+    fn two_colour_set(dir: &Path) -> (JobSpec, Vec<PathBuf>) {
+        let set = dir.join("set");
+        std::fs::create_dir(&set).unwrap();
+        for (name, colour) in [("a.png", [200, 10, 10]), ("b.png", [10, 10, 200])] {
+            image::RgbImage::from_pixel(4, 4, image::Rgb(colour))
+                .save(set.join(name))
+                .unwrap();
+        }
+        let whole = std::fs::read(set.join("a.png")).unwrap();
+        std::fs::write(set.join("cut.png"), &whole[..8 + 25]).unwrap();
+        let mut spec = JobSpec::new(&set, 2);
+        spec.out_dir = dir.join("out");
+        let images = images_in(&set).unwrap();
+        (spec, images)
+    }
+
+    #[test]
+    fn pictures_read_for_the_shared_palette_are_the_ones_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spec, images) = two_colour_set(dir.path());
+        let mut shared = shared_palette(&spec, &images, || {}).unwrap();
+        shared.apply_to(&mut spec);
+        let decoded = shared.take_decoded();
+        let read: Vec<Option<bool>> = decoded
+            .read
+            .iter()
+            .map(|d| d.as_ref().map(Result::is_ok))
+            .collect();
+        assert_eq!(
+            read,
+            [Some(true), Some(true), Some(false)],
+            "a.png, b.png, cut.png"
+        );
+        assert!(shared.take_decoded().read.is_empty(), "taken once");
+        // The files change after the palette was made: what is drawn is what the palette was
+        // made of, not read again (a.png is no image now, b.png another colour).
+        std::fs::write(&images[0], b"not an image any more").unwrap();
+        image::RgbImage::from_pixel(4, 4, image::Rgb([0, 255, 0]))
+            .save(&images[1])
+            .unwrap();
+        let report = run_batch_decoded(&spec, &images, decoded, |_, _| {}).unwrap();
+        let drawn: Vec<Vec<u64>> = report
+            .runs
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .map(|r| r.palette.entries().iter().map(|e| e.pixels).collect())
+            .collect();
+        assert_eq!(report.failed(), 1, "only the cut PNG");
+        // Each picture, all red or all blue, uses one colour of the two for its 16 pixels.
+        for counts in drawn {
+            let mut counts = counts;
+            counts.sort_unstable();
+            assert_eq!(counts, [0, 16]);
+        }
+        // Without the pictures, the changed files are read again: a.png now fails.
+        let report = run_batch(&spec, &images, |_, _| {}).unwrap();
+        assert_eq!(report.failed(), 2);
+    }
+
+    #[test]
+    fn pictures_are_read_again_when_they_do_not_fit_the_limit_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spec, images) = two_colour_set(dir.path());
+        // 16 pixels each: one picture at a time.
+        spec.options.max_pixels = Some(16);
+        let mut shared = shared_palette(&spec, &images, || {}).unwrap();
+        assert!(shared.take_decoded().read.is_empty());
+        assert_eq!(shared.colors.len(), 2);
     }
 }

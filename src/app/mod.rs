@@ -19,7 +19,9 @@ mod spec;
 mod sweep;
 
 // What the binaries use, and the types those items hand out.
-pub use batch::{images_in, run_batch, shared_palette, BatchReport, SharedPalette};
+pub use batch::{
+    images_in, run_batch, run_batch_decoded, shared_palette, BatchReport, DecodedSet, SharedPalette,
+};
 pub use cleanup::{exit_on_signals, flag_on_signals};
 pub use cli_args::{exit_after_printing, parse_args, report_error, ClusterArgs};
 pub use error::{AppError, Result};

@@ -201,14 +201,16 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
     };
     let mut spec = spec.clone();
     let mut printed = Ok(());
+    let mut decoded = kquant::app::DecodedSet::default();
     if cli.shared_palette {
         let reading = progress_bar(images.len() as u64, "images read for the shared palette");
         let shared = kquant::app::shared_palette(&spec, &images, || reading.inc(1));
         reading.finish_and_clear();
         match shared {
-            Ok(shared) => {
+            Ok(mut shared) => {
                 printed = print_lines(&shared.lines);
                 shared.apply_to(&mut spec);
+                decoded = shared.take_decoded();
             }
             Err(e) => {
                 kquant::app::report_error(&e.to_string());
@@ -222,7 +224,7 @@ fn run_folder(cli: &Cli, spec: &JobSpec) -> ExitCode {
         waiting: BTreeMap::new(),
         printed,
     });
-    let result = kquant::app::run_batch(&spec, &images, |i, result| {
+    let result = kquant::app::run_batch_decoded(&spec, &images, decoded, |i, result| {
         progress.inc(1);
         let line = match result {
             Ok(r) => Ok(format!(

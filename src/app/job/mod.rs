@@ -76,10 +76,12 @@ impl Loaded {
     }
 }
 
-fn load(spec: &JobSpec, timings: &mut Timings) -> Result<Loaded> {
+fn load(spec: &JobSpec, decoded: Option<Decoded>, timings: &mut Timings) -> Result<Loaded> {
     let start = Instant::now();
     let limits = spec.options.load_limits();
-    let picture = if spec.reads_stdin() {
+    let picture = if let Some(decoded) = decoded {
+        decoded?
+    } else if spec.reads_stdin() {
         let stdin = std::io::stdin();
         if stdin.is_terminal() {
             return Err(crate::io::ImageError::Read {
@@ -125,10 +127,23 @@ fn counted(spec: &JobSpec, picture: Picture) -> Result<Loaded> {
 /// # Errors
 /// Invalid parameters, an unreadable image, or a folder or file that cannot be written.
 pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobReport> {
+    run_job_on(spec, None, on_restart)
+}
+
+/// What reading an image gave: its picture, or why there is none.
+pub(crate) type Decoded = std::result::Result<Picture, crate::io::ImageError>;
+
+/// [`run_job`] with `decoded`, when given, as what reading `spec`'s image gave: the file is not
+/// read again (and its decode not timed).
+pub(crate) fn run_job_on(
+    spec: &JobSpec,
+    decoded: Option<Decoded>,
+    on_restart: impl Fn(usize) + Sync,
+) -> Result<JobReport> {
     let params = spec.params(spec.options.resolve_seed());
     params.validate()?;
     let mut timings = Timings::default();
-    let loaded = load(spec, &mut timings)?;
+    let loaded = load(spec, decoded, &mut timings)?;
 
     let start = Instant::now();
     // One grid of the colours serves the clustering and then the palette's drawing assignment.
