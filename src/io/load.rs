@@ -871,6 +871,7 @@ fn check_tiff(bytes: &[u8]) -> Result<(), StructureDamage> {
 
 /// Converts a decoded image to a [`Picture`], keeping alpha only when the image has it.
 pub fn picture_from_dynamic(image: DynamicImage) -> Picture {
+    let image = eight_bits_in_place(image);
     let (width, height) = (image.width(), image.height());
     if image.color().has_alpha() {
         // The colours are packed to the front of the RGBA buffer itself, which then shrinks: 5 bytes
@@ -930,6 +931,43 @@ pub(super) fn oriented(picture: Picture, orientation: Orientation) -> Picture {
         height,
         rgb: bytes_to_triples(colour.into_rgb8().into_raw()),
         alpha,
+    }
+}
+
+/// A 16-bit image (a 16-bit PNM is decoded so) made 8-bit, rounded as `image` converts it, within
+/// its own buffer: the samples are packed to its front, which then shrinks, before they are copied
+/// out. A copy beside the 16-bit buffer took 9 bytes a pixel for RGB (12 for RGBA); this takes 6
+/// (8). Other images are returned as they are.
+fn eight_bits_in_place(image: DynamicImage) -> DynamicImage {
+    fn to_8_bits(samples: Vec<u16>) -> Vec<u8> {
+        let n = samples.len();
+        let mut samples = samples;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut samples);
+        for i in 0..n {
+            let v = u16::from_ne_bytes([bytes[2 * i], bytes[2 * i + 1]]);
+            // Sample i is read (bytes 2i, 2i + 1) before byte i is written, and i <= 2i.
+            bytes[i] = ((u32::from(v) + 128) / 257) as u8;
+        }
+        samples.truncate(n.div_ceil(2));
+        samples.shrink_to_fit();
+        bytemuck::cast_slice::<u16, u8>(&samples)[..n].to_vec()
+    }
+    let (width, height) = (image.width(), image.height());
+    let rebuilt = "the same number of samples, 8-bit";
+    match image {
+        DynamicImage::ImageRgb16(b) => DynamicImage::ImageRgb8(
+            RgbImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+        ),
+        DynamicImage::ImageRgba16(b) => DynamicImage::ImageRgba8(
+            image::RgbaImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+        ),
+        DynamicImage::ImageLuma16(b) => DynamicImage::ImageLuma8(
+            GrayImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+        ),
+        DynamicImage::ImageLumaA16(b) => DynamicImage::ImageLumaA8(
+            image::GrayAlphaImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+        ),
+        other => other,
     }
 }
 
@@ -1087,6 +1125,37 @@ mod tests {
         let mut spare = Vec::with_capacity(7);
         spare.extend_from_slice(&[9u8, 8, 7]);
         assert_eq!(bytes_to_triples(spare), vec![[9, 8, 7]]);
+    }
+
+    #[test]
+    fn sixteen_bit_images_become_the_pixels_image_converts_them_to() {
+        let sample = |i: u32| (i.wrapping_mul(2_654_435_761) >> 16) as u16;
+        let (w, h) = (7, 5);
+        let raw = |channels: u32| (0..w * h * channels).map(sample).collect::<Vec<u16>>();
+        let images = [
+            DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, raw(3)).unwrap()),
+            DynamicImage::ImageRgba16(image::ImageBuffer::from_raw(w, h, raw(4)).unwrap()),
+            DynamicImage::ImageLuma16(image::ImageBuffer::from_raw(w, h, raw(1)).unwrap()),
+            DynamicImage::ImageLumaA16(image::ImageBuffer::from_raw(w, h, raw(2)).unwrap()),
+        ];
+        for img in images {
+            let rgba = img.to_rgba8();
+            let expected = Picture {
+                width: w,
+                height: h,
+                rgb: rgba.pixels().map(|p| [p[0], p[1], p[2]]).collect(),
+                alpha: img
+                    .color()
+                    .has_alpha()
+                    .then(|| rgba.pixels().map(|p| p[3]).collect()),
+            };
+            assert_eq!(
+                picture_from_dynamic(img.clone()),
+                expected,
+                "{:?}",
+                img.color()
+            );
+        }
     }
 
     fn png_bytes() -> Vec<u8> {
