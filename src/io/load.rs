@@ -171,6 +171,11 @@ pub(crate) fn decode_read(
 /// The format of the file at `path` from its first bytes, or for a TGA, which has no signature,
 /// from its name (as every viewer tells one).
 pub(crate) fn format_of(head: &[u8], path: &Path) -> Option<ImageFormat> {
+    // BigTIFF (version 43, 64-bit offsets), which the TIFF decoder reads but `image` does not
+    // recognise by its first bytes.
+    if head.starts_with(b"II\x2b\x00") || head.starts_with(b"MM\x00\x2b") {
+        return Some(ImageFormat::Tiff);
+    }
     image::guess_format(head).ok().or_else(|| {
         let tga = path
             .extension()
@@ -1125,6 +1130,26 @@ mod tests {
         let mut spare = Vec::with_capacity(7);
         spare.extend_from_slice(&[9u8, 8, 7]);
         assert_eq!(bytes_to_triples(spare), vec![[9, 8, 7]]);
+    }
+
+    #[test]
+    fn a_bigtiff_is_read_as_a_tiff() {
+        let img =
+            image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 5]));
+        let mut file = Vec::new();
+        tiff::encoder::TiffEncoder::new_big(Cursor::new(&mut file))
+            .unwrap()
+            .write_image::<tiff::encoder::colortype::RGB8>(9, 7, img.as_raw())
+            .unwrap();
+        assert_eq!(&file[..4], b"II\x2b\x00");
+        let picture = decode_picture(&file, &LoadLimits::default()).unwrap();
+        assert_eq!(picture.rgb, bytes_to_triples(img.into_raw()));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big.tif"), &file).unwrap();
+        assert_eq!(picture_size(&dir.path().join("big.tif")), Some((9, 7)));
+        // Its big-endian signature too.
+        let head = b"MM\x00\x2b\x00\x08\x00\x00";
+        assert_eq!(format_of(head, Path::new("x")), Some(ImageFormat::Tiff));
     }
 
     #[test]
