@@ -226,7 +226,7 @@ const LANES: usize = 16;
 /// zune-jpeg's colour conversion of 8-bit samples (`color_convert::scalar`, whose vector versions
 /// agree with it).
 #[inline]
-fn ycbcr_to_rgb(y: i32, cb: i32, cr: i32) -> [u8; 3] {
+pub(super) fn ycbcr_to_rgb(y: i32, cb: i32, cr: i32) -> [u8; 3] {
     const PRECISION: i32 = 14;
     const ROUND: i32 = (1 << (PRECISION - 1)) - 1;
     let (cb, cr) = (cb - 128, cr - 128);

@@ -8,9 +8,11 @@
 //! decompression, predictors and white-is-zero inversion), 1-bit grey made 0 or 255, CMYK made RGB
 //! with `image`'s formula, and 16-bit samples rounded to 8 bits as `image` rounds them.
 //!
-//! Only what `image` reads this way is taken here: unsigned samples of 1, 8 or 16 bits (grey, grey
-//! and alpha, RGB, RGBA, CMYK) stored pixel by pixel. Planes stored apart and floating-point
-//! samples are left to `image`, as are the kinds it refuses, so that it words the refusal.
+//! Taken here: what `image` reads, unsigned samples of 1, 8 or 16 bits (grey, grey and alpha, RGB,
+//! RGBA, CMYK) stored pixel by pixel; and JPEG-compressed YCbCr, which `image` refuses, converted
+//! to RGB as kquant's JPEG decoder converts a JPEG's colours (so a JPEG gives the same pixels in a
+//! TIFF as on its own). Planes stored apart and floating-point samples are left to `image`, as are
+//! the kinds it refuses, so that it words the refusal.
 
 use std::io::Cursor;
 
@@ -24,7 +26,11 @@ use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::{PlanarConfiguration, SampleFormat, Tag};
 use tiff::{ColorType, TiffError};
 
+use super::jpeg_split::ycbcr_to_rgb;
 use crate::pixels::Picture;
+
+/// The TIFF Compression value of JPEG ("new-style", TIFF Technical Note 2).
+const JPEG: u16 = 7;
 
 /// How a pixel's samples are stored and become a colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +41,13 @@ enum Kind {
     Samples { channels: usize, sixteen: bool },
     /// Cyan, magenta, yellow and black, 8 or 16 bits each.
     Cmyk { sixteen: bool },
+    /// JPEG-compressed YCbCr (8 bits), which the tiff crate decodes (chroma upsampled) without
+    /// converting it to RGB, and `image` refuses.
+    JpegYcbcr,
 }
 
 impl Kind {
-    fn of(color: ColorType) -> Option<Self> {
+    fn of(color: ColorType, compression: Option<u16>) -> Option<Self> {
         let samples = |channels, bits| match bits {
             8 => Some(Kind::Samples {
                 channels,
@@ -58,6 +67,7 @@ impl Kind {
             ColorType::RGBA(bits) => samples(4, bits),
             ColorType::CMYK(8) => Some(Kind::Cmyk { sixteen: false }),
             ColorType::CMYK(16) => Some(Kind::Cmyk { sixteen: true }),
+            ColorType::YCbCr(8) if compression == Some(JPEG) => Some(Kind::JpegYcbcr),
             _ => None,
         }
     }
@@ -78,6 +88,7 @@ impl Kind {
             Kind::Bilevel => 1,
             Kind::Samples { channels, sixteen } => channels as u64 * if sixteen { 2 } else { 1 },
             Kind::Cmyk { sixteen } => 4 * if sixteen { 2 } else { 1 },
+            Kind::JpegYcbcr => 3,
         }
     }
 }
@@ -97,7 +108,8 @@ pub(super) fn open(bytes: &[u8], max_alloc: u64) -> Option<TiffChunks<'_>> {
     // the caller's.
     let mut decoder = Decoder::new(Cursor::new(bytes)).ok()?;
     let size = decoder.dimensions().ok()?;
-    let kind = Kind::of(decoder.colortype().ok()?)?;
+    let compression = decoder.find_tag_unsigned::<u16>(Tag::Compression).ok()?;
+    let kind = Kind::of(decoder.colortype().ok()?, compression)?;
     let unsigned = match decoder
         .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
         .ok()?
@@ -249,6 +261,14 @@ impl Kind {
                 for (row, at) in place.rows(v, 4 * place.stride)? {
                     for (p, out) in row.chunks_exact(4).zip(&mut rgb[at..at + cols]) {
                         *out = cmyk_to_rgb([p[0], p[1], p[2], p[3]]);
+                    }
+                }
+            }
+            (Kind::JpegYcbcr, DecodingResult::U8(v)) => {
+                for (row, at) in place.rows(v, 3 * place.stride)? {
+                    for (p, out) in row.chunks_exact(3).zip(&mut rgb[at..at + cols]) {
+                        let [y, cb, cr] = [p[0], p[1], p[2]].map(i32::from);
+                        *out = ycbcr_to_rgb(y, cb, cr);
                     }
                 }
             }
@@ -453,14 +473,6 @@ mod tests {
         } else {
             chunks
         };
-        // The data first (after the 8-byte header), then the directory and its values.
-        let mut out = b"II\x2a\x00\0\0\0\0".to_vec();
-        let mut offsets = Vec::new();
-        for c in &chunks {
-            offsets.push(out.len() as u32);
-            out.extend(c);
-        }
-        let counts: Vec<u32> = chunks.iter().map(|c| c.len() as u32).collect();
         let short = |v: u16| vec![u32::from(v)];
         // (tag, type: 3 SHORT or 4 LONG, values)
         let mut entries: Vec<(u16, u16, Vec<u32>)> = vec![
@@ -490,7 +502,25 @@ mod tests {
         if alpha {
             entries.push((338, 3, short(2)));
         }
-        match spec.chunking {
+        assemble(&chunks, spec.chunking, entries)
+    }
+
+    /// A little-endian TIFF of `chunks` stored as `chunking` says, with the directory's other
+    /// `entries` (tag, type: 3 SHORT or 4 LONG, values).
+    fn assemble(
+        chunks: &[Vec<u8>],
+        chunking: Chunking,
+        mut entries: Vec<(u16, u16, Vec<u32>)>,
+    ) -> Vec<u8> {
+        // The data first (after the 8-byte header), then the directory and its values.
+        let mut out = b"II\x2a\x00\0\0\0\0".to_vec();
+        let mut offsets = Vec::new();
+        for c in chunks {
+            offsets.push(out.len() as u32);
+            out.extend(c);
+        }
+        let counts: Vec<u32> = chunks.iter().map(|c| c.len() as u32).collect();
+        match chunking {
             Chunking::Strips(rows_per) => {
                 entries.push((273, 4, offsets));
                 entries.push((278, 4, vec![rows_per]));
@@ -700,6 +730,54 @@ mod tests {
         let theirs = reference(&garbled);
         assert!(ours.is_err(), "{ours:?}");
         assert_eq!(ours.err(), theirs.err());
+    }
+
+    #[test]
+    fn jpeg_compressed_ycbcr_is_read_as_its_jpegs_decode() {
+        // Two strips of 16 rows, each a whole JPEG (4:2:0), as TIFF Technical Note 2 stores them.
+        let (width, height, rows) = (40u16, 32u16, 16u16);
+        let band = |y0: u16| -> Vec<u8> {
+            let mut rgb = Vec::new();
+            for y in y0..y0 + rows {
+                for x in 0..width {
+                    let [r, g, b] = [0, 1, 2].map(|c| sample(x.into(), y.into(), c, 8) as u8);
+                    rgb.extend([r, g / 2 + 60, b]);
+                }
+            }
+            let mut jpeg = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+            encoder
+                .encode(&rgb, width, rows, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            jpeg
+        };
+        let strips = [band(0), band(rows)];
+        let short = |v: u32| vec![v];
+        let entries = vec![
+            (256, 4, short(width.into())),
+            (257, 4, short(height.into())),
+            (258, 3, vec![8, 8, 8]),
+            (259, 3, short(7)),
+            (262, 3, short(6)),
+            (277, 3, short(3)),
+            (284, 3, short(1)),
+            (530, 3, vec![2, 2]),
+        ];
+        let bytes = assemble(&strips, Chunking::Strips(rows.into()), entries);
+        // `image` refuses the TIFF, and decodes each JPEG on its own.
+        assert!(reference(&bytes).is_err());
+        let expected: Vec<[u8; 3]> = strips
+            .iter()
+            .flat_map(|jpeg| {
+                let img = image::load_from_memory_with_format(jpeg, ImageFormat::Jpeg).unwrap();
+                picture_from_dynamic(img).rgb
+            })
+            .collect();
+        let picture = decode_picture(&bytes, &LoadLimits::default()).unwrap();
+        assert_eq!((picture.width, picture.height), (40, 32));
+        assert!(picture.alpha.is_none());
+        assert!(picture.rgb == expected, "the JPEGs' own pixels");
     }
 
     /// Damaged files (cut, bytes changed anywhere or in the directory) of several kinds: this
