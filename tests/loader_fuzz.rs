@@ -1,6 +1,7 @@
 //! Thousands of damaged small images through the loader: truncations, flipped bytes and edited
 //! header fields of JPEG (baseline and progressive), PNG (8-bit RGB, 16-bit RGBA, a 4-bit palette
-//! with transparency), GIF, BMP, TIFF, WebP and ICO files. A PNG's edited header also gets its
+//! with transparency), GIF, BMP, TIFF (8-bit RGB, 16-bit RGBA, JPEG-compressed YCbCr with its
+//! directory first), WebP and ICO files. A PNG's edited header also gets its
 //! checksums made anew, so that the decoder meets any size, depth, colour type and interlacing
 //! with data that does not fit them.
 //! Whatever the damage, loading returns (never panics), and never allocates more than the limit
@@ -117,12 +118,63 @@ fn originals() -> Vec<Vec<u8>> {
     .map(encoded)
     .collect();
     files.push(progressive_jpeg());
-    files.push(png_16_bit_rgba());
+    files.push(rgba_16_bit(ImageFormat::Png));
     files.push(png_palette());
+    files.push(rgba_16_bit(ImageFormat::Tiff));
+    files.push(tiff_jpeg_ycbcr());
     files
 }
 
-fn png_16_bit_rgba() -> Vec<u8> {
+/// A TIFF of one strip holding a whole 4:2:0 JPEG (YCbCr), its directory right after the header,
+/// where edits of the first 64 bytes reach it.
+fn tiff_jpeg_ycbcr() -> Vec<u8> {
+    let img = scene(37, 23);
+    let mut jpeg = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 85);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    encoder
+        .encode(img.as_raw(), 37, 23, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    // (tag, type: 3 SHORT or 4 LONG, value); the strip follows the directory and its one
+    // out-of-line value (BitsPerSample).
+    let entries: [(u16, u16, u32, u32); 11] = [
+        (256, 4, 1, 37),
+        (257, 4, 1, 23),
+        (258, 3, 3, 0), // out of line: set below
+        (259, 3, 1, 7),
+        (262, 3, 1, 6),
+        (273, 4, 1, 0), // the strip's offset: set below
+        (277, 3, 1, 3),
+        (278, 4, 1, 23),
+        (279, 4, 1, jpeg.len() as u32),
+        (284, 3, 1, 1),
+        (530, 3, 2, 2 | 2 << 16),
+    ];
+    let bits_at = 8 + 2 + 12 * entries.len() as u32 + 4;
+    let strip_at = bits_at + 6;
+    let mut out = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    out.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        let value = match tag {
+            258 => bits_at,
+            273 => strip_at,
+            _ => value,
+        };
+        out.extend(tag.to_le_bytes());
+        out.extend(kind.to_le_bytes());
+        out.extend(count.to_le_bytes());
+        out.extend(value.to_le_bytes());
+    }
+    out.extend(0u32.to_le_bytes());
+    for _ in 0..3 {
+        out.extend(8u16.to_le_bytes());
+    }
+    out.extend(jpeg);
+    out
+}
+
+/// The scene at 16 bits a sample, with an alpha ramp, as a `format` file (PNG or TIFF).
+fn rgba_16_bit(format: ImageFormat) -> Vec<u8> {
     let img = scene(37, 23);
     let deep = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_fn(37, 23, |x, y| {
         let p = img.get_pixel(x, y);
@@ -134,8 +186,7 @@ fn png_16_bit_rgba() -> Vec<u8> {
         ])
     });
     let mut out = Vec::new();
-    deep.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
-        .unwrap();
+    deep.write_to(&mut Cursor::new(&mut out), format).unwrap();
     out
 }
 
@@ -248,7 +299,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn damaged_files_never_panic_nor_allocate_past_the_limit(which in 0usize..10, damage in damage()) {
+    fn damaged_files_never_panic_nor_allocate_past_the_limit(which in 0usize..12, damage in damage()) {
         thread_local! {
             static ORIGINALS: Vec<Vec<u8>> = originals();
         }
