@@ -267,10 +267,12 @@ pub fn shared_palette(
     let sizes: Vec<Option<(u32, u32)>> = images.iter().map(|image| picture_size(image)).collect();
     let (unknown, known): (Vec<usize>, Vec<usize>) =
         (0..images.len()).partition(|&i| sizes[i].is_none());
-    let known_pixels: u64 = known
+    let pixels: Vec<u64> = known
         .iter()
         .filter_map(|&i| sizes[i].map(|(w, h)| u64::from(w) * u64::from(h)))
-        .sum();
+        .collect();
+    // Saturating: headers claiming 4 billion pixels a side must not wrap the sum into a small one.
+    let known_pixels = pixels.iter().fold(0u64, |sum, &p| sum.saturating_add(p));
     let mut keep = known_pixels <= limits.max_pixels;
     let mut decoded: Vec<Option<Decoded>> = Vec::new();
     decoded.resize_with(images.len(), || None);
@@ -293,10 +295,6 @@ pub fn shared_palette(
         // All at once: they fit the limit together.
         std::iter::once(0..known.len()).collect()
     } else {
-        let pixels: Vec<u64> = known
-            .iter()
-            .filter_map(|&i| sizes[i].map(|(w, h)| u64::from(w) * u64::from(h)))
-            .collect();
         waves(&pixels, limits.max_pixels)
     };
     for wave in waves {
