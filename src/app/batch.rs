@@ -18,7 +18,7 @@ use crate::app::job::{run_job_on, Decoded, JobReport};
 use crate::app::report::{details_text, plural};
 use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
 use crate::app::spec::{seed_text, JobSpec};
-use crate::io::{format_of, load_picture_with, picture_size};
+use crate::io::{format_of, picture_size};
 use crate::kmeans::{fit_on, Grid, Points};
 use crate::palette::Palette;
 use crate::palette_text::{colors_text, hex};
@@ -278,10 +278,10 @@ pub fn shared_palette(
     decoded.resize_with(images.len(), || None);
     // One image's histogram, with its picture (or why it could not be read).
     let histogram_of = |i: usize| {
-        let picture = load_picture_with(&images[i], &limits);
+        let read = Decoded::read(&images[i], &limits);
         on_read();
-        let hist = picture.as_ref().ok().map(ColorHistogram::from_picture);
-        (i, hist, picture)
+        let hist = read.picture.as_ref().ok().map(ColorHistogram::from_picture);
+        (i, hist, read)
     };
     for &i in &unknown {
         let (_, hist, picture) = histogram_of(i);
@@ -490,7 +490,7 @@ mod tests {
         let read: Vec<Option<bool>> = decoded
             .read
             .iter()
-            .map(|d| d.as_ref().map(Result::is_ok))
+            .map(|d| d.as_ref().map(|d| d.picture.is_ok()))
             .collect();
         assert_eq!(
             read,

@@ -79,8 +79,10 @@ impl Loaded {
 fn load(spec: &JobSpec, decoded: Option<Decoded>, timings: &mut Timings) -> Result<Loaded> {
     let start = Instant::now();
     let limits = spec.options.load_limits();
+    let mut took = None;
     let picture = if let Some(decoded) = decoded {
-        decoded?
+        took = Some(decoded.took);
+        decoded.picture?
     } else if spec.reads_stdin() {
         let stdin = std::io::stdin();
         if stdin.is_terminal() {
@@ -96,7 +98,7 @@ fn load(spec: &JobSpec, decoded: Option<Decoded>, timings: &mut Timings) -> Resu
     } else {
         load_picture_with(&spec.image, &limits)?
     };
-    timings.decode = start.elapsed();
+    timings.decode = took.unwrap_or_else(|| start.elapsed());
     let start = Instant::now();
     let loaded = counted(spec, picture)?;
     timings.histogram = start.elapsed();
@@ -130,11 +132,27 @@ pub fn run_job(spec: &JobSpec, on_restart: impl Fn(usize) + Sync) -> Result<JobR
     run_job_on(spec, None, on_restart)
 }
 
-/// What reading an image gave: its picture, or why there is none.
-pub(crate) type Decoded = std::result::Result<Picture, crate::io::ImageError>;
+/// What reading an image gave (its picture, or why there is none), and how long that took.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub picture: std::result::Result<Picture, crate::io::ImageError>,
+    pub took: std::time::Duration,
+}
+
+impl Decoded {
+    /// Reads the image at `path` within `limits`, timing it.
+    pub fn read(path: &std::path::Path, limits: &crate::io::LoadLimits) -> Self {
+        let start = Instant::now();
+        let picture = load_picture_with(path, limits);
+        Self {
+            picture,
+            took: start.elapsed(),
+        }
+    }
+}
 
 /// [`run_job`] with `decoded`, when given, as what reading `spec`'s image gave: the file is not
-/// read again (and its decode not timed).
+/// read again (and its decode time is the one given).
 pub(crate) fn run_job_on(
     spec: &JobSpec,
     decoded: Option<Decoded>,
