@@ -498,6 +498,7 @@ mod tests {
             "a.png, b.png, cut.png"
         );
         assert!(shared.take_decoded().read.is_empty(), "taken once");
+        let decode_took = decoded.read[1].as_ref().unwrap().took;
         // The files change after the palette was made: what is drawn is what the palette was
         // made of, not read again (a.png is no image now, b.png another colour).
         std::fs::write(&images[0], b"not an image any more").unwrap();
@@ -512,6 +513,9 @@ mod tests {
             .map(|r| r.palette.entries().iter().map(|e| e.pixels).collect())
             .collect();
         assert_eq!(report.failed(), 1, "only the cut PNG");
+        // b.png's decode is timed as it was read.
+        let b = report.runs[1].1.as_ref().unwrap();
+        assert_eq!(b.timings.decode, decode_took);
         // Each picture, all red or all blue, uses one colour of the two for its 16 pixels.
         for counts in drawn {
             let mut counts = counts;
