@@ -944,14 +944,14 @@ pub(super) fn oriented(picture: Picture, orientation: Orientation) -> Picture {
 /// out. A copy beside the 16-bit buffer took 9 bytes a pixel for RGB (12 for RGBA); this takes 6
 /// (8). Other images are returned as they are.
 fn eight_bits_in_place(image: DynamicImage) -> DynamicImage {
-    fn to_8_bits(samples: Vec<u16>) -> Vec<u8> {
+    fn packed(samples: Vec<u16>) -> Vec<u8> {
         let n = samples.len();
         let mut samples = samples;
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut samples);
         for i in 0..n {
             let v = u16::from_ne_bytes([bytes[2 * i], bytes[2 * i + 1]]);
             // Sample i is read (bytes 2i, 2i + 1) before byte i is written, and i <= 2i.
-            bytes[i] = ((u32::from(v) + 128) / 257) as u8;
+            bytes[i] = to_8_bits(v);
         }
         samples.truncate(n.div_ceil(2));
         samples.shrink_to_fit();
@@ -961,19 +961,27 @@ fn eight_bits_in_place(image: DynamicImage) -> DynamicImage {
     let rebuilt = "the same number of samples, 8-bit";
     match image {
         DynamicImage::ImageRgb16(b) => DynamicImage::ImageRgb8(
-            RgbImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+            RgbImage::from_raw(width, height, packed(b.into_raw())).expect(rebuilt),
         ),
         DynamicImage::ImageRgba16(b) => DynamicImage::ImageRgba8(
-            image::RgbaImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+            image::RgbaImage::from_raw(width, height, packed(b.into_raw())).expect(rebuilt),
         ),
         DynamicImage::ImageLuma16(b) => DynamicImage::ImageLuma8(
-            GrayImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+            GrayImage::from_raw(width, height, packed(b.into_raw())).expect(rebuilt),
         ),
         DynamicImage::ImageLumaA16(b) => DynamicImage::ImageLumaA8(
-            image::GrayAlphaImage::from_raw(width, height, to_8_bits(b.into_raw())).expect(rebuilt),
+            image::GrayAlphaImage::from_raw(width, height, packed(b.into_raw())).expect(rebuilt),
         ),
         other => other,
     }
+}
+
+/// A 16-bit sample rounded to 8 bits as `image` converts it: round(v * 255 / 65535). Every decoder
+/// path that makes 16-bit samples 8-bit itself (PNG rows, TIFF strips, buffers packed in place)
+/// uses it, so they all give `image`'s pixels.
+#[inline]
+pub(super) fn to_8_bits(v: u16) -> u8 {
+    ((u32::from(v) + 128) / 257) as u8
 }
 
 /// Reinterprets packed RGB bytes as triples, in place when the buffer allows it.

@@ -16,6 +16,7 @@ use image::error::{
 use image::metadata::Orientation;
 use image::{ImageError, ImageFormat};
 
+use super::load;
 use crate::pixels::Picture;
 
 /// A PNG whose header and chunks before the pixels have been read.
@@ -268,10 +269,10 @@ fn convert<const CHANNELS: usize, const SIXTEEN: bool>(
     }
 }
 
-/// A big-endian 16-bit sample rounded to 8 bits, as `image` converts it: round(v * 255 / 65535).
+/// A big-endian 16-bit sample rounded to 8 bits, as `image` converts it.
 #[inline]
 fn to_8_bits(high: u8, low: u8) -> u8 {
-    ((u32::from(u16::from_be_bytes([high, low])) + 128) / 257) as u8
+    load::to_8_bits(u16::from_be_bytes([high, low]))
 }
 
 /// A png crate error as `image` words it, so that it is described as before.

@@ -27,6 +27,7 @@ use tiff::tags::{PlanarConfiguration, SampleFormat, Tag};
 use tiff::{ColorType, TiffError};
 
 use super::jpeg_split::ycbcr_to_rgb;
+use super::load::to_8_bits;
 use crate::pixels::Picture;
 
 /// The TIFF Compression value of JPEG ("new-style", TIFF Technical Note 2).
@@ -241,11 +242,10 @@ impl Kind {
         rgb: &mut [[u8; 3]],
         alpha: &mut [u8],
     ) -> Result<(), ImageError> {
-        let cols = place.cols;
         match (self, samples) {
             (Kind::Bilevel, DecodingResult::U8(bytes)) => {
                 for (row, at) in place.rows(bytes, place.stride.div_ceil(8))? {
-                    for (i, out) in rgb[at..at + cols].iter_mut().enumerate() {
+                    for (i, out) in rgb[at..at + place.cols].iter_mut().enumerate() {
                         let bit = (row[i / 8] >> (7 - i % 8)) & 1;
                         *out = [bit * 255; 3];
                     }
@@ -258,31 +258,37 @@ impl Kind {
                 samples_to_picture(v, channels, place, rgb, alpha, to_8_bits)?;
             }
             (Kind::Cmyk { .. }, DecodingResult::U8(v)) => {
-                for (row, at) in place.rows(v, 4 * place.stride)? {
-                    for (p, out) in row.chunks_exact(4).zip(&mut rgb[at..at + cols]) {
-                        *out = cmyk_to_rgb([p[0], p[1], p[2], p[3]]);
-                    }
-                }
-            }
-            (Kind::JpegYcbcr, DecodingResult::U8(v)) => {
-                for (row, at) in place.rows(v, 3 * place.stride)? {
-                    for (p, out) in row.chunks_exact(3).zip(&mut rgb[at..at + cols]) {
-                        let [y, cb, cr] = [p[0], p[1], p[2]].map(i32::from);
-                        *out = ycbcr_to_rgb(y, cb, cr);
-                    }
-                }
+                pixels_to_rgb::<4, _>(v, place, rgb, cmyk_to_rgb)?;
             }
             (Kind::Cmyk { .. }, DecodingResult::U16(v)) => {
-                for (row, at) in place.rows(v, 4 * place.stride)? {
-                    for (p, out) in row.chunks_exact(4).zip(&mut rgb[at..at + cols]) {
-                        *out = cmyk16_to_rgb([p[0], p[1], p[2], p[3]]);
-                    }
-                }
+                pixels_to_rgb::<4, _>(v, place, rgb, cmyk16_to_rgb)?;
+            }
+            (Kind::JpegYcbcr, DecodingResult::U8(v)) => {
+                pixels_to_rgb::<3, _>(v, place, rgb, |p| {
+                    let [y, cb, cr] = p.map(i32::from);
+                    ycbcr_to_rgb(y, cb, cr)
+                })?;
             }
             _ => return Err(decoding("a strip holds samples of another size")),
         }
         Ok(())
     }
+}
+
+/// Pixels of `N` samples each, made one colour by `to_rgb`, to the picture.
+#[inline]
+fn pixels_to_rgb<const N: usize, T: Copy>(
+    samples: &[T],
+    place: Place,
+    rgb: &mut [[u8; 3]],
+    to_rgb: impl Fn([T; N]) -> [u8; 3],
+) -> Result<(), ImageError> {
+    for (row, at) in place.rows(samples, N * place.stride)? {
+        for (p, out) in row.chunks_exact(N).zip(&mut rgb[at..at + place.cols]) {
+            *out = to_rgb(p.try_into().expect("chunks of N"));
+        }
+    }
+    Ok(())
 }
 
 /// Grey, grey and alpha, RGB or RGBA samples (each made 8 bits by `to_u8`) to the picture.
@@ -308,12 +314,6 @@ fn samples_to_picture<T: Copy>(
         }
     }
     Ok(())
-}
-
-/// A 16-bit sample rounded to 8 bits, as `image` converts it: round(v * 255 / 65535).
-#[inline]
-fn to_8_bits(v: u16) -> u8 {
-    ((u32::from(v) + 128) / 257) as u8
 }
 
 /// CMYK to RGB as `image` converts an 8-bit CMYK TIFF.
