@@ -323,20 +323,26 @@ fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
     }
 }
 
+/// The stdout of `k_means NAME 2 -c -o` on `bytes` saved as `name`, run under `limit` bytes of
+/// address space, which must succeed. Two threads and two malloc arenas, whatever the machine: on
+/// many cores their stacks and arenas would count against the limit.
+fn two_colours_within(limit: u64, name: &str, bytes: &[u8]) -> String {
+    let dir = tempdir().unwrap();
+    fs::write(dir.path().join(name), bytes).unwrap();
+    let env = [("MALLOC_ARENA_MAX", "2"), ("RAYON_NUM_THREADS", "2")];
+    let out = limited_to(limit, "k_means", dir.path(), &[name, "2", "-c", "-o"], &env);
+    assert_success(&out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A PNG is converted to the picture's 3 bytes a pixel row by row: a 16-bit one used to be decoded
 /// whole first (6 bytes a pixel, 8 with alpha) and then copied, so a 120 MP picture in a 700 KB
 /// file took 1.06 GB and failed under this limit; now 0.36 GB.
 #[test]
 fn a_16_bit_png_costs_the_memory_of_its_8_bit_picture() {
-    let dir = tempdir().unwrap();
     let png = png_16_bit_black(12_000, 10_000);
     assert!(png.len() < 1 << 20, "{}", png.len());
-    fs::write(dir.path().join("deep.png"), &png).unwrap();
-    // Two threads, whatever the machine: on many cores their stacks would count against the limit.
-    let env = [("MALLOC_ARENA_MAX", "2"), ("RAYON_NUM_THREADS", "2")];
-    let out = limited_with("k_means", dir.path(), &["deep.png", "2", "-c", "-o"], &env);
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = two_colours_within(MEMORY_LIMIT, "deep.png", &png);
     assert!(stdout.contains("1 of 2 colours used"), "{stdout}");
 }
 
@@ -346,15 +352,9 @@ fn a_16_bit_png_costs_the_memory_of_its_8_bit_picture() {
 /// failed under this limit; now 0.48 GB.
 #[test]
 fn a_16_bit_tiff_costs_the_memory_of_its_8_bit_picture() {
-    let dir = tempdir().unwrap();
     let tiff = tiff_16_bit_rgba(12_000, 10_000);
     assert!(tiff.len() < 1 << 20, "{}", tiff.len());
-    fs::write(dir.path().join("deep.tif"), &tiff).unwrap();
-    // Two threads, whatever the machine: on many cores their stacks would count against the limit.
-    let env = [("MALLOC_ARENA_MAX", "2"), ("RAYON_NUM_THREADS", "2")];
-    let out = limited_with("k_means", dir.path(), &["deep.tif", "2", "-c", "-o"], &env);
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = two_colours_within(MEMORY_LIMIT, "deep.tif", &tiff);
     assert!(stdout.contains("1 of 2 colours used"), "{stdout}");
 }
 
@@ -363,26 +363,13 @@ fn a_16_bit_tiff_costs_the_memory_of_its_8_bit_picture() {
 /// ran out of memory under 360 MiB (it needed about 400), and now needs about 320.
 #[test]
 fn a_16_bit_pnm_is_made_8_bit_in_place() {
-    let dir = tempdir().unwrap();
     let (width, height) = (5000usize, 4000usize);
     let mut ppm = format!("P6\n{width} {height}\n65535\n").into_bytes();
     let row: Vec<u8> = (0..width * 6).map(|i| (i % 251) as u8).collect();
     for _ in 0..height {
         ppm.extend_from_slice(&row);
     }
-    fs::write(dir.path().join("deep.ppm"), &ppm).unwrap();
-    drop(ppm);
-    // Two threads and two arenas, whatever the machine: they count against the limit.
-    let env = [("MALLOC_ARENA_MAX", "2"), ("RAYON_NUM_THREADS", "2")];
-    let out = limited_to(
-        360 << 20,
-        "k_means",
-        dir.path(),
-        &["deep.ppm", "2", "-c", "-o"],
-        &env,
-    );
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = two_colours_within(360 << 20, "deep.ppm", &ppm);
     assert!(stdout.contains("2 of 2 colours used"), "{stdout}");
 }
 
@@ -392,13 +379,7 @@ fn a_16_bit_pnm_is_made_8_bit_in_place() {
 /// (an abort), and 0.71 GB now.
 #[test]
 fn a_picture_with_transparency_is_split_in_place() {
-    let dir = tempdir().unwrap();
-    fs::write(dir.path().join("wide.gif"), gif_bomb(12_000, 12_000)).unwrap();
-    // Two threads, whatever the machine: on many cores their stacks would count against the limit.
-    let env = [("MALLOC_ARENA_MAX", "2"), ("RAYON_NUM_THREADS", "2")];
-    let out = limited_with("k_means", dir.path(), &["wide.gif", "2", "-c", "-o"], &env);
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = two_colours_within(MEMORY_LIMIT, "wide.gif", &gif_bomb(12_000, 12_000));
     assert!(stdout.contains("colours used"), "{stdout}");
 }
 
