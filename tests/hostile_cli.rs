@@ -968,6 +968,76 @@ fn names_that_differ_in_any_byte_get_their_own_run_folders() {
     assert_eq!(fs::read_dir(dir.path().join("output")).unwrap().count(), 2);
 }
 
+/// Whether `bytes` hold a control character other than a line's own end.
+fn holds_control(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .any(|c| c.is_control() && c != '\n')
+}
+
+#[test]
+fn names_with_line_breaks_and_terminal_escapes_are_shown_escaped() {
+    let dir = tempdir().unwrap();
+    let folder = dir.path().join("in");
+    fs::create_dir(&folder).unwrap();
+    // A picture whose name would recolour the terminal and set its title, and one whose name would
+    // print a second, made-up line.
+    let png = encode(&blob_image(2, 8, 8), ImageFormat::Png);
+    let escape = "\u{1b}[31mred\u{1b}]0;title\u{7}.png";
+    fs::write(folder.join(escape), &png).unwrap();
+    let broken = "cut\nerror: fake.png";
+    fs::write(folder.join(broken), &png[..40]).unwrap();
+
+    let folder_run = Command::new(bin("k_means"))
+        .current_dir(dir.path())
+        .args(["in", "2", "-c", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(folder_run.status.code(), Some(1));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&folder_run.stdout),
+        String::from_utf8_lossy(&folder_run.stderr),
+    );
+    assert!(!holds_control(&folder_run.stdout), "{stdout:?}");
+    assert!(!holds_control(&folder_run.stderr), "{stderr:?}");
+    assert!(
+        stdout.contains("in/\\u{1b}[31mred\\u{1b}]0;title\\u{7}.png: k = 2"),
+        "{stdout:?}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.starts_with("error: cannot read image 'in/cut\\nerror: fake.png': "),
+        "{stderr:?}"
+    );
+    // details.txt keeps one line per entry.
+    let run = fs::read_dir(dir.path().join("output"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("details.txt").exists())
+        .expect("the good picture's run folder");
+    let details = fs::read(run.join("details.txt")).unwrap();
+    assert!(!holds_control(&details));
+    assert!(String::from_utf8_lossy(&details)
+        .contains("\nimage: in/\\u{1b}[31mred\\u{1b}]0;title\\u{7}.png\n"));
+
+    // One image named on the command line: the same on both streams.
+    let one = Command::new(bin("k_means"))
+        .current_dir(dir.path())
+        .arg(format!("in/{escape}"))
+        .args(["2", "-o", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert!(one.status.success());
+    assert!(!holds_control(&one.stdout));
+    let one_bad = Command::new(bin("k_means"))
+        .current_dir(dir.path())
+        .arg(format!("in/{broken}"))
+        .arg("2")
+        .output()
+        .unwrap();
+    assert_one_error(&one_bad, 1, "'in/cut\\nerror: fake.png'");
+}
+
 /// Checks that a run folder holds one run's files: the loss and the first colour agree with what
 /// details.txt says, and nothing else (no staging or set-aside folder) is there.
 fn assert_one_runs_files(run: &Path) {

@@ -132,10 +132,11 @@ fn print_completions_or_man(mut command: clap::Command) -> Option<std::io::Resul
     Some(out.write_all(&text).and_then(|()| out.flush()))
 }
 
-/// Prints one `error:` line on standard error; a closed standard error is not worth another error.
+/// Prints one `error:` line on standard error (control characters escaped: a file's name may hold
+/// line breaks and terminal escapes); a closed standard error is not worth another error.
 pub fn report_error(message: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "error: {message}");
+    let _ = writeln!(std::io::stderr(), "error: {}", super::printable(message));
 }
 
 /// A bug shows as one `error:` line, not a backtrace; a decoder's panic, which the loader turns into

@@ -1,5 +1,7 @@
 //! The text of the small output files: colours, loss and the details of a run.
 
+use super::printable;
+
 /// The ending of a plural noun after the count `n`: `"s"`, or nothing for one.
 pub fn plural(n: usize) -> &'static str {
     if n == 1 {
@@ -29,15 +31,16 @@ pub fn parse_loss(text: &str) -> Option<f64> {
         .filter(|l: &f64| l.is_finite() && *l >= 0.0)
 }
 
-/// `details.txt`: a header naming the tool, `name: value` lines, then the lines the run printed.
+/// `details.txt`: a header naming the tool, `name: value` lines, then the lines the run printed,
+/// each one line whatever the file names in it hold ([`printable`]).
 pub fn details_text(tool: &str, entries: &[(&str, String)], printed: &[String]) -> String {
     let mut out = format!("{tool} (kquant {})\n", env!("CARGO_PKG_VERSION"));
     for (name, value) in entries {
-        out.push_str(&format!("{name}: {value}\n"));
+        out.push_str(&format!("{name}: {}\n", printable(value)));
     }
     out.push_str("\noutput:\n");
     for line in printed {
-        out.push_str(line);
+        out.push_str(&printable(line));
         out.push('\n');
     }
     out
@@ -71,5 +74,16 @@ mod tests {
         let t = details_text("k_means", &[("k", "3".into())], &["a".into()]);
         assert!(t.starts_with("k_means (kquant "));
         assert!(t.contains("\nk: 3\n\noutput:\na\n"));
+    }
+
+    #[test]
+    fn details_keep_one_line_per_entry_whatever_a_name_holds() {
+        let t = details_text(
+            "k_means",
+            &[("image", "a\nseed: 7\u{1b}[2J.jpg".into())],
+            &["b\nc".into()],
+        );
+        assert!(t.contains("\nimage: a\\nseed: 7\\u{1b}[2J.jpg\n"), "{t}");
+        assert!(t.ends_with("\noutput:\nb\\nc\n"), "{t}");
     }
 }

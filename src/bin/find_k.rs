@@ -149,7 +149,7 @@ fn main() -> ExitCode {
         let mut print = || -> std::io::Result<()> {
             writeln!(out, "{}", suggestion_line(report.suggested))?;
             for line in &report.lines {
-                writeln!(out, "{line}")?;
+                writeln!(out, "{}", kquant::app::printable(line))?;
             }
             out.flush()
         };

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use clap::{CommandFactory, Parser};
 use kquant::app::{
-    exit_on_signals, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs,
+    exit_on_signals, printable, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs,
 };
 use kquant::{hex, PaletteFormat};
 
@@ -283,11 +283,12 @@ impl InOrder {
     }
 }
 
-/// `lines` on stdout, flushed (a folder's lines go out as they come).
+/// `lines` on stdout, flushed (a folder's lines go out as they come); the file names in them are
+/// shown with their control characters escaped.
 fn print_lines(lines: &[String]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for line in lines {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", printable(line))?;
     }
     out.flush()
 }
@@ -315,7 +316,7 @@ fn read_brought_palettes(
 fn print_report(cli: &Cli, report: &JobReport) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for line in &report.lines {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", printable(line))?;
     }
     writeln!(
         out,
