@@ -333,6 +333,85 @@ fn a_tga_is_read_by_its_name() {
     assert!(!dir.path().join("other").exists());
 }
 
+/// The first bytes of an ISO media file (HEIF, AVIF, a video): its `ftyp` box and the start of
+/// the next box.
+fn iso_media(major: &[u8; 4], compatible: &[u8; 4]) -> Vec<u8> {
+    let mut b = b"\x00\x00\x00\x14ftyp".to_vec();
+    b.extend_from_slice(major);
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(compatible);
+    b.extend_from_slice(b"\x00\x00\x01\x00meta");
+    b.resize(400, 7);
+    b
+}
+
+/// A phone's HEIC photo, an AVIF, a JPEG 2000 or a Photoshop file is named as what it is, alone,
+/// in a folder (counted as failed, not passed over) and as a palette; a video is not a picture.
+#[test]
+fn pictures_of_formats_not_read_are_named() {
+    let dir = tempdir().unwrap();
+    let in_folder = dir.path().join("photos");
+    fs::create_dir(&in_folder).unwrap();
+    save(&in_folder, "a.png", &blob_image(2, 8, 8));
+    let files: [(&str, Vec<u8>, &str); 4] = [
+        ("IMG_0001.HEIC", iso_media(b"heic", b"mif1"), "HEIF (HEIC)"),
+        ("b.avif", iso_media(b"avif", b"mif1"), "AVIF"),
+        (
+            "c.jp2",
+            b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00".to_vec(),
+            "JPEG 2000",
+        ),
+        (
+            "d.psd",
+            b"8BPS\x00\x01\x00\x00\x00\x00".to_vec(),
+            "Photoshop (PSD)",
+        ),
+    ];
+    for (name, bytes, kind) in &files {
+        fs::write(in_folder.join(name), bytes).unwrap();
+        let says = format!(
+            "error: cannot read image 'photos/{name}': it is in the {kind} format, which kquant \
+             cannot read (convert it to PNG or JPEG first)\n"
+        );
+        k_means(dir.path())
+            .args([&format!("photos/{name}"), "2", "--out-dir", "other"])
+            .assert()
+            .code(1)
+            .stderr(says);
+        k_means(dir.path())
+            .args(["photos/a.png", "2", "--palette", &format!("photos/{name}")])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "it is in the {kind} format"
+            )));
+    }
+    fs::write(in_folder.join("clip.mp4"), iso_media(b"isom", b"mp41")).unwrap();
+    k_means(dir.path())
+        .args(["photos/clip.mp4", "2"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not a recognised image format"));
+    assert!(!dir.path().join("other").exists());
+    // The folder: the PNG drawn, each of the four reported, the video passed over.
+    let out = k_means(dir.path())
+        .args(["photos", "2", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+    for (name, _, kind) in &files {
+        assert!(
+            stderr.contains(&format!("'photos/{name}': it is in the {kind} format")),
+            "{stderr}"
+        );
+    }
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("photos/a.png: k = 2"), "{stdout}");
+    assert!(stdout.contains("5 images, 4 failed"), "{stdout}");
+}
+
 /// `-` is standard input, as for other Unix tools: the same picture as from its file (the run
 /// folder is named by `-`), bounded and checked as a pipe is.
 #[test]

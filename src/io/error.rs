@@ -107,6 +107,10 @@ pub enum DecodeError {
     /// The first bytes are no image signature the decoders know.
     #[error("not a recognised image format")]
     UnknownFormat,
+    /// The first bytes are those of a picture format the decoders do not read; it is named
+    /// (`HEIF (HEIC)`, `AVIF`, `JPEG 2000`, `JPEG XL`, `Photoshop (PSD)`, `OpenEXR`, ...).
+    #[error("it is in the {0} format, which kquant cannot read (convert it to PNG or JPEG first)")]
+    Unsupported(&'static str),
     /// The header describes a picture of no pixels.
     #[error("the {format} has no pixels ({width}x{height})")]
     NoPixels {

@@ -169,19 +169,51 @@ pub(crate) fn decode_read(
 }
 
 /// The format of the file at `path` from its first bytes, or for a TGA, which has no signature,
-/// from its name (as every viewer tells one).
+/// from its name (as every viewer tells one); `None` for a format the decoders do not read.
 pub(crate) fn format_of(head: &[u8], path: &Path) -> Option<ImageFormat> {
     // BigTIFF (version 43, 64-bit offsets), which the TIFF decoder reads but `image` does not
     // recognise by its first bytes.
     if head.starts_with(b"II\x2b\x00") || head.starts_with(b"MM\x00\x2b") {
         return Some(ImageFormat::Tiff);
     }
-    image::guess_format(head).ok().or_else(|| {
-        let tga = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("tga"));
-        tga.then_some(ImageFormat::Tga)
-    })
+    match image::guess_format(head) {
+        Ok(format) => READ.contains(&format).then_some(format),
+        Err(_) => {
+            let tga = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("tga"));
+            tga.then_some(ImageFormat::Tga)
+        }
+    }
+}
+
+/// The formats `image` is built to decode (its features in Cargo.toml).
+const READ: [ImageFormat; 10] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::Gif,
+    ImageFormat::Bmp,
+    ImageFormat::Tiff,
+    ImageFormat::WebP,
+    ImageFormat::Pnm,
+    ImageFormat::Tga,
+    ImageFormat::Qoi,
+    ImageFormat::Ico,
+];
+
+/// Whether the first bytes `head` of the file at `path` are those of a picture: one the decoders
+/// read, or one of a format they do not, whose error then names it (a folder's HEIC photo is
+/// reported, not passed over).
+pub(crate) fn is_picture(head: &[u8], path: &Path) -> bool {
+    format_of(head, path).is_some() || super::unreadable::kind_of(head).is_some()
+}
+
+/// The error for a file whose first bytes `head` are no format the decoders read.
+fn not_readable(head: &[u8]) -> DecodeError {
+    match super::unreadable::kind_of(head) {
+        Some(kind) => DecodeError::Unsupported(kind),
+        None => DecodeError::UnknownFormat,
+    }
 }
 
 /// Bytes of a file read, at most, to learn the size of its picture ([`picture_size`]): a JPEG's
@@ -357,7 +389,7 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         path: path.to_path_buf(),
         source,
     };
-    let format = format_of(bytes, path).ok_or_else(|| decode_err(DecodeError::UnknownFormat))?;
+    let format = format_of(bytes, path).ok_or_else(|| decode_err(not_readable(bytes)))?;
     if format == ImageFormat::Png {
         check_png(bytes).map_err(|d| decode_err(d.into()))?;
     }
@@ -627,7 +659,7 @@ fn read_stream(
         return Err(decode_err(DecodeError::Empty));
     }
     if format_of(&bytes, path).is_none() {
-        return Err(decode_err(DecodeError::UnknownFormat));
+        return Err(decode_err(not_readable(&bytes)));
     }
     if let Some(size) = size {
         if size > max {
@@ -1036,18 +1068,7 @@ mod tests {
         };
         let (w, h) = (210, 97);
         let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 3]));
-        for format in [
-            ImageFormat::Png,
-            ImageFormat::Jpeg,
-            ImageFormat::Gif,
-            ImageFormat::Bmp,
-            ImageFormat::Tiff,
-            ImageFormat::WebP,
-            ImageFormat::Pnm,
-            ImageFormat::Tga,
-            ImageFormat::Qoi,
-            ImageFormat::Ico,
-        ] {
+        for format in READ {
             let mut bytes = Vec::new();
             img.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
             let path = save(&format!("x.{}", format.extensions_str()[0]), &bytes);

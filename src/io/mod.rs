@@ -10,6 +10,7 @@ mod load;
 mod palette_file;
 mod png_rows;
 mod tiff_chunks;
+mod unreadable;
 
 pub use error::{
     DecodeError, EncodeError, ImageError, JpegDamage, PaletteFileError, PaletteProblem,
@@ -17,7 +18,7 @@ pub use error::{
 pub use indexed_png::encode as encode_indexed_png;
 pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
 #[cfg(feature = "cli")]
-pub(crate) use load::format_of;
+pub(crate) use load::is_picture;
 pub use load::{
     decode_picture, load_picture, load_picture_with, panic_is_handled, picture_from_dynamic,
     picture_size, read_picture, LoadLimits, DEFAULT_MAX_PIXELS,

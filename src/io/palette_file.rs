@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::error::{ImageError, PaletteFileError, PaletteProblem};
-use super::load::{decode_read, format_of, LoadLimits};
+use super::load::{decode_read, is_picture, LoadLimits};
 use crate::kmeans::params::MAX_K;
 use crate::palette_text::parse_palette_text;
 use crate::pixels::ColorHistogram;
@@ -42,7 +42,7 @@ pub fn read_palette_file(
         .take(MAX_TEXT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| err(PaletteProblem::Read(e)))?;
-    let colors = if format_of(&bytes, path).is_some() {
+    let colors = if is_picture(&bytes, path) {
         let rest = (limits.max_file_bytes() + 1).saturating_sub(bytes.len() as u64);
         file.take(rest)
             .read_to_end(&mut bytes)
