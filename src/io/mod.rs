@@ -11,6 +11,7 @@ mod palette_file;
 mod png_rows;
 mod tiff_chunks;
 mod unreadable;
+mod zlib_parts;
 
 pub use error::{
     DecodeError, EncodeError, ImageError, JpegDamage, PaletteFileError, PaletteProblem,
