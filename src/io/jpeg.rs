@@ -1,6 +1,7 @@
 //! Writing JPEGs: quality 95 without chroma subsampling, straight from palette indices.
 
 use jpeg_encoder::{ColorType, Encoder, ImageBuffer, JpegColorType, SamplingFactor};
+use rayon::prelude::*;
 
 use super::error::{check_indices, EncodeError};
 use crate::palette::{Palette, TRANSPARENT_FILL};
@@ -47,13 +48,14 @@ pub fn encode_jpeg(width: u32, height: u32, rgb: &[[u8; 3]]) -> Result<Vec<u8>, 
 }
 
 /// The picture drawn with the palette, produced row by row as the encoder asks for it, so no RGB
-/// copy of a large picture is ever held.
+/// copy of a large picture is ever held: rows `y0..y0 + height` of it (a strip, or all of it).
 struct PaletteRows<'a> {
     width: u16,
     height: u16,
+    y0: usize,
     indices: &'a [Option<u8>],
     /// The YCbCr of each palette entry.
-    ycc: Vec<[u8; 3]>,
+    ycc: &'a [[u8; 3]],
     /// The YCbCr of a transparent pixel.
     clear: [u8; 3],
 }
@@ -78,7 +80,8 @@ impl ImageBuffer for PaletteRows<'_> {
 
     fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
         let w = usize::from(self.width);
-        let row = &self.indices[usize::from(y) * w..(usize::from(y) + 1) * w];
+        let y = self.y0 + usize::from(y);
+        let row = &self.indices[y * w..(y + 1) * w];
         for &i in row {
             let c = i.map_or(self.clear, |i| self.ycc[usize::from(i)]);
             buffers[0].push(c[0]);
@@ -91,6 +94,9 @@ impl ImageBuffer for PaletteRows<'_> {
 /// Encodes `picture` drawn with `palette` (`indices` from [`crate::palette_indices`] or
 /// [`crate::dither`]) as a JPEG; fully transparent pixels become [`TRANSPARENT_FILL`].
 ///
+/// A picture of more than 1 MiB pixels is encoded in strips on all cores, joined at restart
+/// markers: the same pixels as one encode, within a few bytes of its size.
+///
 /// # Errors
 /// [`EncodeError::JpegTooLarge`] for a side over 65535 pixels, [`EncodeError::IndexCount`] or
 /// [`EncodeError::IndexOutOfPalette`] for indices that do not fit, or the encoder's error.
@@ -101,16 +107,101 @@ pub fn encode_palette_jpeg(
 ) -> Result<Vec<u8>, EncodeError> {
     check_indices(picture, palette, indices)?;
     let (width, height) = dimensions(picture.width, picture.height)?;
-    let rows = PaletteRows {
+    let ycc_of: Vec<[u8; 3]> = palette.entries.iter().map(|e| ycc(e.rgb)).collect();
+    let rows = |y0: usize, height: u16| PaletteRows {
         width,
         height,
+        y0,
         indices,
-        ycc: palette.entries.iter().map(|e| ycc(e.rgb)).collect(),
+        ycc: &ycc_of,
         clear: ycc(TRANSPARENT_FILL),
     };
-    let mut out = Vec::new();
-    encoder(&mut out).encode_image(rows)?;
-    Ok(out)
+    let (strip_rows, interval) = strips(width, height);
+    if strip_rows >= usize::from(height) {
+        let mut out = Vec::new();
+        encoder(&mut out).encode_image(rows(0, height))?;
+        return Ok(out);
+    }
+    let starts: Vec<usize> = (0..usize::from(height)).step_by(strip_rows).collect();
+    let encoded: Vec<Vec<u8>> = starts
+        .par_iter()
+        .map(|&y0| {
+            let h = strip_rows.min(usize::from(height) - y0) as u16;
+            let mut out = Vec::new();
+            let mut encoder = encoder(&mut out);
+            encoder.set_restart_interval(interval);
+            encoder.encode_image(rows(y0, h))?;
+            Ok(out)
+        })
+        .collect::<Result<_, EncodeError>>()?;
+    Ok(join_strips(encoded, height))
+}
+
+/// Pixels of a picture above which its JPEG is encoded in strips, and about the most a strip
+/// holds.
+const STRIP_PIXELS: usize = 1 << 20;
+
+/// The rows of each strip of a `width` x `height` JPEG (all of them: one strip) and the restart
+/// interval that ends each strip, in blocks of 8x8 pixels (4:4:4). A strip is whole rows of blocks,
+/// so its last row of blocks is the one a single encode makes, and at most 65535 blocks (the
+/// interval's limit).
+fn strips(width: u16, height: u16) -> (usize, u16) {
+    let columns = usize::from(width).div_ceil(8);
+    let by_size = (STRIP_PIXELS / (8 * usize::from(width))).max(1);
+    let block_rows = by_size.min(usize::from(u16::MAX) / columns);
+    if usize::from(width) * usize::from(height) <= STRIP_PIXELS {
+        return (usize::from(height), 0);
+    }
+    (8 * block_rows, (block_rows * columns) as u16)
+}
+
+/// One baseline JPEG of `height` rows from the JPEGs of its strips, each encoded with a restart
+/// interval of the whole strip (so none holds a restart marker): the first's headers with the
+/// picture's height, then each strip's entropy-coded data followed by the next restart marker
+/// (RST0 to RST7 in turn), and the end marker. This is byte for byte the JPEG a single encode with
+/// that restart interval gives: a restart ends the bits of a strip on a byte boundary and starts
+/// the next strip's DC predictions afresh, as encoding it alone does.
+///
+/// Each strip is let go once copied, so the strips and the JPEG together hold little more than
+/// the JPEG (the joined buffer's pages are touched only as it fills).
+fn join_strips(strips: Vec<Vec<u8>>, height: u16) -> Vec<u8> {
+    let total = strips.iter().map(Vec::len).sum::<usize>() + 2 * strips.len();
+    let mut out = Vec::with_capacity(total);
+    for (i, strip) in strips.into_iter().enumerate() {
+        let (headers, data) = split_at_scan(&strip);
+        if i == 0 {
+            out.extend_from_slice(headers);
+            set_height(&mut out, height);
+        } else {
+            out.extend_from_slice(&[0xff, 0xd0 + ((i - 1) % 8) as u8]);
+        }
+        out.extend_from_slice(data);
+    }
+    out.extend_from_slice(&[0xff, 0xd9]);
+    out
+}
+
+/// A JPEG written by the encoder, cut after its scan header: the markers up to and including the
+/// start of scan, and the entropy-coded data (without the end marker).
+fn split_at_scan(jpeg: &[u8]) -> (&[u8], &[u8]) {
+    let mut at = 2;
+    loop {
+        let marker = jpeg[at + 1];
+        let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        at += 2 + len;
+        if marker == 0xda {
+            return (&jpeg[..at], &jpeg[at..jpeg.len() - 2]);
+        }
+    }
+}
+
+/// Writes `height` into the baseline frame header (SOF0) of the JPEG headers `headers`.
+fn set_height(headers: &mut [u8], height: u16) {
+    let mut at = 2;
+    while headers[at + 1] != 0xc0 {
+        at += 2 + usize::from(u16::from_be_bytes([headers[at + 2], headers[at + 3]]));
+    }
+    headers[at + 5..at + 7].copy_from_slice(&height.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -143,6 +234,39 @@ mod tests {
             Err(EncodeError::IndexOutOfPalette { index: 3, len: 1 })
         ));
         assert!(encode_palette_jpeg(&picture, &palette, &[Some(0), None]).is_ok());
+    }
+
+    #[test]
+    fn a_large_picture_encoded_in_strips_is_one_encode_with_restarts() {
+        // Over a megapixel, an odd height (the last strip ends in a padded row of blocks).
+        let (w, h) = (1201u32, 1003u32);
+        let colors: Vec<[u8; 3]> = (0..12u8).map(|i| [i * 20, 250 - i * 17, i * 9]).collect();
+        let palette = Palette::from_colors(&colors).unwrap();
+        let indices: Vec<Option<u8>> = (0..w * h)
+            .map(|i| (i % 101 != 0).then_some(((i % w / 9 + i / w / 13) % 12) as u8))
+            .collect();
+        let mut picture = Picture::from_rgb(w, h, vec![[0, 0, 0]; (w * h) as usize]).unwrap();
+        picture.alpha = Some(
+            indices
+                .iter()
+                .map(|i| if i.is_some() { 255 } else { 0 })
+                .collect(),
+        );
+        let (strip_rows, interval) = strips(w as u16, h as u16);
+        assert!(strip_rows < h as usize && strip_rows % 8 == 0);
+        let joined = encode_palette_jpeg(&picture, &palette, &indices).unwrap();
+        // The same bytes as one encode with the strips' restart interval.
+        let rows = draw(&palette, &indices);
+        let mut single = Vec::new();
+        let mut one = encoder(&mut single);
+        one.set_restart_interval(interval);
+        one.encode(rows.as_flattened(), w as u16, h as u16, ColorType::Rgb)
+            .unwrap();
+        assert!(joined == single);
+        // And the pixels of one encode without restarts.
+        let plain = encode_jpeg(w, h, &rows).unwrap();
+        let decode = |jpeg: &[u8]| image::load_from_memory(jpeg).unwrap().to_rgb8();
+        assert_eq!(decode(&joined), decode(&plain));
     }
 
     #[test]
