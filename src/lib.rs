@@ -104,6 +104,7 @@ pub mod kmeans;
 mod palette;
 mod palette_ase;
 mod palette_photoshop;
+mod palette_search;
 mod palette_text;
 mod parts;
 mod pixels;

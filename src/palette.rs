@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::kmeans::params::MAX_K;
 use crate::kmeans::{nearest, to_color, to_rgb8, Clustering, Color, Grid, Points};
+use crate::palette_search::PaletteSearch;
 use crate::pixels::{color_key, ColorHistogram, Picture};
 
 /// One colour of the result.
@@ -153,11 +154,23 @@ impl Palette {
     pub fn remap(&self, picture: &Picture) -> Vec<Option<u8>> {
         let hist = ColorHistogram::from_picture(picture);
         let colors: Vec<Color> = self.entries.iter().map(|e| to_color(e.rgb)).collect();
-        let entries: Vec<u8> = hist
-            .colors
-            .par_iter()
-            .map(|&c| nearest(&colors, to_color(c)) as u8)
-            .collect();
+        // In runs of colours (near each other, in key order), each with a search of its own.
+        let entries: Vec<u8> = if PaletteSearch::worth_it(colors.len()) {
+            hist.colors
+                .par_chunks(1 << 16)
+                .flat_map_iter(|run| {
+                    let mut search = PaletteSearch::new(&colors);
+                    run.iter()
+                        .map(move |&c| search.nearest(to_color(c)) as u8)
+                        .collect::<Vec<u8>>()
+                })
+                .collect()
+        } else {
+            hist.colors
+                .par_iter()
+                .map(|&c| nearest(&colors, to_color(c)) as u8)
+                .collect()
+        };
         let table = entry_table(&hist, &entries);
         indices_from_table(picture, &table)
     }
@@ -246,12 +259,28 @@ pub fn draw(palette: &Palette, indices: &[Option<u8>]) -> Vec<[u8; 3]> {
 /// is passed on to the pixels right and below (7/16, 3/16, 5/16, 1/16). Returns palette indices as
 /// [`palette_indices`] does; fully transparent pixels neither take nor pass on error.
 pub fn dither(picture: &Picture, palette: &Palette) -> Vec<Option<u8>> {
-    let (w, h) = (picture.width as usize, picture.height as usize);
     let colors: Vec<Color> = palette.entries.iter().map(|e| to_color(e.rgb)).collect();
-    let mut out = vec![None; w * h];
     if colors.is_empty() {
-        return out;
+        return vec![None; picture.rgb.len()];
     }
+    // A small palette is compared whole; a large one searched by cell ([`PaletteSearch`]). Both
+    // find the same colour; each loop is compiled for its own search.
+    if PaletteSearch::worth_it(colors.len()) {
+        let mut search = PaletteSearch::new(&colors);
+        diffuse(picture, &colors, |x| search.nearest(x))
+    } else {
+        diffuse(picture, &colors, |x| nearest(&colors, x))
+    }
+}
+
+/// [`dither`] with `nearest_of` giving the index of the colour of `colors` nearest a colour.
+fn diffuse(
+    picture: &Picture,
+    colors: &[Color],
+    mut nearest_of: impl FnMut(Color) -> usize,
+) -> Vec<Option<u8>> {
+    let (w, h) = (picture.width as usize, picture.height as usize);
+    let mut out = vec![None; w * h];
     // Carried error for this row and the next, with a pixel of margin on each side.
     let mut here = vec![[0.0f64; 3]; w + 2];
     let mut below = vec![[0.0f64; 3]; w + 2];
@@ -264,7 +293,7 @@ pub fn dither(picture: &Picture, palette: &Palette) -> Vec<Option<u8>> {
             let want: Color = std::array::from_fn(|d| {
                 (f64::from(picture.rgb[p][d]) + here[x + 1][d]).clamp(0.0, 255.0)
             });
-            let i = nearest(&colors, want);
+            let i = nearest_of(want);
             out[p] = Some(i as u8);
             let err: Color = std::array::from_fn(|d| want[d] - colors[i][d]);
             for d in 0..3 {
@@ -436,5 +465,66 @@ mod tests {
         let white = indices.iter().filter(|&&i| i == Some(1)).count() as f64;
         let mean = 255.0 * white / indices.len() as f64;
         assert!((mean - 100.0).abs() < 2.0, "mean {mean}");
+    }
+
+    #[test]
+    fn dithering_picks_what_a_search_of_the_whole_palette_picks() {
+        // A gradient with noise, drawn with 200 colours, against the same diffusion with every
+        // colour compared (ties are the search's own tests').
+        let (w, h) = (96u32, 64u32);
+        let rgb: Vec<[u8; 3]> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                [
+                    (x * 2 + i % 7) as u8,
+                    (y * 3 + i % 5) as u8,
+                    ((x + y) % 256) as u8,
+                ]
+            })
+            .collect();
+        let colors: Vec<[u8; 3]> = (0..200u32)
+            .map(|i| {
+                [
+                    (i * 37 % 256) as u8,
+                    (i * 91 % 256) as u8,
+                    (i * 53 % 200) as u8,
+                ]
+            })
+            .collect();
+        let palette = Palette::from_colors(&colors).unwrap();
+        let picture = Picture::from_rgb(w, h, rgb.clone()).unwrap();
+        let all: Vec<Color> = palette.entries.iter().map(|e| to_color(e.rgb)).collect();
+        let (mut here, mut below) = (
+            vec![[0.0f64; 3]; w as usize + 2],
+            vec![[0.0f64; 3]; w as usize + 2],
+        );
+        let mut expected = Vec::new();
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                let want: Color = std::array::from_fn(|d| {
+                    (f64::from(rgb[y * w as usize + x][d]) + here[x + 1][d]).clamp(0.0, 255.0)
+                });
+                let i = crate::kmeans::nearest(&all, want);
+                expected.push(Some(i as u8));
+                for d in 0..3 {
+                    let err = want[d] - all[i][d];
+                    here[x + 2][d] += err * 7.0 / 16.0;
+                    below[x][d] += err * 3.0 / 16.0;
+                    below[x + 1][d] += err * 5.0 / 16.0;
+                    below[x + 2][d] += err / 16.0;
+                }
+            }
+            std::mem::swap(&mut here, &mut below);
+            below.iter_mut().for_each(|e| *e = [0.0; 3]);
+        }
+        assert_eq!(dither(&picture, &palette), expected);
+        // Remapping, too, gives each colour its nearest entry.
+        let remapped = palette.remap(&picture);
+        for (c, i) in rgb.iter().zip(&remapped) {
+            assert_eq!(
+                i.map(usize::from),
+                Some(crate::kmeans::nearest(&all, to_color(*c)))
+            );
+        }
     }
 }
