@@ -81,6 +81,8 @@ pub(crate) struct Grid {
     /// Whether every coordinate is an integer in 0..=255, so cluster sums are exact whatever the
     /// order of additions (and parts of an epoch may be summed apart).
     pub integer: bool,
+    /// How the points were laid over the cells.
+    pub layout: Layout,
 }
 
 /// Points of a mixed fine cell are searched in blocks of this many (in grid order, so neighbours
@@ -148,9 +150,68 @@ pub(crate) fn is_integral(c: &Color) -> bool {
         .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
 }
 
-/// The sort key of a colour: its coarse cell, then its fine cell within it.
-fn cell_key(x: Color) -> usize {
-    let q = x.map(|v| (v.clamp(0.0, 255.0) as usize) >> FINE_BITS);
+/// How coordinates are laid over the 256 units a side that cells (and Wu's levels) cover: integer
+/// sRGB colours as they are; any other coordinates (CIELAB, Oklab, a library user's) shifted and
+/// scaled, the same on every axis, so that their widest extent spans the 256 units. (Clamped into
+/// 0..=255 as they are, Oklab's coordinates, L from 0 to 1, all fell into one cell, and every epoch
+/// searched every colour among every centroid.)
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Layout {
+    offset: Color,
+    scale: f64,
+}
+
+impl Layout {
+    /// Integer sRGB colours: nothing moved.
+    const SRGB: Self = Self {
+        offset: [0.0; 3],
+        scale: 1.0,
+    };
+
+    /// The layout of `coords`: [`Self::SRGB`] when `integer`, otherwise their bounding box moved to
+    /// the origin and its widest side scaled to 255.
+    pub fn of(coords: &[Color], integer: bool) -> Self {
+        if integer {
+            return Self::SRGB;
+        }
+        let (lo, hi) = coords
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .fold(
+                || ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]),
+                |(lo, hi), x| {
+                    (
+                        std::array::from_fn(|d| lo[d].min(x[d])),
+                        std::array::from_fn(|d| hi[d].max(x[d])),
+                    )
+                },
+            )
+            .reduce(
+                || ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]),
+                |a, b| {
+                    (
+                        std::array::from_fn(|d| a.0[d].min(b.0[d])),
+                        std::array::from_fn(|d| a.1[d].max(b.1[d])),
+                    )
+                },
+            );
+        let widest = (0..3).map(|d| hi[d] - lo[d]).fold(0.0f64, f64::max);
+        Self {
+            offset: if coords.is_empty() { [0.0; 3] } else { lo },
+            scale: if widest > 0.0 { 255.0 / widest } else { 1.0 },
+        }
+    }
+
+    /// Where `x` lies on each axis, in 0..=255 (whole units).
+    #[inline]
+    pub fn units(&self, x: Color) -> [usize; 3] {
+        std::array::from_fn(|d| ((x[d] - self.offset[d]) * self.scale).clamp(0.0, 255.0) as usize)
+    }
+}
+
+/// The sort key of a colour laid out by `layout`: its coarse cell, then its fine cell within it.
+fn cell_key(x: Color, layout: &Layout) -> usize {
+    let q = layout.units(x).map(|v| v >> FINE_BITS);
     let mask = (1 << SPLIT_BITS) - 1;
     let hi = 8 - FINE_BITS - SPLIT_BITS;
     let coarse =
@@ -182,11 +243,17 @@ impl Grid {
     pub fn new(points: &Points) -> Self {
         // The passes over every point run on all threads; only the counting sort's scatter is
         // sequential. (Gathering a photo's colours in grid order is bound by cache misses.)
+        let integer = points
+            .coords
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .all(is_integral);
+        let layout = Layout::of(&points.coords, integer);
         let keys: Vec<u32> = points
             .coords
             .par_iter()
             .with_min_len(PAR_MIN)
-            .map(|&x| cell_key(x) as u32)
+            .map(|&x| cell_key(x, &layout) as u32)
             .collect();
         let mut starts = vec![0usize; (1 << KEY_BITS) + 1];
         for &k in &keys {
@@ -215,7 +282,6 @@ impl Grid {
             .with_min_len(PAR_MIN)
             .map(|&i| points.weights[i as usize])
             .collect();
-        let integer = coords.par_iter().with_min_len(PAR_MIN).all(is_integral);
 
         let mut fine = Vec::new();
         let mut coarse: Vec<Coarse> = Vec::new();
@@ -277,6 +343,7 @@ impl Grid {
             coarse,
             block_first,
             integer,
+            layout,
         }
     }
 
@@ -300,7 +367,7 @@ impl Grid {
     /// the caller's points. This is the grid's order before crowded cells were split, so a tie
     /// goes the same way whether or not its cell was.
     pub fn tie_rank(&self, g: usize) -> (u32, u32) {
-        (cell_key(self.coords[g]) as u32, self.order[g])
+        (cell_key(self.coords[g], &self.layout) as u32, self.order[g])
     }
 
     /// The number of points.
@@ -361,6 +428,32 @@ mod tests {
     }
 
     #[test]
+    fn coordinates_of_any_scale_are_spread_over_the_cells() {
+        // Colours in Oklab-like units (0 to 1, -0.3 to 0.3): clamped into 0..=255 as they are,
+        // they were one cell.
+        let coords: Vec<Color> = (0..4096)
+            .map(|i| {
+                let c = f64::from(i);
+                [
+                    (c % 16.0) / 15.0,
+                    (c / 16.0 % 16.0) / 25.0 - 0.3,
+                    (c / 256.0) / 25.0 - 0.3,
+                ]
+            })
+            .collect();
+        let points = Points::new(coords, vec![1; 4096]).unwrap();
+        let grid = Grid::new(&points);
+        assert!(!grid.integer);
+        assert!(grid.fine.len() >= 512, "{} cells", grid.fine.len());
+        assert_eq!(
+            grid.fine.iter().map(|f| f.end - f.start).sum::<usize>(),
+            4096
+        );
+        // Integer colours keep the cube as it is.
+        assert_eq!(Layout::of(&[[0.0, 3.0, 255.0]], true), Layout::SRGB);
+    }
+
+    #[test]
     fn cells_partition_the_points_and_hold_their_sums() {
         let points = Points::from_pixels(&crate::pixels::hashed_colors(2000));
         let grid = Grid::new(&points);
@@ -392,7 +485,10 @@ mod tests {
         // Ties are ranked as the unsplit order was: by 8-unit cell, then by the caller's order.
         let mut by_rank: Vec<usize> = (0..n).collect();
         by_rank.sort_by_key(|&g| grid.tie_rank(g));
-        let keys: Vec<usize> = by_rank.iter().map(|&g| cell_key(grid.coords[g])).collect();
+        let keys: Vec<usize> = by_rank
+            .iter()
+            .map(|&g| cell_key(grid.coords[g], &grid.layout))
+            .collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]));
     }
 }

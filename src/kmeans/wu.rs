@@ -1,6 +1,6 @@
 //! A deterministic start: Wu's colour quantizer (X. Wu, "Efficient statistical computations for
-//! optimal color quantization", Graphics Gems II, 1991). The colour cube is cut into 32 levels a
-//! side; boxes of levels are split again and again, each time the box of largest variance, at the
+//! optimal color quantization", Graphics Gems II, 1991). The colour cube (or, for other
+//! coordinates, the points' bounding box: [`super::grid::Layout`]) is cut into 32 levels a side; boxes of levels are split again and again, each time the box of largest variance, at the
 //! plane that most reduces the sum of squared errors (found from cumulative moments in constant
 //! time per plane). The means of the final boxes are the initial centroids, which exact Lloyd then
 //! refines: it starts near a good partition, so it needs fewer epochs than from random or
@@ -38,12 +38,14 @@ fn at(r: usize, g: usize, b: usize) -> usize {
 
 impl Moments {
     fn new(points: &Points) -> Self {
+        let integer = points.coords.iter().all(super::grid::is_integral);
+        let layout = super::grid::Layout::of(&points.coords, integer);
         let n = SIDE * SIDE * SIDE;
         let mut w = vec![0.0; n];
         let mut m = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
         let mut m2 = vec![0.0; n];
         for (&x, &weight) in points.coords.iter().zip(&points.weights) {
-            let level = x.map(|v| (v.clamp(0.0, 255.0) as usize >> 3) + 1);
+            let level = layout.units(x).map(|v| (v >> 3) + 1);
             let i = at(level[0], level[1], level[2]);
             let weight = f64::from(weight);
             w[i] += weight;
@@ -262,5 +264,26 @@ mod tests {
         let errors: Vec<f64> = (1..=6).map(|k| sse(&wu_centroids(&points, k))).collect();
         assert!(errors.windows(2).all(|w| w[1] <= w[0] + 1e-9), "{errors:?}");
         assert!(errors[2] < errors[1] && errors[1] < errors[0]);
+    }
+
+    #[test]
+    fn coordinates_of_another_scale_and_origin_are_cut_alike() {
+        // The groups in units a hundredth of sRGB's, around -1 (as Oklab's a and b are): the
+        // same three centroids, moved and scaled (clamped into the cube, they were one box).
+        let rgb = groups();
+        let small = |x: Color| x.map(|v| v / 100.0 - 1.0);
+        let points = Points::new(
+            rgb.coords.iter().map(|&x| small(x)).collect(),
+            rgb.weights.clone(),
+        )
+        .unwrap();
+        let got = wu_centroids(&points, 3);
+        let want: Vec<Color> = wu_centroids(&rgb, 3).into_iter().map(small).collect();
+        assert_eq!(got.len(), 3);
+        for (got, want) in got.iter().zip(&want) {
+            for d in 0..3 {
+                assert!((got[d] - want[d]).abs() < 1e-9, "{got:?} vs {want:?}");
+            }
+        }
     }
 }
