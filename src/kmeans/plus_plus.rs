@@ -20,6 +20,7 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::grid::{is_integral, Grid};
 use super::{dist2, Color, Points};
@@ -68,6 +69,10 @@ fn draw(mass: &[f64], total: f64, rng: &mut ChaCha8Rng) -> usize {
 }
 
 /// The plain seeding, in f64 and point order, for any coordinates.
+///
+/// Each round draws its candidates first (their draws depend only on the distances so far), then
+/// weighs them at once, one per thread: each candidate's potential is summed over the points in
+/// their order, as one at a time, so the centroids are the same on any number of cores.
 fn plain(points: &Points, k: usize, given: &[Color], rng: &mut ChaCha8Rng) -> Vec<Color> {
     let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
     let mut centroids = given.to_vec();
@@ -78,7 +83,7 @@ fn plain(points: &Points, k: usize, given: &[Color], rng: &mut ChaCha8Rng) -> Ve
     // Each point's weighted squared distance to its nearest centroid so far.
     let mut mass: Vec<f64> = points
         .coords
-        .iter()
+        .par_iter()
         .zip(&weights)
         .map(|(&x, &w)| {
             let near = centroids
@@ -88,35 +93,36 @@ fn plain(points: &Points, k: usize, given: &[Color], rng: &mut ChaCha8Rng) -> Ve
             w * near
         })
         .collect();
-    let mut candidate_mass = vec![0.0; mass.len()];
-    let mut best_mass = vec![0.0; mass.len()];
     while centroids.len() < k {
         let total: f64 = mass.iter().sum();
         if total <= 0.0 {
             break;
         }
-        let mut best: Option<(f64, usize)> = None;
-        for _ in 0..trials(k) {
-            let i = draw(&mass, total, rng);
-            let c = points.coords[i];
-            let mut potential = 0.0;
-            for (((m, cm), &x), &w) in mass
-                .iter()
-                .zip(candidate_mass.iter_mut())
-                .zip(&points.coords)
-                .zip(&weights)
-            {
-                *cm = m.min(w * dist2(x, c));
-                potential += *cm;
-            }
-            if best.is_none_or(|(p, _)| potential < p) {
-                best = Some((potential, i));
-                std::mem::swap(&mut best_mass, &mut candidate_mass);
+        let draws: Vec<usize> = (0..trials(k)).map(|_| draw(&mass, total, rng)).collect();
+        let potentials: Vec<f64> = draws
+            .par_iter()
+            .map(|&i| {
+                let c = points.coords[i];
+                let mut potential = 0.0;
+                for ((&m, &x), &w) in mass.iter().zip(&points.coords).zip(&weights) {
+                    potential += m.min(w * dist2(x, c));
+                }
+                potential
+            })
+            .collect();
+        // The first candidate of the least potential.
+        let mut best = 0;
+        for (t, &p) in potentials.iter().enumerate() {
+            if p < potentials[best] {
+                best = t;
             }
         }
-        let (_, i) = best.expect("at least one trial");
-        centroids.push(points.coords[i]);
-        std::mem::swap(&mut mass, &mut best_mass);
+        let c = points.coords[draws[best]];
+        centroids.push(c);
+        mass.par_iter_mut()
+            .zip(&points.coords)
+            .zip(&weights)
+            .for_each(|((m, &x), &w)| *m = m.min(w * dist2(x, c)));
     }
     fill_randomly(centroids, k, rng)
 }
@@ -411,6 +417,82 @@ mod tests {
 
     fn rng(seed: u64) -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(seed)
+    }
+
+    /// The plain seeding as it was written first, one candidate after another (the oracle).
+    fn plain_one_at_a_time(
+        points: &Points,
+        k: usize,
+        given: &[Color],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Color> {
+        let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
+        let mut centroids = given.to_vec();
+        if centroids.is_empty() {
+            let total_weight: f64 = weights.iter().sum();
+            centroids.push(points.coords[draw(&weights, total_weight, rng)]);
+        }
+        let mut mass: Vec<f64> = points
+            .coords
+            .iter()
+            .zip(&weights)
+            .map(|(&x, &w)| {
+                w * centroids
+                    .iter()
+                    .map(|&c| dist2(x, c))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        while centroids.len() < k {
+            let total: f64 = mass.iter().sum();
+            if total <= 0.0 {
+                break;
+            }
+            let mut best: Option<(f64, Vec<f64>, usize)> = None;
+            for _ in 0..trials(k) {
+                let i = draw(&mass, total, rng);
+                let c = points.coords[i];
+                let mut potential = 0.0;
+                let mut candidate = Vec::with_capacity(mass.len());
+                for ((&m, &x), &w) in mass.iter().zip(&points.coords).zip(&weights) {
+                    let cm = m.min(w * dist2(x, c));
+                    candidate.push(cm);
+                    potential += cm;
+                }
+                if best.as_ref().is_none_or(|(p, _, _)| potential < *p) {
+                    best = Some((potential, candidate, i));
+                }
+            }
+            let (_, candidate, i) = best.expect("at least one trial");
+            centroids.push(points.coords[i]);
+            mass = candidate;
+        }
+        fill_randomly(centroids, k, rng)
+    }
+
+    #[test]
+    fn the_plain_seeding_weighs_its_candidates_at_once_with_the_same_result() {
+        let colors = crate::pixels::hashed_colors(3000);
+        let weights: Vec<u32> = (0..3000).map(|i| 1 + i % 17).collect();
+        for space in [crate::ColorSpace::Lab, crate::ColorSpace::Oklab] {
+            let coords = colors
+                .iter()
+                .map(|&c| space.encode(crate::kmeans::to_color(c)))
+                .collect();
+            let points = Points::new(coords, weights.clone()).unwrap();
+            for (k, seed) in [(2, 1), (16, 2), (64, 3), (256, 4)] {
+                let given = if k == 16 {
+                    vec![points.coords[7]]
+                } else {
+                    vec![]
+                };
+                assert_eq!(
+                    plain(&points, k, &given, &mut rng(seed)),
+                    plain_one_at_a_time(&points, k, &given, &mut rng(seed)),
+                    "{space:?} k = {k}"
+                );
+            }
+        }
     }
 
     #[test]
