@@ -5,7 +5,8 @@
 //! weighted sums. If every point of a box is provably closer to one centroid than to any other, the
 //! whole box is assigned to it without looking at its points (the "filtering" idea of Kanungo et al.,
 //! "An efficient k-means clustering algorithm: analysis and implementation", IEEE TPAMI 2002, on a
-//! fixed two-level tree).
+//! fixed two-level tree). Coordinates other than integer sRGB (CIELAB, Oklab) are first laid over
+//! the cube's 256 units by [`Layout`], so that cells divide the space the points fill.
 
 use rayon::prelude::*;
 
