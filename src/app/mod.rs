@@ -28,7 +28,7 @@ pub use cli_args::{exit_after_printing, parse_args, report_error, ClusterArgs};
 pub use error::{AppError, Result};
 pub use job::{run_job, JobReport, Quality, Timings};
 pub use out_of_memory::ExitOnOutOfMemory;
-pub use printable::printable;
+pub use printable::{printable, write_lines};
 pub use progress::progress_bar;
 pub use spec::{ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR};
 pub use sweep::{

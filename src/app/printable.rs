@@ -23,6 +23,15 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Writes each of `lines` on a line of its own, [`printable`]: what both binaries print on
+/// standard output goes through here.
+pub fn write_lines(out: &mut impl std::io::Write, lines: &[String]) -> std::io::Result<()> {
+    for line in lines {
+        writeln!(out, "{}", printable(line))?;
+    }
+    Ok(())
+}
+
 /// Control characters, and the characters that reorder text on screen (the "Trojan Source"
 /// ones: a name could show as another).
 fn needs_escape(c: char) -> bool {
@@ -41,6 +50,13 @@ mod tests {
     fn plain_text_is_borrowed_untouched() {
         let text = "photo d'été 'x.jpg': 16 colours, ~50%";
         assert!(matches!(printable(text), Cow::Borrowed(t) if t == text));
+    }
+
+    #[test]
+    fn lines_are_written_escaped_one_each() {
+        let mut out = Vec::new();
+        write_lines(&mut out, &["a\nb".into(), "c".into()]).unwrap();
+        assert_eq!(out, b"a\\nb\nc\n");
     }
 
     #[test]

@@ -148,9 +148,7 @@ fn main() -> ExitCode {
         let mut out = stdout.lock();
         let mut print = || -> std::io::Result<()> {
             writeln!(out, "{}", suggestion_line(report.suggested))?;
-            for line in &report.lines {
-                writeln!(out, "{}", kquant::app::printable(line))?;
-            }
+            kquant::app::write_lines(&mut out, &report.lines)?;
             out.flush()
         };
         print().map_err(|e| {

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use clap::{CommandFactory, Parser};
 use kquant::app::{
-    exit_on_signals, printable, progress_bar, run_job, ClusterArgs, JobReport, JobSpec, Outputs,
+    exit_on_signals, progress_bar, run_job, write_lines, ClusterArgs, JobReport, JobSpec, Outputs,
 };
 use kquant::{hex, PaletteFormat};
 
@@ -287,9 +287,7 @@ impl InOrder {
 /// shown with their control characters escaped.
 fn print_lines(lines: &[String]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    for line in lines {
-        writeln!(out, "{}", printable(line))?;
-    }
+    write_lines(&mut out, lines)?;
     out.flush()
 }
 
@@ -315,9 +313,7 @@ fn read_brought_palettes(
 /// The lines of a finished run on standard output (and the timings on standard error).
 fn print_report(cli: &Cli, report: &JobReport) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    for line in &report.lines {
-        writeln!(out, "{}", printable(line))?;
-    }
+    write_lines(&mut out, &report.lines)?;
     writeln!(
         out,
         "{}, {:.2} s",

@@ -67,12 +67,13 @@ pub fn encode(
         rows.extend(row.iter().map(|i| i.unwrap_or(clear)));
     }
     // Deflated in parts on all cores (deflate is most of the time of writing a photo's PNG), each
-    // part in IDAT chunks of its own: a PNG's zlib stream may be cut anywhere between them.
+    // part an IDAT chunk of its own: a PNG's zlib stream may be cut anywhere between them, and a
+    // part (1 MiB of rows, deflated) is far within a chunk's 2^31 bytes.
     let zlib = super::zlib_parts::compress(&rows, ZLIB_LEVEL).map_err(png::EncodingError::from)?;
     drop(rows);
     let mut writer = encoder.write_header()?;
-    for piece in zlib.iter().flat_map(|part| part.chunks(MAX_CHUNK)) {
-        writer.write_chunk(png::chunk::IDAT, piece)?;
+    for part in &zlib {
+        writer.write_chunk(png::chunk::IDAT, part)?;
     }
     writer.finish()?;
     Ok(out)
@@ -80,9 +81,6 @@ pub fn encode(
 
 /// The deflate level of the indexed PNG: `png::Compression::Balanced`'s, zlib's default.
 const ZLIB_LEVEL: u32 = 6;
-
-/// The most data a PNG chunk holds (2^31 - 1 bytes).
-const MAX_CHUNK: usize = i32::MAX as usize;
 
 #[cfg(test)]
 mod tests {

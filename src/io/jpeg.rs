@@ -146,12 +146,12 @@ const STRIP_PIXELS: usize = 1 << 20;
 /// so its last row of blocks is the one a single encode makes, and at most 65535 blocks (the
 /// interval's limit).
 fn strips(width: u16, height: u16) -> (usize, u16) {
-    let columns = usize::from(width).div_ceil(8);
-    let by_size = (STRIP_PIXELS / (8 * usize::from(width))).max(1);
-    let block_rows = by_size.min(usize::from(u16::MAX) / columns);
     if usize::from(width) * usize::from(height) <= STRIP_PIXELS {
         return (usize::from(height), 0);
     }
+    let columns = usize::from(width).div_ceil(8);
+    let by_size = (STRIP_PIXELS / (8 * usize::from(width))).max(1);
+    let block_rows = by_size.min(usize::from(u16::MAX) / columns);
     (8 * block_rows, (block_rows * columns) as u16)
 }
 
@@ -168,10 +168,10 @@ fn join_strips(strips: Vec<Vec<u8>>, height: u16) -> Vec<u8> {
     let total = strips.iter().map(Vec::len).sum::<usize>() + 2 * strips.len();
     let mut out = Vec::with_capacity(total);
     for (i, strip) in strips.into_iter().enumerate() {
-        let (headers, data) = split_at_scan(&strip);
+        let (headers, height_at, data) = split_at_scan(&strip);
         if i == 0 {
             out.extend_from_slice(headers);
-            set_height(&mut out, height);
+            out[height_at..height_at + 2].copy_from_slice(&height.to_be_bytes());
         } else {
             out.extend_from_slice(&[0xff, 0xd0 + ((i - 1) % 8) as u8]);
         }
@@ -182,26 +182,22 @@ fn join_strips(strips: Vec<Vec<u8>>, height: u16) -> Vec<u8> {
 }
 
 /// A JPEG written by the encoder, cut after its scan header: the markers up to and including the
-/// start of scan, and the entropy-coded data (without the end marker).
-fn split_at_scan(jpeg: &[u8]) -> (&[u8], &[u8]) {
-    let mut at = 2;
+/// start of scan, where in them the baseline frame header (SOF0) holds the picture's height, and
+/// the entropy-coded data (without the end marker).
+fn split_at_scan(jpeg: &[u8]) -> (&[u8], usize, &[u8]) {
+    let (mut at, mut height_at) = (2, 0);
     loop {
         let marker = jpeg[at + 1];
+        if marker == 0xc0 {
+            // FF C0, length, precision, then the height.
+            height_at = at + 5;
+        }
         let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
         at += 2 + len;
         if marker == 0xda {
-            return (&jpeg[..at], &jpeg[at..jpeg.len() - 2]);
+            return (&jpeg[..at], height_at, &jpeg[at..jpeg.len() - 2]);
         }
     }
-}
-
-/// Writes `height` into the baseline frame header (SOF0) of the JPEG headers `headers`.
-fn set_height(headers: &mut [u8], height: u16) {
-    let mut at = 2;
-    while headers[at + 1] != 0xc0 {
-        at += 2 + usize::from(u16::from_be_bytes([headers[at + 2], headers[at + 3]]));
-    }
-    headers[at + 5..at + 7].copy_from_slice(&height.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -356,19 +356,14 @@ pub(crate) fn cube_start(seed: u64, restart: usize, k: usize) -> Vec<Color> {
 /// The initial centroids of restart `restart` under `params.init`, from the restart's own stream.
 #[cfg(test)]
 fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> Vec<Color> {
-    match params.init {
-        Init::Random => initial_on_grid(points, None, params, restart),
-        Init::KMeansPlusPlus => {
-            initial_on_grid(points, Some(&grid::Grid::new(points)), params, restart)
-        }
-        Init::Wu => initial_on_grid(points, None, params, restart),
-    }
+    initial_on_grid(points, &grid::Grid::new(points), params, restart)
 }
 
-/// [`initial_centroids`] with the grid of `points` when one is built already (k-means++ uses it).
+/// [`initial_centroids`] with the grid of `points`, built already (k-means++ weighs by its
+/// boxes; Wu's levels are laid out as its cells are).
 fn initial_on_grid(
     points: &Points,
-    grid: Option<&grid::Grid>,
+    grid: &grid::Grid,
     params: &KMeansParams,
     restart: usize,
 ) -> Vec<Color> {
@@ -391,20 +386,12 @@ fn initial_on_grid(
         Init::KMeansPlusPlus => {
             let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
             rng.set_stream(restart as u64);
-            let owned;
-            let grid = match grid {
-                Some(g) => g,
-                None => {
-                    owned = grid::Grid::new(points);
-                    &owned
-                }
-            };
             plus_plus::kmeans_plus_plus(points, grid, params.k, &fixed, &mut rng)
         }
         Init::Wu => {
             let mut centroids = fixed;
             let fixed_len = centroids.len();
-            centroids.extend(wu::wu_centroids(points, params.k - fixed_len));
+            centroids.extend(wu::wu_centroids(points, &grid.layout, params.k - fixed_len));
             // Fewer boxes than centroids (few colours): the rest start on the first box, and
             // stay empty or are reseeded, as the empty-cluster policy says.
             let pad = centroids
@@ -478,7 +465,7 @@ fn fit_checked(
     on_restart: impl Fn(usize) + Sync,
 ) -> Result<Clustering> {
     debug_assert_eq!(grid.len(), points.len(), "the grid of other points");
-    let init = |r| initial_on_grid(points, Some(grid), params, r);
+    let init = |r| initial_on_grid(points, grid, params, r);
     let reseed = params.empty == EmptyPolicy::Reseed;
     let run = |r, history, parallel| {
         engine::lloyd_on_grid(

@@ -6,6 +6,7 @@
 //! refines: it starts near a good partition, so it needs fewer epochs than from random or
 //! k-means++ centroids, and no seed.
 
+use super::grid::Layout;
 use super::{Color, Points};
 
 /// Levels per axis, plus one for the zero row of the cumulative moments.
@@ -37,9 +38,7 @@ fn at(r: usize, g: usize, b: usize) -> usize {
 }
 
 impl Moments {
-    fn new(points: &Points) -> Self {
-        let integer = points.coords.iter().all(super::grid::is_integral);
-        let layout = super::grid::Layout::of(&points.coords, integer);
+    fn new(points: &Points, layout: &Layout) -> Self {
         let n = SIDE * SIDE * SIDE;
         let mut w = vec![0.0; n];
         let mut m = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
@@ -138,10 +137,10 @@ impl Moments {
     }
 }
 
-/// Up to `k` initial centroids from Wu's cuts of `points` (fewer when the points fill fewer boxes:
-/// the caller pads), most weighted box first.
-pub(crate) fn wu_centroids(points: &Points, k: usize) -> Vec<Color> {
-    let moments = Moments::new(points);
+/// Up to `k` initial centroids from Wu's cuts of `points`, laid out by `layout` (their grid's),
+/// fewer when the points fill fewer boxes (the caller pads), most weighted box first.
+pub(crate) fn wu_centroids(points: &Points, layout: &Layout, k: usize) -> Vec<Color> {
+    let moments = Moments::new(points, layout);
     let mut cubes = vec![Cube {
         lo: [0; 3],
         hi: [SIDE - 1; 3],
@@ -199,6 +198,11 @@ pub(crate) fn wu_centroids(points: &Points, k: usize) -> Vec<Color> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Wu's centroids for `points`, laid out as their grid is.
+    fn wu_centroids(points: &Points, k: usize) -> Vec<Color> {
+        super::wu_centroids(points, &super::super::grid::Grid::new(points).layout, k)
+    }
 
     /// Three tight groups of colours, in different boxes of every level.
     fn groups() -> Points {
