@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{reference_lloyd, reference_lloyd_fixed};
+use common::{reference_lloyd, reference_lloyd_fixed, reference_lloyd_on};
 use kquant::kmeans::{lloyd, random_centroids};
-use kquant::{ColorHistogram, Init, KMeansParams, Picture, Points};
+use kquant::{ColorHistogram, ColorSpace, Init, KMeansParams, Picture, Points};
 use proptest::prelude::*;
 
 /// Pixels drawn from a few random "themes" so that clusters, ties and empty centroids all happen.
@@ -51,8 +51,48 @@ fn check_from(pixels: &[[u8; 3]], init: Vec<[f64; 3]>, max_epochs: usize) {
     assert!((fast.stats.loss - ref_loss).abs() <= 1e-9 * ref_loss.max(1.0));
 }
 
+/// [`check`] in CIELAB or Oklab: their coordinates lie on a grid of 2^-16 units, where cluster sums
+/// are exact as for integers, so the engine (its epochs shared between threads too) gives exactly
+/// what a per-pixel Lloyd in that space gives.
+fn check_in(space: ColorSpace, pixels: &[[u8; 3]], k: usize, seed: u64, max_epochs: usize) {
+    let picture = Picture::from_rgb(pixels.len() as u32, 1, pixels.to_vec()).unwrap();
+    let hist = ColorHistogram::from_picture(&picture);
+    let points = Points::from_histogram_in(&hist, space);
+    let encode = |c: [f64; 3]| space.encode(c);
+    let init: Vec<[f64; 3]> = random_centroids(seed, 0, k)
+        .unwrap()
+        .into_iter()
+        .map(encode)
+        .collect();
+    let fast = lloyd(&points, init.clone(), max_epochs, false).unwrap();
+    let x: Vec<[f64; 3]> = pixels.iter().map(|p| encode(p.map(f64::from))).collect();
+    let (centroids, labels, epochs) = reference_lloyd_on(&x, init, 0, max_epochs);
+    assert_eq!(fast.centroids, centroids, "centroids in {space:?}");
+    assert_eq!(fast.epochs, epochs, "epochs in {space:?}");
+    for (p, &l) in pixels.iter().zip(&labels) {
+        let i = hist.position(*p).unwrap();
+        assert_eq!(
+            usize::from(fast.labels[i]),
+            l,
+            "label of {p:?} in {space:?}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn engine_matches_plain_per_pixel_lloyd_in_lab_and_oklab(
+        pixels in pixels(),
+        k in 1usize..24,
+        seed in any::<u64>(),
+        max_epochs in 1usize..30,
+        oklab in any::<bool>(),
+    ) {
+        let space = if oklab { ColorSpace::Oklab } else { ColorSpace::Lab };
+        check_in(space, &pixels, k, seed, max_epochs);
+    }
 
     #[test]
     fn engine_matches_plain_per_pixel_lloyd(
@@ -86,17 +126,31 @@ proptest! {
     }
 }
 
-#[test]
-fn engine_matches_reference_on_a_large_input_spanning_many_parallel_chunks() {
-    // More distinct colours than several parallel chunks hold, with heavy duplication.
-    let pixels: Vec<[u8; 3]> = (0..60_000u32)
+/// More distinct colours than several parallel chunks hold, with heavy duplication.
+fn many_pixels() -> Vec<[u8; 3]> {
+    (0..60_000u32)
         .map(|i| {
             let h = (i % 20_011).wrapping_mul(2_654_435_761);
             [(h >> 24) as u8, (h >> 16) as u8 & 0xF0, (h >> 8) as u8]
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn engine_matches_reference_on_a_large_input_spanning_many_parallel_chunks() {
+    let pixels = many_pixels();
     for seed in 0..3 {
         check(&pixels, 16, seed, 20);
+    }
+}
+
+#[test]
+fn engine_matches_reference_in_lab_and_oklab_over_parallel_chunks_at_every_k() {
+    let pixels = many_pixels();
+    for space in [ColorSpace::Lab, ColorSpace::Oklab] {
+        for (k, seed, epochs) in [(2, 0, 20), (16, 1, 60), (64, 2, 30), (256, 3, 12)] {
+            check_in(space, &pixels, k, seed, epochs);
+        }
     }
 }
 

@@ -4,10 +4,11 @@
 //! centroid without looking at its points only when every point of the box is provably closer to that
 //! centroid than to any other, by a margin far above rounding error; other centroids are ruled out for
 //! a box the same way, and the points of the boxes left are searched among the centroids that remain,
-//! ties going to the lowest index. For sRGB colours (integers) cluster sums are exact integers in f64,
-//! so centroids do not depend on the order in which points are visited, and an epoch of a single run
-//! can be split over threads; for CIELAB and Oklab the sums are rounded, in a fixed order, so results
-//! are reproducible but the work stays on one thread per run.
+//! ties going to the lowest index. For sRGB colours (integers), and for CIELAB and Oklab colours
+//! (multiples of 2^-16, see [`crate::colorspace::FRACTION`]), cluster sums are exact in f64, so
+//! centroids do not depend on the order in which points are visited, and an epoch of a single run
+//! can be split over threads. For other coordinates (a library user's) the sums are rounded, in a
+//! fixed order, so results are reproducible but the work stays on one thread per run.
 //!
 //! Once the centroids settle (late in a long run, where most of a run's epochs are), each cell keeps
 //! the centroids it was filtered to, with the gap by which the reference beat those left out: while
@@ -1036,7 +1037,7 @@ pub(crate) fn lloyd_on_grid(
         cache,
     } = epochs_plan;
     // Parts of an epoch summed apart give the same sums only when they are exact.
-    let parallel = parallel && grid.integer && rayon::current_num_threads() > 1;
+    let parallel = parallel && grid.exact_sums && rayon::current_num_threads() > 1;
     let k = initial.len();
     assert!((1..=256).contains(&k), "k out of range");
     let mut centroids = initial.clone();

@@ -11,10 +11,16 @@
 use rayon::prelude::*;
 
 use super::{Color, Points};
+use crate::colorspace::FRACTION;
+
+/// [`FRACTION`] is 2^-this.
+const FRACTION_BITS: u32 = 16;
 
 /// Weighted sums of colours: the sum of `weight * coordinate` and of weights. For integer
-/// coordinates (sRGB) every sum stays below 2^53 and is exact, whatever the order of additions and
-/// subtractions; for other spaces the order is fixed, so results are still reproducible.
+/// coordinates (sRGB) and CIELAB or Oklab ones (multiples of [`FRACTION`]) every sum stays below
+/// 2^53 of their units and is exact, whatever the order of additions and subtractions (see
+/// [`Grid::exact_sums`]); for other coordinates the order is fixed, so results are still
+/// reproducible.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Mass {
     pub coord: [f64; 3],
@@ -82,6 +88,10 @@ pub(crate) struct Grid {
     /// Whether every coordinate is an integer in 0..=255, so cluster sums are exact whatever the
     /// order of additions (and parts of an epoch may be summed apart).
     pub integer: bool,
+    /// Whether cluster sums are exact whatever the order of additions (so parts of an epoch may be
+    /// summed apart): integer colours, or CIELAB and Oklab coordinates (multiples of
+    /// [`crate::colorspace::FRACTION`]), few enough pixels that no sum passes 2^53 of their units.
+    pub exact_sums: bool,
     /// How the points were laid over the cells.
     pub layout: Layout,
 }
@@ -149,6 +159,20 @@ fn split_by_box(
 pub(crate) fn is_integral(c: &Color) -> bool {
     c.iter()
         .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
+}
+
+/// Whether every weighted sum of `points`' coordinates, and every partial sum of one, is exact in
+/// f64: every coordinate is an integer (`integer`) or a multiple of [`FRACTION`], of magnitude below
+/// 256, and the total weight times 256 stays below 2^53 of those units.
+fn sums_are_exact(points: &Points, integer: bool) -> bool {
+    let total: u64 = points.weights.iter().map(|&w| u64::from(w)).sum();
+    let bits = if integer { 8 } else { 8 + FRACTION_BITS };
+    let on_grid = integer
+        || points.coords.par_iter().with_min_len(PAR_MIN).all(|c| {
+            c.iter()
+                .all(|&v| v.abs() < 256.0 && (v / FRACTION).fract() == 0.0)
+        });
+    on_grid && total < 1 << (53 - bits)
 }
 
 /// How coordinates are laid over the 256 units a side that cells (and Wu's levels) cover: integer
@@ -249,6 +273,7 @@ impl Grid {
             .par_iter()
             .with_min_len(PAR_MIN)
             .all(is_integral);
+        let exact_sums = sums_are_exact(points, integer);
         let layout = Layout::of(&points.coords, integer);
         let keys: Vec<u32> = points
             .coords
@@ -344,6 +369,7 @@ impl Grid {
             coarse,
             block_first,
             integer,
+            exact_sums,
             layout,
         }
     }
@@ -491,5 +517,30 @@ mod tests {
             .map(|&g| cell_key(grid.coords[g], &grid.layout))
             .collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn sums_are_exact_for_integers_and_for_lab_and_oklab_within_their_pixel_bound() {
+        let exact = |coords: Vec<Color>, weights: Vec<u32>| {
+            Grid::new(&Points::new(coords, weights).unwrap()).exact_sums
+        };
+        let colors = crate::pixels::hashed_colors(500);
+        let integer: Vec<Color> = colors.iter().map(|c| c.map(f64::from)).collect();
+        assert!(exact(integer.clone(), vec![1; 500]));
+        assert!(exact(vec![[0.0, 255.0, 7.0]], vec![u32::MAX]));
+        for space in [crate::ColorSpace::Lab, crate::ColorSpace::Oklab] {
+            let coords: Vec<Color> = integer.iter().map(|&c| space.encode(c)).collect();
+            assert!(exact(coords.clone(), vec![3; 500]), "{space:?}");
+            // 2^29 pixels of coordinates below 2^8 in units of 2^-16 could pass 2^53.
+            let one = vec![*coords.iter().find(|c| !is_integral(c)).unwrap()];
+            assert!(exact(one.clone(), vec![(1 << 29) - 1]));
+            assert!(!exact(one, vec![1 << 29]));
+        }
+        // Coordinates off the grid of 2^-16, or from 256 on: their sums are rounded.
+        assert!(!exact(vec![[1.0, 2.0, 0.1]], vec![1]));
+        assert!(!exact(vec![[1.0, 2.0, 1.0 + FRACTION / 2.0]], vec![1]));
+        assert!(!exact(vec![[1.0, 256.0, 1.5]], vec![1]));
+        assert!(exact(vec![[1.0, -255.5, 1.5]], vec![1]));
+        assert_eq!(FRACTION, 1.0 / f64::from(1u32 << FRACTION_BITS));
     }
 }

@@ -179,11 +179,21 @@ pub fn reference_lloyd(
 /// [`reference_lloyd`] with the first `fixed` centroids never moved.
 pub fn reference_lloyd_fixed(
     pixels: &[[u8; 3]],
-    mut centroids: Vec<[f64; 3]>,
+    centroids: Vec<[f64; 3]>,
     fixed: usize,
     max_epochs: usize,
 ) -> (Vec<[f64; 3]>, Vec<usize>, usize) {
     let x: Vec<[f64; 3]> = pixels.iter().map(|p| p.map(f64::from)).collect();
+    reference_lloyd_on(&x, centroids, fixed, max_epochs)
+}
+
+/// [`reference_lloyd_fixed`] on one point per pixel with any coordinates (a pixel in CIELAB, say).
+pub fn reference_lloyd_on(
+    x: &[[f64; 3]],
+    mut centroids: Vec<[f64; 3]>,
+    fixed: usize,
+    max_epochs: usize,
+) -> (Vec<[f64; 3]>, Vec<usize>, usize) {
     let assign = |c: &[[f64; 3]]| -> Vec<usize> {
         x.iter()
             .map(|&p| {
