@@ -7,16 +7,24 @@
 //! smallest sum of weighted squared distances (the "potential"). When every colour already is a
 //! centroid (fewer distinct colours than K), the remaining centroids are drawn uniformly in the cube.
 //!
-//! Two implementations give the same centroids for the same random stream:
-//! - the plain one, for any coordinates, sums in point order in f64;
+//! Two implementations, chosen by the coordinates:
 //! - for integer coordinates (sRGB), every weighted squared distance and every sum of them is an
-//!   integer below 2^53, so the f64 sums of the plain one are exact and the order of additions does
-//!   not matter. The fast one therefore sums in u64, box by box over the grid's fine cells, and
-//!   skips a whole box when no point in it can be closer to the candidate than to its nearest
-//!   centroid so far (the box's nearest corner is farther than its farthest point's distance). At
-//!   K = 256 on an 8 MP photo this takes the seeding from seconds to tens of milliseconds. It runs
-//!   on one thread: a candidate touches a few thousand points in scattered boxes, too little work
-//!   to share (measured: splitting it over two threads made it slower, 132 against 82 ms).
+//!   integer below 2^53, so sums in f64 are exact and the order of additions does not matter. The
+//!   seeding therefore sums in u64, box by box over the grid's fine cells, and skips a whole box
+//!   when no point in it can be closer to the candidate than to its nearest centroid so far (the
+//!   box's nearest corner is farther than its farthest point's distance): the same centroids as a
+//!   plain seeding summing point by point in f64 (a test keeps one as the oracle). At K = 256 on an
+//!   8 MP photo this takes the seeding from seconds to tens of milliseconds. It runs on one thread:
+//!   a candidate touches a few thousand points in scattered boxes, too little work to share
+//!   (measured: splitting it over two threads made it slower, 132 against 82 ms).
+//! - for any other coordinates (CIELAB, Oklab, fractional fixed colours), squared distances are
+//!   not exact, so the order of every sum is fixed instead: point by point within a fine cell, then
+//!   cell by cell within a coarse cell, then coarse cell by coarse cell, and a draw walks the same
+//!   way. A cell's sum is stored as it was summed, so a candidate that cannot reach a cell takes its
+//!   stored sum, the bits that summing it again would give, and the same boxes are skipped as for
+//!   integers (a test compares it with the same sums taken afresh for every candidate). At K = 256
+//!   on Elephants in CIELAB this took `--best --restarts 1` from 1.9 s to 0.7 s, where the plain
+//!   seeding in point order weighed every point for every candidate.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -42,7 +50,7 @@ pub(crate) fn kmeans_plus_plus(
     if integer_sums_are_exact(points, grid) && given.iter().all(is_integral) {
         exact_integer(points, grid, k, given, rng)
     } else {
-        plain(points, k, given, rng)
+        nested(points, grid, k, given, rng)
     }
 }
 
@@ -68,63 +76,240 @@ fn draw(mass: &[f64], total: f64, rng: &mut ChaCha8Rng) -> usize {
     mass.iter().rposition(|&m| m > 0.0).expect("some mass")
 }
 
-/// The plain seeding, in f64 and point order, for any coordinates.
-///
-/// Each round draws its candidates first (their draws depend only on the distances so far), then
-/// weighs them at once, one per thread: each candidate's potential is summed over the points in
-/// their order, as one at a time, so the centroids are the same on any number of cores.
-fn plain(points: &Points, k: usize, given: &[Color], rng: &mut ChaCha8Rng) -> Vec<Color> {
-    let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
-    let mut centroids = given.to_vec();
-    if centroids.is_empty() {
-        let total_weight: f64 = weights.iter().sum();
-        centroids.push(points.coords[draw(&weights, total_weight, rng)]);
+/// The squared distance from `c` to the nearest point of the box `lo..=hi`.
+#[inline]
+fn box_dist2(lo: &Color, hi: &Color, c: Color) -> f64 {
+    let mut s = 0.0;
+    for d in 0..3 {
+        let e = (lo[d] - c[d]).max(c[d] - hi[d]).max(0.0);
+        s += e * e;
     }
-    // Each point's weighted squared distance to its nearest centroid so far.
-    let mut mass: Vec<f64> = points
-        .coords
-        .par_iter()
-        .zip(&weights)
-        .map(|(&x, &w)| {
-            let near = centroids
-                .iter()
-                .map(|&c| dist2(x, c))
-                .fold(f64::INFINITY, f64::min);
-            w * near
-        })
-        .collect();
+    s
+}
+
+/// A box is passed over for a candidate only if its nearest point is farther from the candidate
+/// than its farthest point's nearest centroid by this much (squared distance units): far above the
+/// rounding error of these f64 distances (below 1e-9 for coordinates of about 0..255), so no
+/// point of it could be nearer the candidate, as [`dist2`] computes it.
+const SKIP_MARGIN: f64 = 1e-6;
+
+/// The seeding state for any coordinates, in grid order: each point's squared distance to its
+/// nearest centroid so far and that times its weight (its mass), with the sums and largest
+/// distances of the grid's fine cells (boxes) and coarse cells (groups).
+///
+/// Every sum is taken in one fixed order, box by box and group by group, and a box's or group's
+/// stored figures are what summing it again would give: a box that a candidate cannot reach
+/// contributes its stored sum, which is the sum its points would give, so passing it over changes
+/// no bit.
+struct Nested<'a> {
+    grid: &'a Grid,
+    near: Vec<f64>,
+    mass: Vec<f64>,
+    box_sum: Vec<f64>,
+    box_max: Vec<f64>,
+    group_sum: Vec<f64>,
+    group_max: Vec<f64>,
+}
+
+impl<'a> Nested<'a> {
+    fn new(grid: &'a Grid, chosen: &[Color]) -> Self {
+        let near: Vec<f64> = grid
+            .coords
+            .par_iter()
+            .map(|&x| {
+                chosen
+                    .iter()
+                    .map(|&c| dist2(x, c))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        let mass = near
+            .iter()
+            .zip(&grid.weights)
+            .map(|(&d, &w)| f64::from(w) * d)
+            .collect();
+        let mut state = Self {
+            grid,
+            near,
+            mass,
+            box_sum: vec![0.0; grid.fine.len()],
+            box_max: vec![0.0; grid.fine.len()],
+            group_sum: vec![0.0; grid.coarse.len()],
+            group_max: vec![0.0; grid.coarse.len()],
+        };
+        for b in 0..grid.fine.len() {
+            state.summarise(b);
+        }
+        for c in 0..grid.coarse.len() {
+            state.summarise_group(c);
+        }
+        state
+    }
+
+    fn summarise(&mut self, b: usize) {
+        let cell = &self.grid.fine[b];
+        let (mut sum, mut max) = (0.0, 0.0f64);
+        for g in cell.start..cell.end {
+            sum += self.mass[g];
+            max = max.max(self.near[g]);
+        }
+        self.box_sum[b] = sum;
+        self.box_max[b] = max;
+    }
+
+    fn summarise_group(&mut self, c: usize) {
+        let fine = self.grid.coarse[c].fine_start..self.grid.coarse[c].fine_end;
+        let mut sum = 0.0;
+        for &s in &self.box_sum[fine.clone()] {
+            sum += s;
+        }
+        self.group_sum[c] = sum;
+        self.group_max[c] = self.box_max[fine].iter().fold(0.0, |m, &v| m.max(v));
+    }
+
+    fn total(&self) -> f64 {
+        let mut total = 0.0;
+        for &s in &self.group_sum {
+            total += s;
+        }
+        total
+    }
+
+    /// A point (grid position) drawn with probability proportional to its mass, from a draw below
+    /// `total`: the first whose running sum, taken group by group, then box by box, then point by
+    /// point within the group and box where the draw falls, exceeds it.
+    fn draw(&self, total: f64, rng: &mut ChaCha8Rng) -> usize {
+        let target = rng.random::<f64>() * total;
+        let mut acc = 0.0;
+        for (c, coarse) in self.grid.coarse.iter().enumerate() {
+            if acc + self.group_sum[c] <= target {
+                acc += self.group_sum[c];
+                continue;
+            }
+            for b in coarse.fine_start..coarse.fine_end {
+                if acc + self.box_sum[b] <= target {
+                    acc += self.box_sum[b];
+                    continue;
+                }
+                let cell = &self.grid.fine[b];
+                for g in cell.start..cell.end {
+                    acc += self.mass[g];
+                    if acc > target && self.mass[g] > 0.0 {
+                        return g;
+                    }
+                }
+            }
+        }
+        // The draw rounded up to the total: the last point with any mass.
+        self.mass.iter().rposition(|&m| m > 0.0).expect("some mass")
+    }
+
+    /// The potential if `c` were added: the sum of every point's mass, each the less of its own
+    /// and its weight times its squared distance to `c`, box by box and group by group.
+    fn potential(&self, c: Color) -> f64 {
+        let grid = self.grid;
+        let mut total = 0.0;
+        for (group, coarse) in grid.coarse.iter().enumerate() {
+            if box_dist2(&coarse.cell.lo, &coarse.cell.hi, c) > self.group_max[group] + SKIP_MARGIN
+            {
+                total += self.group_sum[group];
+                continue;
+            }
+            let mut sum = 0.0;
+            for b in coarse.fine_start..coarse.fine_end {
+                let cell = &grid.fine[b];
+                sum += if box_dist2(&cell.lo, &cell.hi, c) > self.box_max[b] + SKIP_MARGIN {
+                    self.box_sum[b]
+                } else {
+                    let mut s = 0.0;
+                    for g in cell.start..cell.end {
+                        let w = f64::from(grid.weights[g]);
+                        s += self.mass[g].min(w * dist2(grid.coords[g], c));
+                    }
+                    s
+                };
+            }
+            total += sum;
+        }
+        total
+    }
+
+    /// Adds `c` as a centroid.
+    fn add(&mut self, c: Color) {
+        let grid = self.grid;
+        for (group, coarse) in grid.coarse.iter().enumerate() {
+            if box_dist2(&coarse.cell.lo, &coarse.cell.hi, c) > self.group_max[group] + SKIP_MARGIN
+            {
+                continue;
+            }
+            for b in coarse.fine_start..coarse.fine_end {
+                let cell = &grid.fine[b];
+                if box_dist2(&cell.lo, &cell.hi, c) > self.box_max[b] + SKIP_MARGIN {
+                    continue;
+                }
+                for g in cell.start..cell.end {
+                    let d = dist2(grid.coords[g], c);
+                    self.mass[g] = self.mass[g].min(f64::from(grid.weights[g]) * d);
+                    self.near[g] = self.near[g].min(d);
+                }
+                self.summarise(b);
+            }
+            self.summarise_group(group);
+        }
+    }
+}
+
+/// The seeding for any coordinates (CIELAB, Oklab, fractional fixed colours), in f64 over the
+/// grid: sums nested box by box and group by group (see [`Nested`]), which lets a candidate pass
+/// over the boxes it cannot reach, as the integer seeding does. Each round draws its candidates
+/// first (their draws depend only on the distances so far), then weighs them at once, one per
+/// thread.
+fn nested(
+    points: &Points,
+    grid: &Grid,
+    k: usize,
+    given: &[Color],
+    rng: &mut ChaCha8Rng,
+) -> Vec<Color> {
+    let mut centroids = first_centroids(points, given, rng);
+    let mut state = Nested::new(grid, &centroids);
     while centroids.len() < k {
-        let total: f64 = mass.iter().sum();
+        let total = state.total();
         if total <= 0.0 {
             break;
         }
-        let draws: Vec<usize> = (0..trials(k)).map(|_| draw(&mass, total, rng)).collect();
+        let draws: Vec<usize> = (0..trials(k)).map(|_| state.draw(total, rng)).collect();
         let potentials: Vec<f64> = draws
             .par_iter()
-            .map(|&i| {
-                let c = points.coords[i];
-                let mut potential = 0.0;
-                for ((&m, &x), &w) in mass.iter().zip(&points.coords).zip(&weights) {
-                    potential += m.min(w * dist2(x, c));
-                }
-                potential
-            })
+            .map(|&g| state.potential(grid.coords[g]))
             .collect();
-        // The first candidate of the least potential.
-        let mut best = 0;
-        for (t, &p) in potentials.iter().enumerate() {
-            if p < potentials[best] {
-                best = t;
-            }
-        }
-        let c = points.coords[draws[best]];
+        let c = grid.coords[draws[least(&potentials)]];
         centroids.push(c);
-        mass.par_iter_mut()
-            .zip(&points.coords)
-            .zip(&weights)
-            .for_each(|((m, &x), &w)| *m = m.min(w * dist2(x, c)));
+        state.add(c);
     }
     fill_randomly(centroids, k, rng)
+}
+
+/// The centroids a seeding starts from: the `given` ones, or else one colour drawn with
+/// probability proportional to its pixels (in point order).
+fn first_centroids(points: &Points, given: &[Color], rng: &mut ChaCha8Rng) -> Vec<Color> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
+    let total_weight: f64 = weights.iter().sum();
+    vec![points.coords[draw(&weights, total_weight, rng)]]
+}
+
+/// The index of the first of the least potentials.
+fn least(potentials: &[f64]) -> usize {
+    let mut best = 0;
+    for (t, &p) in potentials.iter().enumerate() {
+        if p < potentials[best] {
+            best = t;
+        }
+    }
+    best
 }
 
 /// The centroids found, and uniform points in the cube for the rest.
@@ -373,7 +558,8 @@ impl<'a> Exact<'a> {
     }
 }
 
-/// The fast seeding for integer coordinates: the same centroids as [`plain`].
+/// The fast seeding for integer coordinates: the same centroids as a plain seeding in f64, point by
+/// point (the tests' `plain`).
 fn exact_integer(
     points: &Points,
     grid: &Grid,
@@ -382,12 +568,7 @@ fn exact_integer(
     rng: &mut ChaCha8Rng,
 ) -> Vec<Color> {
     let as_int = |c: Color| c.map(|v| v as i32);
-    let mut centroids = given.to_vec();
-    if centroids.is_empty() {
-        let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
-        let total_weight: f64 = weights.iter().sum();
-        centroids.push(points.coords[draw(&weights, total_weight, rng)]);
-    }
+    let mut centroids = first_centroids(points, given, rng);
     let chosen: Vec<[i32; 3]> = centroids.iter().map(|&c| as_int(c)).collect();
     let mut state = Exact::new(grid, &chosen);
     while centroids.len() < k {
@@ -419,28 +600,23 @@ mod tests {
         ChaCha8Rng::seed_from_u64(seed)
     }
 
-    /// The plain seeding as it was written first, one candidate after another (the oracle).
-    fn plain_one_at_a_time(
-        points: &Points,
-        k: usize,
-        given: &[Color],
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<Color> {
+    /// The plain seeding, in f64 and point order (the oracle for [`exact_integer`], which must
+    /// give its centroids): each round's candidates drawn first, then weighed at once, each
+    /// summed over the points in their order.
+    fn plain(points: &Points, k: usize, given: &[Color], rng: &mut ChaCha8Rng) -> Vec<Color> {
         let weights: Vec<f64> = points.weights.iter().map(|&w| f64::from(w)).collect();
-        let mut centroids = given.to_vec();
-        if centroids.is_empty() {
-            let total_weight: f64 = weights.iter().sum();
-            centroids.push(points.coords[draw(&weights, total_weight, rng)]);
-        }
+        let mut centroids = first_centroids(points, given, rng);
+        // Each point's weighted squared distance to its nearest centroid so far.
         let mut mass: Vec<f64> = points
             .coords
-            .iter()
+            .par_iter()
             .zip(&weights)
             .map(|(&x, &w)| {
-                w * centroids
+                let near = centroids
                     .iter()
                     .map(|&c| dist2(x, c))
-                    .fold(f64::INFINITY, f64::min)
+                    .fold(f64::INFINITY, f64::min);
+                w * near
             })
             .collect();
         while centroids.len() < k {
@@ -448,51 +624,188 @@ mod tests {
             if total <= 0.0 {
                 break;
             }
+            let draws: Vec<usize> = (0..trials(k)).map(|_| draw(&mass, total, rng)).collect();
+            let potentials: Vec<f64> = draws
+                .par_iter()
+                .map(|&i| {
+                    let c = points.coords[i];
+                    let mut potential = 0.0;
+                    for ((&m, &x), &w) in mass.iter().zip(&points.coords).zip(&weights) {
+                        potential += m.min(w * dist2(x, c));
+                    }
+                    potential
+                })
+                .collect();
+            let c = points.coords[draws[least(&potentials)]];
+            centroids.push(c);
+            mass.par_iter_mut()
+                .zip(&points.coords)
+                .zip(&weights)
+                .for_each(|((m, &x), &w)| *m = m.min(w * dist2(x, c)));
+        }
+        fill_randomly(centroids, k, rng)
+    }
+
+    /// The nested seeding computed plainly (the oracle for [`nested`]): every point's mass
+    /// recomputed for every candidate, every box and group summed again, nothing passed over.
+    fn nested_unskipped(
+        points: &Points,
+        grid: &Grid,
+        k: usize,
+        given: &[Color],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Color> {
+        // A point's mass in grid order, then summed cell by cell: (fine sums, coarse sums).
+        let sums = |mass: &[f64]| -> (Vec<f64>, Vec<f64>) {
+            let fine: Vec<f64> = grid
+                .fine
+                .iter()
+                .map(|c| mass[c.start..c.end].iter().fold(0.0, |s, &m| s + m))
+                .collect();
+            let coarse = grid
+                .coarse
+                .iter()
+                .map(|c| {
+                    fine[c.fine_start..c.fine_end]
+                        .iter()
+                        .fold(0.0, |s, &m| s + m)
+                })
+                .collect();
+            (fine, coarse)
+        };
+        let weights: Vec<f64> = grid.weights.iter().map(|&w| f64::from(w)).collect();
+        let mut centroids = first_centroids(points, given, rng);
+        let with = |mass: &[f64], c: Color| -> Vec<f64> {
+            mass.iter()
+                .zip(&grid.coords)
+                .zip(&weights)
+                .map(|((&m, &x), &w)| m.min(w * dist2(x, c)))
+                .collect()
+        };
+        let mut mass = vec![f64::INFINITY; grid.len()];
+        for &c in &centroids {
+            mass = with(&mass, c);
+        }
+        while centroids.len() < k {
+            let (fine, coarse) = sums(&mass);
+            let total = coarse.iter().fold(0.0, |s, &m| s + m);
+            if total <= 0.0 {
+                break;
+            }
             let mut best: Option<(f64, Vec<f64>, usize)> = None;
             for _ in 0..trials(k) {
-                let i = draw(&mass, total, rng);
-                let c = points.coords[i];
-                let mut potential = 0.0;
-                let mut candidate = Vec::with_capacity(mass.len());
-                for ((&m, &x), &w) in mass.iter().zip(&points.coords).zip(&weights) {
-                    let cm = m.min(w * dist2(x, c));
-                    candidate.push(cm);
-                    potential += cm;
+                let target = rng.random::<f64>() * total;
+                let mut acc = 0.0;
+                let mut drawn = None;
+                'walk: for (c, cell) in grid.coarse.iter().enumerate() {
+                    if acc + coarse[c] <= target {
+                        acc += coarse[c];
+                        continue;
+                    }
+                    let cells = &grid.fine[cell.fine_start..cell.fine_end];
+                    for (f, &sum) in cells.iter().zip(&fine[cell.fine_start..cell.fine_end]) {
+                        if acc + sum <= target {
+                            acc += sum;
+                            continue;
+                        }
+                        for (g, &m) in (f.start..).zip(&mass[f.start..f.end]) {
+                            acc += m;
+                            if acc > target && m > 0.0 {
+                                drawn = Some(g);
+                                break 'walk;
+                            }
+                        }
+                    }
                 }
+                let g = drawn.unwrap_or_else(|| mass.iter().rposition(|&m| m > 0.0).unwrap());
+                let candidate = with(&mass, grid.coords[g]);
+                let potential = sums(&candidate).1.iter().fold(0.0, |s, &m| s + m);
                 if best.as_ref().is_none_or(|(p, _, _)| potential < *p) {
-                    best = Some((potential, candidate, i));
+                    best = Some((potential, candidate, g));
                 }
             }
-            let (_, candidate, i) = best.expect("at least one trial");
-            centroids.push(points.coords[i]);
+            let (_, candidate, g) = best.expect("at least one trial");
+            centroids.push(grid.coords[g]);
             mass = candidate;
         }
         fill_randomly(centroids, k, rng)
     }
 
     #[test]
-    fn the_plain_seeding_weighs_its_candidates_at_once_with_the_same_result() {
+    fn the_nested_seeding_passes_over_boxes_without_changing_a_bit() {
         let colors = crate::pixels::hashed_colors(3000);
         let weights: Vec<u32> = (0..3000).map(|i| 1 + i % 17).collect();
-        for space in [crate::ColorSpace::Lab, crate::ColorSpace::Oklab] {
-            let coords = colors
-                .iter()
-                .map(|&c| space.encode(crate::kmeans::to_color(c)))
-                .collect();
-            let points = Points::new(coords, weights.clone()).unwrap();
-            for (k, seed) in [(2, 1), (16, 2), (64, 3), (256, 4)] {
+        let mut sets: Vec<Points> = [crate::ColorSpace::Lab, crate::ColorSpace::Oklab]
+            .iter()
+            .map(|space| {
+                let coords = colors
+                    .iter()
+                    .map(|&c| space.encode(crate::kmeans::to_color(c)))
+                    .collect();
+                Points::new(coords, weights.clone()).unwrap()
+            })
+            .collect();
+        // Coordinates of no grid at all (a library user's), in clusters, so that boxes are passed
+        // over, and with points much closer together than a cell.
+        sets.push(
+            Points::new(
+                (0..2000)
+                    .map(|i| {
+                        let f = f64::from(i);
+                        let base = f64::from(i % 7) * 31.3;
+                        [
+                            base + (f * 0.618).fract() * 9.1,
+                            base + (f * 0.414).fract() * 0.07,
+                            200.0 - base,
+                        ]
+                    })
+                    .collect(),
+                (0..2000).map(|i| 1 + i % 5).collect(),
+            )
+            .unwrap(),
+        );
+        for points in &sets {
+            let grid = Grid::new(points);
+            for (k, seed) in [(1, 0), (2, 1), (16, 2), (64, 3), (256, 4), (300, 5)] {
+                let k = k.min(256);
                 let given = if k == 16 {
-                    vec![points.coords[7]]
+                    vec![points.coords[7], [3.25, 250.5, 0.125]]
                 } else {
                     vec![]
                 };
+                let fast = nested(points, &grid, k, &given, &mut rng(seed));
                 assert_eq!(
-                    plain(&points, k, &given, &mut rng(seed)),
-                    plain_one_at_a_time(&points, k, &given, &mut rng(seed)),
-                    "{space:?} k = {k}"
+                    fast,
+                    nested_unskipped(points, &grid, k, &given, &mut rng(seed)),
+                    "k = {k}"
                 );
+                assert_eq!(fast.len(), k);
+                assert_eq!(&fast[..given.len()], &given[..]);
             }
         }
+    }
+
+    #[test]
+    fn the_nested_seeding_runs_out_of_colours_as_the_plain_one_does() {
+        // Three distinct colours and K = 5: three colours of the picture, then two in the cube.
+        let points = Points::new(
+            vec![
+                [10.5, 20.25, 30.0],
+                [10.5, 20.25, 30.0],
+                [100.0, 0.5, 3.0],
+                [7.0, 7.0, 7.5],
+            ],
+            vec![3, 1, 2, 4],
+        )
+        .unwrap();
+        let grid = Grid::new(&points);
+        let seeded = nested(&points, &grid, 5, &[], &mut rng(9));
+        let mut first: Vec<Color> = seeded[..3].to_vec();
+        first.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        first.dedup();
+        assert_eq!(first.len(), 3);
+        assert!(first.iter().all(|c| points.coords.contains(c)));
+        assert!(seeded[3..].iter().all(|c| !points.coords.contains(c)));
     }
 
     #[test]
