@@ -335,11 +335,14 @@ fn a_tga_is_read_by_its_name() {
 
 /// The first bytes of an ISO media file (HEIF, AVIF, a video): its `ftyp` box and the start of
 /// the next box.
-fn iso_media(major: &[u8; 4], compatible: &[u8; 4]) -> Vec<u8> {
-    let mut b = b"\x00\x00\x00\x14ftyp".to_vec();
+fn iso_media(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+    let mut b = (16 + 4 * compatible.len() as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(b"ftyp");
     b.extend_from_slice(major);
     b.extend_from_slice(&[0; 4]);
-    b.extend_from_slice(compatible);
+    for c in compatible {
+        b.extend_from_slice(*c);
+    }
     b.extend_from_slice(b"\x00\x00\x01\x00meta");
     b.resize(400, 7);
     b
@@ -353,9 +356,28 @@ fn pictures_of_formats_not_read_are_named() {
     let in_folder = dir.path().join("photos");
     fs::create_dir(&in_folder).unwrap();
     save(&in_folder, "a.png", &blob_image(2, 8, 8));
-    let files: [(&str, Vec<u8>, &str); 4] = [
-        ("IMG_0001.HEIC", iso_media(b"heic", b"mif1"), "HEIF (HEIC)"),
-        ("b.avif", iso_media(b"avif", b"mif1"), "AVIF"),
+    // Brands past the first 64 bytes: a HEIF image sequence listed after video brands, and an
+    // AVIF after HEIF's.
+    let video = [
+        b"isom", b"iso2", b"iso4", b"iso6", b"mp41", b"mp42", b"dash", b"avc1",
+    ];
+    let mut sequence: Vec<&[u8; 4]> = video.iter().chain(video.iter()).copied().collect();
+    sequence.push(b"msf1");
+    let mut animated: Vec<&[u8; 4]> = vec![b"miaf"; 14];
+    animated.push(b"avis");
+    let files: [(&str, Vec<u8>, &str); 6] = [
+        (
+            "IMG_0001.HEIC",
+            iso_media(b"heic", &[b"mif1"]),
+            "HEIF (HEIC)",
+        ),
+        (
+            "IMG_0002.HEIC",
+            iso_media(b"mp42", &sequence),
+            "HEIF (HEIC)",
+        ),
+        ("b.avif", iso_media(b"avif", &[b"mif1"]), "AVIF"),
+        ("b2.avif", iso_media(b"mif1", &animated), "AVIF"),
         (
             "c.jp2",
             b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00".to_vec(),
@@ -386,21 +408,21 @@ fn pictures_of_formats_not_read_are_named() {
                 "it is in the {kind} format"
             )));
     }
-    fs::write(in_folder.join("clip.mp4"), iso_media(b"isom", b"mp41")).unwrap();
+    fs::write(in_folder.join("clip.mp4"), iso_media(b"isom", &video)).unwrap();
     k_means(dir.path())
         .args(["photos/clip.mp4", "2"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("not a recognised image format"));
     assert!(!dir.path().join("other").exists());
-    // The folder: the PNG drawn, each of the four reported, the video passed over.
+    // The folder: the PNG drawn, each of the six reported, the video passed over.
     let out = k_means(dir.path())
         .args(["photos", "2", "--seed", "1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+    assert_eq!(stderr.lines().count(), 6, "{stderr}");
     for (name, _, kind) in &files {
         assert!(
             stderr.contains(&format!("'photos/{name}': it is in the {kind} format")),
@@ -409,7 +431,7 @@ fn pictures_of_formats_not_read_are_named() {
     }
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("photos/a.png: k = 2"), "{stdout}");
-    assert!(stdout.contains("5 images, 4 failed"), "{stdout}");
+    assert!(stdout.contains("7 images, 6 failed"), "{stdout}");
 }
 
 /// `-` is standard input, as for other Unix tools: the same picture as from its file (the run

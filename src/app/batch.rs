@@ -18,7 +18,7 @@ use crate::app::job::{run_job_on, Decoded, JobReport};
 use crate::app::report::{details_text, plural};
 use crate::app::run_dir::{canonical_text, folder_name, path_entry, Staging};
 use crate::app::spec::{seed_text, JobSpec};
-use crate::io::{is_picture, picture_size};
+use crate::io::{is_picture, picture_size, HEAD_BYTES};
 use crate::kmeans::{fit_on, Grid, Points};
 use crate::palette::Palette;
 use crate::palette_text::{colors_text, hex};
@@ -44,7 +44,7 @@ pub fn images_in(folder: &Path) -> Result<Vec<PathBuf>> {
     files.retain(|p| {
         let mut head = Vec::new();
         std::fs::File::open(p)
-            .and_then(|f| f.take(64).read_to_end(&mut head))
+            .and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut head))
             .is_ok()
             && is_picture(&head, p)
     });

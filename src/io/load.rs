@@ -44,6 +44,11 @@ const METADATA_BYTES: u64 = 16 << 20;
 /// Bytes read before the format is known: enough for every signature the decoders recognise.
 const SIGNATURE_BYTES: u64 = 64;
 
+/// Bytes read, at most, to name the format of a picture the decoders do not read, and to tell a
+/// folder's pictures: an HEIF or AVIF file says what it is by the brands of its first box, which
+/// may list more of them than [`SIGNATURE_BYTES`] hold.
+pub(crate) const HEAD_BYTES: u64 = 1024;
+
 /// Below this many bytes a JPEG's data is checked before decoding rather than beside it (the
 /// check of a 200 KB file takes about a millisecond; a thread costs more to start and join).
 const SMALL_JPEG: usize = 64 * 1024;
@@ -659,6 +664,10 @@ fn read_stream(
         return Err(decode_err(DecodeError::Empty));
     }
     if format_of(&bytes, path).is_none() {
+        (&mut stream)
+            .take(HEAD_BYTES - bytes.len() as u64)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
         return Err(decode_err(not_readable(&bytes)));
     }
     if let Some(size) = size {

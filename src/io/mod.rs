@@ -18,10 +18,10 @@ pub use error::{
 };
 pub use indexed_png::encode as encode_indexed_png;
 pub use jpeg::{encode_jpeg, encode_palette_jpeg, JPEG_QUALITY};
-#[cfg(feature = "cli")]
-pub(crate) use load::is_picture;
 pub use load::{
     decode_picture, load_picture, load_picture_with, panic_is_handled, picture_from_dynamic,
     picture_size, read_picture, LoadLimits, DEFAULT_MAX_PIXELS,
 };
+#[cfg(feature = "cli")]
+pub(crate) use load::{is_picture, HEAD_BYTES};
 pub use palette_file::{fixed_of_k, palette_of_k, read_palette_file};
