@@ -96,6 +96,7 @@
 #[cfg(feature = "cli")]
 pub mod app;
 pub mod colorspace;
+mod diffusion;
 mod elbow;
 mod error;
 #[cfg(feature = "image-io")]

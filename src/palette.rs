@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use crate::diffusion::diffuse;
 use crate::error::{Error, Result};
 use crate::kmeans::params::MAX_K;
 use crate::kmeans::{nearest, to_color, to_rgb8, Clustering, Color, Grid, Points};
@@ -257,7 +258,8 @@ pub fn draw(palette: &Palette, indices: &[Option<u8>]) -> Vec<[u8; 3]> {
 /// Floyd-Steinberg error diffusion (R. W. Floyd and L. Steinberg, 1976): each pixel, plus the error
 /// carried from its already drawn neighbours, becomes its nearest palette entry, and the difference
 /// is passed on to the pixels right and below (7/16, 3/16, 5/16, 1/16). Returns palette indices as
-/// [`palette_indices`] does; fully transparent pixels neither take nor pass on error.
+/// [`palette_indices`] does; fully transparent pixels neither take nor pass on error. A large
+/// picture is diffused on all cores, with the same result as on one.
 pub fn dither(picture: &Picture, palette: &Palette) -> Vec<Option<u8>> {
     let colors: Vec<Color> = palette.entries.iter().map(|e| to_color(e.rgb)).collect();
     if colors.is_empty() {
@@ -266,47 +268,13 @@ pub fn dither(picture: &Picture, palette: &Palette) -> Vec<Option<u8>> {
     // A small palette is compared whole; a large one searched by cell ([`PaletteSearch`]). Both
     // find the same colour; each loop is compiled for its own search.
     if PaletteSearch::worth_it(colors.len()) {
-        let mut search = PaletteSearch::new(&colors);
-        diffuse(picture, &colors, |x| search.nearest(x))
+        diffuse(picture, &colors, || {
+            let mut search = PaletteSearch::new(&colors);
+            move |x| search.nearest(x)
+        })
     } else {
-        diffuse(picture, &colors, |x| nearest(&colors, x))
+        diffuse(picture, &colors, || |x| nearest(&colors, x))
     }
-}
-
-/// [`dither`] with `nearest_of` giving the index of the colour of `colors` nearest a colour.
-fn diffuse(
-    picture: &Picture,
-    colors: &[Color],
-    mut nearest_of: impl FnMut(Color) -> usize,
-) -> Vec<Option<u8>> {
-    let (w, h) = (picture.width as usize, picture.height as usize);
-    let mut out = vec![None; w * h];
-    // Carried error for this row and the next, with a pixel of margin on each side.
-    let mut here = vec![[0.0f64; 3]; w + 2];
-    let mut below = vec![[0.0f64; 3]; w + 2];
-    for y in 0..h {
-        for x in 0..w {
-            let p = y * w + x;
-            if !picture.is_visible(p) {
-                continue;
-            }
-            let want: Color = std::array::from_fn(|d| {
-                (f64::from(picture.rgb[p][d]) + here[x + 1][d]).clamp(0.0, 255.0)
-            });
-            let i = nearest_of(want);
-            out[p] = Some(i as u8);
-            let err: Color = std::array::from_fn(|d| want[d] - colors[i][d]);
-            for d in 0..3 {
-                here[x + 2][d] += err[d] * 7.0 / 16.0;
-                below[x][d] += err[d] * 3.0 / 16.0;
-                below[x + 1][d] += err[d] * 5.0 / 16.0;
-                below[x + 2][d] += err[d] / 16.0;
-            }
-        }
-        std::mem::swap(&mut here, &mut below);
-        below.iter_mut().for_each(|e| *e = [0.0; 3]);
-    }
-    out
 }
 
 #[cfg(test)]
