@@ -128,10 +128,10 @@ pub fn oklab_to_srgb(lab: Color) -> Color {
 
 /// CIELAB and Oklab engine coordinates are multiples of this (2^-16 engine units: 1.5e-5 CIELAB
 /// units, 6e-8 Oklab units: a thousandth of the least gap between neighbouring 8-bit colours, 0.018
-/// engine units in Oklab and 0.020 in CIELAB). On such a grid, with coordinates below 256, a sum of up to 2^29
-/// pixels' coordinates is exact in f64, as it is for integer sRGB values: cluster sums then do not
-/// depend on the order in which pixels are added, so a run's epochs can be shared between threads
-/// and give what a plain per-pixel Lloyd gives.
+/// engine units in Oklab and 0.020 in CIELAB). On such a grid, with coordinates below 256, a sum of
+/// up to 2^29 pixels' coordinates is exact in f64, as it is for integer sRGB values: cluster sums
+/// then do not depend on the order in which pixels are added, so a run's epochs can be shared
+/// between threads and give what a plain per-pixel Lloyd gives.
 pub const FRACTION: f64 = 1.0 / 65536.0;
 
 /// `v` rounded to the nearest multiple of [`FRACTION`].

@@ -85,8 +85,8 @@ pub(crate) struct Grid {
     /// Fine cell `f`'s points in blocks of [`BLOCK`] (the last may be shorter) are numbered from
     /// `block_first[f]`; the last entry is the number of blocks.
     pub block_first: Vec<usize>,
-    /// Whether every coordinate is an integer in 0..=255, so cluster sums are exact whatever the
-    /// order of additions (and parts of an epoch may be summed apart).
+    /// Whether every coordinate is an integer in 0..=255 (sRGB colours): the cube is laid out as it
+    /// is, crowded cells are split, and k-means++ can sum in integers.
     pub integer: bool,
     /// Whether cluster sums are exact whatever the order of additions (so parts of an epoch may be
     /// summed apart): integer colours, or CIELAB and Oklab coordinates (multiples of
