@@ -163,9 +163,13 @@ fn line_graph(
         // before the line and the points, which stay on top of it.
         let red = RGBColor(214, 39, 40);
         let label = match suggested {
-            Some(p) => Label::new(format!("suggested k = {:.0} (loss {:.2})", p.0, p.1), p, 17)
-                .color(red)
-                .offset((14, -26)),
+            Some(p) => Label::new(
+                format!("suggested k = {:.0} (loss {})", p.0, short(p.1)),
+                p,
+                17,
+            )
+            .color(red)
+            .offset((14, -26)),
             // The last point sits at the right edge: the label ends above it, so a long run's
             // label is not cut off by the edge of the picture.
             None => Label::new(format!("{:.4}", last.1), last, 17)
@@ -189,6 +193,16 @@ fn line_graph(
         }
         Ok(())
     })
+}
+
+/// A loss for a label: two decimals from 1 on (RGB units), three significant digits below (an Oklab
+/// loss of 0.0255 is not "0.03").
+fn short(v: f64) -> String {
+    if v >= 1.0 || v <= 0.0 || !v.is_finite() {
+        return format!("{v:.2}");
+    }
+    let decimals = (2.0 - v.log10().floor()) as usize;
+    format!("{v:.decimals$}")
 }
 
 /// At most `limit` distinct colours of `hist`, drawn at random with probability growing with their
@@ -404,6 +418,16 @@ pub fn swatch(colors: &[([u8; 3], f64)], k: usize) -> PlotResult<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn losses_in_labels_keep_three_significant_digits_below_one() {
+        assert_eq!(short(17.645454), "17.65");
+        assert_eq!(short(1.0), "1.00");
+        assert_eq!(short(0.31), "0.310");
+        assert_eq!(short(0.025_51), "0.0255");
+        assert_eq!(short(0.000_123_4), "0.000123");
+        assert_eq!(short(0.0), "0.00");
+    }
 
     fn decode(png: &[u8]) -> image::RgbImage {
         image::load_from_memory(png).unwrap().to_rgb8()
