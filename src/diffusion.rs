@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::kmeans::Color;
 use crate::pixels::Picture;
 
-/// Pictures of fewer pixels are drawn on one thread: starting threads would cost more than they
-/// save.
+/// Pictures of fewer pixels are drawn on one thread: with the threshold at 2^16, a 1 MP picture
+/// at K = 256 took the same time (whole runs 238 against 249 ms, within noise) and a 0.16 MP one
+/// longer (125 against 108 ms).
 const PARALLEL_PIXELS: usize = 1 << 20;
 /// Rows narrower than this per thread are drawn on one thread: the rows would wait on each other
 /// most of the time.
