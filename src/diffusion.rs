@@ -39,15 +39,14 @@ where
 {
     let (w, h) = (picture.width as usize, picture.height as usize);
     // Inside a pool's task (a folder's pictures drawn at once) the cores are busy already.
-    let threads = if rayon::current_thread_index().is_some() {
+    let threads = if rayon::current_thread_index().is_some() || w * h < PARALLEL_PIXELS {
         1
     } else {
         rayon::current_num_threads()
+            .min(w / ROW_PER_THREAD)
+            .min(h)
+            .max(1)
     };
-    let threads = threads.min(w / ROW_PER_THREAD).min(h).max(1);
-    if threads == 1 || w * h < PARALLEL_PIXELS {
-        return diffuse_on(picture, colors, &searcher, 1, STRIDE);
-    }
     diffuse_on(picture, colors, &searcher, threads, STRIDE)
 }
 
