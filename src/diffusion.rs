@@ -77,10 +77,9 @@ where
     // row in the slot means r is finished).
     let progress: Vec<AtomicU64> = (0..ring).map(|_| AtomicU64::new(0)).collect();
     let mark = |row: usize, done: usize| (row * (w + 1) + done) as u64;
-    let draw_rows = |first: usize, rows: Vec<Row>| {
+    let draw_rows = |rows: Vec<Row>| {
         let mut nearest = searcher();
         for (y, row_out) in rows {
-            debug_assert_eq!(y % threads, first);
             let (here, below) = (y % ring, (y + 1) % ring);
             errors.clear(below);
             for (x, drawn) in row_out.iter_mut().enumerate() {
@@ -119,7 +118,7 @@ where
         dealt[y % threads].push((y, row));
     }
     if threads == 1 {
-        draw_rows(0, dealt.pop().expect("one thread's rows"));
+        draw_rows(dealt.pop().expect("one thread's rows"));
         return out;
     }
     // The threads start together or not at all: a row waits for the row above, which a thread
@@ -136,7 +135,7 @@ where
                 std::thread::Builder::new().spawn_scoped(scope, move || {
                     wait_for(start, GO);
                     if start.load(Ordering::Acquire) == GO {
-                        draw_rows(t, rows);
+                        draw_rows(rows);
                     }
                 })
             };
@@ -146,7 +145,7 @@ where
             }
         }
         start.store(GO, Ordering::Release);
-        draw_rows(0, mine);
+        draw_rows(mine);
         true
     });
     if started {

@@ -92,6 +92,8 @@ pub(crate) struct Grid {
     /// summed apart): integer colours, or CIELAB and Oklab coordinates (multiples of
     /// [`crate::colorspace::FRACTION`]), few enough pixels that no sum passes 2^53 of their units.
     pub exact_sums: bool,
+    /// The sum of the points' weights (pixels).
+    pub total_weight: u64,
     /// How the points were laid over the cells.
     pub layout: Layout,
 }
@@ -163,9 +165,8 @@ pub(crate) fn is_integral(c: &Color) -> bool {
 
 /// Whether every weighted sum of `points`' coordinates, and every partial sum of one, is exact in
 /// f64: every coordinate is an integer (`integer`) or a multiple of [`FRACTION`], of magnitude below
-/// 256, and the total weight times 256 stays below 2^53 of those units.
-fn sums_are_exact(points: &Points, integer: bool) -> bool {
-    let total: u64 = points.weights.iter().map(|&w| u64::from(w)).sum();
+/// 256, and the total weight `total` times 256 stays below 2^53 of those units.
+fn sums_are_exact(points: &Points, integer: bool, total: u64) -> bool {
     let bits = if integer { 8 } else { 8 + FRACTION_BITS };
     let on_grid = integer
         || points.coords.par_iter().with_min_len(PAR_MIN).all(|c| {
@@ -273,7 +274,8 @@ impl Grid {
             .par_iter()
             .with_min_len(PAR_MIN)
             .all(is_integral);
-        let exact_sums = sums_are_exact(points, integer);
+        let total_weight: u64 = points.weights.iter().map(|&w| u64::from(w)).sum();
+        let exact_sums = sums_are_exact(points, integer, total_weight);
         let layout = Layout::of(&points.coords, integer);
         let keys: Vec<u32> = points
             .coords
@@ -370,6 +372,7 @@ impl Grid {
             block_first,
             integer,
             exact_sums,
+            total_weight,
             layout,
         }
     }

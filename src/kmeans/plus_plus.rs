@@ -30,7 +30,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::grid::{is_integral, Grid};
+use super::grid::{is_integral, Cell, Grid};
 use super::{dist2, Color, Points};
 
 /// How many candidates each centroid after the first is chosen from.
@@ -47,7 +47,7 @@ pub(crate) fn kmeans_plus_plus(
     given: &[Color],
     rng: &mut ChaCha8Rng,
 ) -> Vec<Color> {
-    if integer_sums_are_exact(points, grid) && given.iter().all(is_integral) {
+    if integer_sums_are_exact(grid) && given.iter().all(is_integral) {
         exact_integer(points, grid, k, given, rng)
     } else {
         nested(points, grid, k, given, rng)
@@ -56,10 +56,13 @@ pub(crate) fn kmeans_plus_plus(
 
 /// Whether every coordinate is an integer in 0..=255 (the grid knows) and every sum of weighted
 /// squared distances stays below 2^53 (where f64 counts exactly).
-fn integer_sums_are_exact(points: &Points, grid: &Grid) -> bool {
-    let total: u64 = points.weights.iter().map(|&w| u64::from(w)).sum();
+fn integer_sums_are_exact(grid: &Grid) -> bool {
     let max_d2 = 3 * 255 * 255;
-    grid.integer && total.checked_mul(max_d2).is_some_and(|s| s < 1 << 53)
+    grid.integer
+        && grid
+            .total_weight
+            .checked_mul(max_d2)
+            .is_some_and(|s| s < 1 << 53)
 }
 
 /// Draws an index with probability proportional to `mass` (total `total` > 0): the first index
@@ -76,22 +79,23 @@ fn draw(mass: &[f64], total: f64, rng: &mut ChaCha8Rng) -> usize {
     mass.iter().rposition(|&m| m > 0.0).expect("some mass")
 }
 
-/// The squared distance from `c` to the nearest point of the box `lo..=hi`.
-#[inline]
-fn box_dist2(lo: &Color, hi: &Color, c: Color) -> f64 {
-    let mut s = 0.0;
-    for d in 0..3 {
-        let e = (lo[d] - c[d]).max(c[d] - hi[d]).max(0.0);
-        s += e * e;
-    }
-    s
-}
-
 /// A box is passed over for a candidate only if its nearest point is farther from the candidate
 /// than its farthest point's nearest centroid by this much (squared distance units): far above the
 /// rounding error of these f64 distances (below 1e-9 for coordinates of about 0..255), so no
 /// point of it could be nearer the candidate, as [`dist2`] computes it.
 const SKIP_MARGIN: f64 = 1e-6;
+
+/// Whether no point of `cell`, whose points are at most `near` (squared) from their nearest
+/// centroid, can be nearer `c`: the box's nearest point is farther than that, by [`SKIP_MARGIN`].
+#[inline]
+fn out_of_reach(cell: &Cell, near: f64, c: Color) -> bool {
+    let mut s = 0.0;
+    for ((&lo, &hi), &v) in cell.lo.iter().zip(&cell.hi).zip(&c) {
+        let e = (lo - v).max(v - hi).max(0.0);
+        s += e * e;
+    }
+    s > near + SKIP_MARGIN
+}
 
 /// The seeding state for any coordinates, in grid order: each point's squared distance to its
 /// nearest centroid so far and that times its weight (its mass), with the sums and largest
@@ -210,15 +214,14 @@ impl<'a> Nested<'a> {
         let grid = self.grid;
         let mut total = 0.0;
         for (group, coarse) in grid.coarse.iter().enumerate() {
-            if box_dist2(&coarse.cell.lo, &coarse.cell.hi, c) > self.group_max[group] + SKIP_MARGIN
-            {
+            if out_of_reach(&coarse.cell, self.group_max[group], c) {
                 total += self.group_sum[group];
                 continue;
             }
             let mut sum = 0.0;
             for b in coarse.fine_start..coarse.fine_end {
                 let cell = &grid.fine[b];
-                sum += if box_dist2(&cell.lo, &cell.hi, c) > self.box_max[b] + SKIP_MARGIN {
+                sum += if out_of_reach(cell, self.box_max[b], c) {
                     self.box_sum[b]
                 } else {
                     let mut s = 0.0;
@@ -238,13 +241,12 @@ impl<'a> Nested<'a> {
     fn add(&mut self, c: Color) {
         let grid = self.grid;
         for (group, coarse) in grid.coarse.iter().enumerate() {
-            if box_dist2(&coarse.cell.lo, &coarse.cell.hi, c) > self.group_max[group] + SKIP_MARGIN
-            {
+            if out_of_reach(&coarse.cell, self.group_max[group], c) {
                 continue;
             }
             for b in coarse.fine_start..coarse.fine_end {
                 let cell = &grid.fine[b];
-                if box_dist2(&cell.lo, &cell.hi, c) > self.box_max[b] + SKIP_MARGIN {
+                if out_of_reach(cell, self.box_max[b], c) {
                     continue;
                 }
                 for g in cell.start..cell.end {
@@ -843,7 +845,7 @@ mod tests {
 
     #[test]
     fn only_integer_colours_take_the_fast_path() {
-        let fast = |p: &Points| integer_sums_are_exact(p, &Grid::new(p));
+        let fast = |p: &Points| integer_sums_are_exact(&Grid::new(p));
         assert!(fast(&Points::from_pixels(&[[1, 2, 3]])));
         let lab = Points {
             coords: vec![[50.5, 1.0, 2.0]],
