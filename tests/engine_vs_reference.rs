@@ -155,6 +155,30 @@ fn engine_matches_reference_in_lab_and_oklab_over_parallel_chunks_at_every_k() {
 }
 
 #[test]
+fn engine_matches_reference_in_lab_and_oklab_on_cells_finer_than_256_units() {
+    // A tube of greys and near-greys and a cube of 4096 colours in it, repeated unevenly: in Oklab
+    // their a and b vary far less than L, and the grid lays them over cells finer than its 256
+    // units; the cube's cells are still crowded, and split.
+    let mut pixels: Vec<[u8; 3]> = (0..24_000u32)
+        .map(|i| {
+            let v = (i / 512 * 4 + 32) as u8;
+            [
+                v + (i % 8) as u8,
+                v + (i / 8 % 8) as u8,
+                v + (i / 64 % 8) as u8,
+            ]
+        })
+        .collect();
+    pixels.extend((0..4096u32).map(|i| [i >> 8, i >> 4 & 15, i & 15].map(|v| v as u8 + 120)));
+    let repeats: Vec<[u8; 3]> = pixels.iter().step_by(5).copied().collect();
+    pixels.extend(repeats);
+    for space in [ColorSpace::Lab, ColorSpace::Oklab] {
+        check_in(space, &pixels, 16, 7, 20);
+        check_in(space, &pixels, 100, 3, 15);
+    }
+}
+
+#[test]
 fn engine_matches_reference_where_colours_crowd_their_cells() {
     // Every colour of a 32-unit cube and of a slab (cells of 8 units holding 512 colours, which
     // the grid splits into 4-unit boxes), repeated unevenly, beside sparse colours.
@@ -181,6 +205,10 @@ fn engine_matches_reference_where_colours_crowd_their_cells() {
     let repeats: Vec<[u8; 3]> = pixels.iter().step_by(7).copied().collect();
     pixels.extend(repeats);
     check(&pixels, 16, 7, 20);
+    for space in [ColorSpace::Lab, ColorSpace::Oklab] {
+        check_in(space, &pixels, 16, 7, 20);
+    }
+
     let from_image: Vec<[f64; 3]> = (0..64)
         .map(|j| pixels[j * 541 % pixels.len()].map(f64::from))
         .collect();

@@ -110,23 +110,34 @@ const PAR_MIN: usize = 1 << 14;
 const FINE_BITS: usize = 3;
 /// log2 of the number of fine cells per coarse cell along one axis.
 const SPLIT_BITS: usize = 2;
-/// Bits of a sort key: three axes of `8 - FINE_BITS` bits.
-const KEY_BITS: usize = 3 * (8 - FINE_BITS);
 /// Bits of a key that number the fine cell within its coarse cell.
 const WITHIN_BITS: usize = 3 * SPLIT_BITS;
 
-/// An 8-unit cell of integer colours holding more than this many is split into its eight 4-unit
-/// boxes. Measured at K = 16 (the k-means phase, alternating runs): on a 1792x1008 PNG of 573 000
+/// An 8-unit cell holding more than this many colours is split into its eight 4-unit boxes.
+/// Measured on sRGB at K = 16 (the k-means phase, alternating runs): on a 1792x1008 PNG of 573 000
 /// colours (about 100 a cell) 0.241 s unsplit, 0.229 s split from 320 (160: the same); on its JPEG
 /// of 230 000 colours, on 2-24 MP photos and at K = 256 the same as unsplit, except that splitting
 /// cells of more than 64 made the JPEG 0.12 s instead of 0.10 s (more cells to filter than colours
-/// saved).
+/// saved). CIELAB and Oklab cells are split alike (within noise of unsplit in CIELAB).
 const CROWDED: usize = 320;
 
-/// Which 4-unit box of its 8-unit cell an integer colour is in (0..8).
-fn sub_key(x: Color) -> u8 {
-    let bit = |v: f64| ((v as u8) >> 2) & 1;
-    (bit(x[0]) << 2) | (bit(x[1]) << 1) | bit(x[2])
+/// Cells of colours other than sRGB's (CIELAB, Oklab) are made finer ([`Layout`]) while their fine
+/// cells hold more than this many colours on average. Measured (k-means phase, K = 16 defaults and
+/// K = 256 best mode with one restart, two seeds) on 0.03-0.57 M colour photos at 1, 2 and 4 times
+/// the 256-unit scale, crowded cells split: the best lay between 20 and 120 a cell (sRGB's 8-unit
+/// cells hold about 55 on such photos), and ten times fewer a cell was up to three times slower
+/// (too many cells to filter). CIELAB photos stay at the 256 units; Oklab ones were 1.3-2.5 times
+/// faster at K = 256 one scale finer.
+const DENSE: usize = 128;
+
+/// Keys number at most 2^this (the counting sort's table: 4 MiB).
+const MAX_KEY_BITS: usize = 19;
+
+/// Which 4-unit box of its 8-unit cell a colour is in (0..8).
+fn sub_key(x: Color, layout: &Layout) -> u8 {
+    let u = layout.cell_units(x);
+    let bit = |v: usize| ((v >> 2) & 1) as u8;
+    (bit(u[0]) << 2) | (bit(u[1]) << 1) | bit(u[2])
 }
 
 /// Reorders the points of `range` (one cell) by their 4-unit box, keeping their order within a
@@ -136,10 +147,11 @@ fn split_by_box(
     coords: &mut [Color],
     weights: &mut [u32],
     order: &mut [u32],
+    layout: &Layout,
 ) {
     let mut starts = [0usize; 9];
     for x in &coords[range.clone()] {
-        starts[usize::from(sub_key(*x)) + 1] += 1;
+        starts[usize::from(sub_key(*x, layout)) + 1] += 1;
     }
     for b in 1..9 {
         starts[b] += starts[b - 1];
@@ -147,7 +159,7 @@ fn split_by_box(
     let n = range.len();
     let (mut c, mut w, mut o) = (vec![[0.0; 3]; n], vec![0u32; n], vec![0u32; n]);
     for g in range.clone() {
-        let b = usize::from(sub_key(coords[g]));
+        let b = usize::from(sub_key(coords[g], layout));
         let at = starts[b];
         (c[at], w[at], o[at]) = (coords[g], weights[g], order[g]);
         starts[b] += 1;
@@ -176,15 +188,24 @@ fn sums_are_exact(points: &Points, integer: bool, total: u64) -> bool {
     on_grid && total < 1 << (53 - bits)
 }
 
-/// How coordinates are laid over the 256 units a side that cells (and Wu's levels) cover: integer
-/// sRGB colours as they are; any other coordinates (CIELAB, Oklab, a library user's) shifted and
-/// scaled, the same on every axis, so that their widest extent spans the 256 units. (Clamped into
-/// 0..=255 as they are, Oklab's coordinates, L from 0 to 1, all fell into one cell, and every epoch
-/// searched every colour among every centroid.)
+/// How coordinates are laid over the units that cells (and Wu's levels) cover: integer sRGB colours
+/// as they are; any other coordinates (CIELAB, Oklab, a library user's) shifted and scaled, the same
+/// on every axis, so that their widest extent spans 256 units. (Clamped into 0..=255 as they are,
+/// Oklab's coordinates, L from 0 to 1, all fell into one cell, and every epoch searched every colour
+/// among every centroid.)
+///
+/// Cells may be laid over a finer scale than that, 2 or 4 times: a photo's Oklab colours fill a
+/// thin slab of their bounding box (a and b vary far less than L), and on the 256 units their 8-unit
+/// cells held hundreds of colours each, searched among tens of centroids at K = 256. The scale is
+/// the coarsest at which fine cells hold at most [`DENSE`] colours on average (see [`Layout::of`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Layout {
     offset: Color,
     scale: f64,
+    /// The cells' scale: `scale` times 1, 2 or 4.
+    cell_scale: f64,
+    /// Coarse cells along each axis, which the cells' units span.
+    coarse: [usize; 3],
 }
 
 impl Layout {
@@ -192,12 +213,16 @@ impl Layout {
     const SRGB: Self = Self {
         offset: [0.0; 3],
         scale: 1.0,
+        cell_scale: 1.0,
+        coarse: [8; 3],
     };
 
     /// The layout of `coords`: [`Self::SRGB`] when `integer`, otherwise their bounding box moved to
-    /// the origin and its widest side scaled to 255.
+    /// the origin and its widest side scaled to 255, with cells at the coarsest of 1, 2 or 4 times
+    /// that scale whose fine cells hold at most [`DENSE`] colours on average (or the finest whose
+    /// keys number at most 2^[`MAX_KEY_BITS`]).
     pub fn of(coords: &[Color], integer: bool) -> Self {
-        if integer {
+        if integer || coords.is_empty() {
             return Self::SRGB;
         }
         let (lo, hi) = coords
@@ -222,10 +247,46 @@ impl Layout {
                 },
             );
         let widest = (0..3).map(|d| hi[d] - lo[d]).fold(0.0f64, f64::max);
-        Self {
-            offset: if coords.is_empty() { [0.0; 3] } else { lo },
-            scale: if widest > 0.0 { 255.0 / widest } else { 1.0 },
+        let scale = if widest > 0.0 { 255.0 / widest } else { 1.0 };
+        let mut layout = Self {
+            offset: lo,
+            scale,
+            cell_scale: scale,
+            coarse: [8; 3],
+        };
+        for finer in [2.0, 4.0] {
+            if coords.len() <= DENSE || coords.len() <= DENSE * layout.occupied(coords) {
+                break;
+            }
+            let cell_scale = scale * finer;
+            let coarse = std::array::from_fn(|d| {
+                let units = ((hi[d] - lo[d]) * cell_scale).floor() as usize + 1;
+                units.div_ceil(1 << (FINE_BITS + SPLIT_BITS))
+            });
+            let next = Self {
+                cell_scale,
+                coarse,
+                ..layout
+            };
+            if next.keys() > 1 << MAX_KEY_BITS {
+                break;
+            }
+            layout = next;
         }
+        layout
+    }
+
+    /// The number of fine cells that hold some of `coords`.
+    fn occupied(&self, coords: &[Color]) -> usize {
+        let keys: Vec<u32> = coords
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .map(|&x| cell_key(x, self) as u32)
+            .collect();
+        let mut seen = vec![false; self.keys()];
+        keys.iter()
+            .filter(|&&k| !std::mem::replace(&mut seen[k as usize], true))
+            .count()
     }
 
     /// Where `x` lies on each axis, in 0..=255 (whole units).
@@ -233,10 +294,35 @@ impl Layout {
     pub fn units(&self, x: Color) -> [usize; 3] {
         std::array::from_fn(|d| ((x[d] - self.offset[d]) * self.scale).clamp(0.0, 255.0) as usize)
     }
+
+    /// Where `x` lies on each axis in the cells' units (0 to 32 times [`Self::coarse`], less one).
+    #[inline]
+    fn cell_units(&self, x: Color) -> [usize; 3] {
+        std::array::from_fn(|d| {
+            let top = (self.coarse[d] << (FINE_BITS + SPLIT_BITS)) - 1;
+            ((x[d] - self.offset[d]) * self.cell_scale).clamp(0.0, top as f64) as usize
+        })
+    }
+
+    /// The number of cell keys ([`cell_key`] is below it).
+    fn keys(&self) -> usize {
+        self.coarse.iter().product::<usize>() << WITHIN_BITS
+    }
 }
 
 /// The sort key of a colour laid out by `layout`: its coarse cell, then its fine cell within it.
 fn cell_key(x: Color, layout: &Layout) -> usize {
+    let q = layout.cell_units(x).map(|v| v >> FINE_BITS);
+    let mask = (1 << SPLIT_BITS) - 1;
+    let c = layout.coarse;
+    let coarse = ((q[0] >> SPLIT_BITS) * c[1] + (q[1] >> SPLIT_BITS)) * c[2] + (q[2] >> SPLIT_BITS);
+    let fine = ((q[0] & mask) << (2 * SPLIT_BITS)) | ((q[1] & mask) << SPLIT_BITS) | (q[2] & mask);
+    (coarse << WITHIN_BITS) | fine
+}
+
+/// The 8-unit cell of `x` in the 256 units of [`Layout::units`] (cells as they were before they
+/// could be finer, so that ties of points are ranked as before).
+fn tie_key(x: Color, layout: &Layout) -> usize {
     let q = layout.units(x).map(|v| v >> FINE_BITS);
     let mask = (1 << SPLIT_BITS) - 1;
     let hi = 8 - FINE_BITS - SPLIT_BITS;
@@ -283,7 +369,7 @@ impl Grid {
             .with_min_len(PAR_MIN)
             .map(|&x| cell_key(x, &layout) as u32)
             .collect();
-        let mut starts = vec![0usize; (1 << KEY_BITS) + 1];
+        let mut starts = vec![0usize; layout.keys() + 1];
         for &k in &keys {
             starts[k as usize + 1] += 1;
         }
@@ -331,17 +417,17 @@ impl Grid {
                     fine_end: fine.len(),
                 });
             }
-            // A cell crowded with integer colours becomes one cell per 4-unit box: where colours
-            // are dense, a boundary then leaves fewer of them to search.
-            let split = integer && end - g > CROWDED;
+            // A crowded cell becomes one cell per 4-unit box: where colours are dense, a boundary
+            // then leaves fewer of them to search.
+            let split = end - g > CROWDED;
             if split {
-                split_by_box(g..end, &mut coords, &mut weights, &mut order);
+                split_by_box(g..end, &mut coords, &mut weights, &mut order, &layout);
             }
             let c = coarse.last_mut().expect("pushed for this cell or before");
             while g < end {
                 let mut cell = empty_cell(g);
-                let sub = sub_key(coords[g]);
-                while g < end && (!split || sub_key(coords[g]) == sub) {
+                let sub = sub_key(coords[g], &layout);
+                while g < end && (!split || sub_key(coords[g], &layout) == sub) {
                     extend(&mut cell, coords[g], &Mass::of(coords[g], weights[g]));
                     g += 1;
                 }
@@ -393,11 +479,12 @@ impl Grid {
         Mass::of(self.coords[g], self.weights[g])
     }
 
-    /// The rank of point `g` (grid order) for breaking ties: its 8-unit cell, then its index in
-    /// the caller's points. This is the grid's order before crowded cells were split, so a tie
-    /// goes the same way whether or not its cell was.
+    /// The rank of point `g` (grid order) for breaking ties: its 8-unit cell on the 256 units of
+    /// [`Layout::units`], then its index in the caller's points. This is the grid's order before
+    /// crowded cells were split and before cells could be finer, so a tie goes the same way
+    /// whatever became of its cell.
     pub fn tie_rank(&self, g: usize) -> (u32, u32) {
-        (cell_key(self.coords[g], &self.layout) as u32, self.order[g])
+        (tie_key(self.coords[g], &self.layout) as u32, self.order[g])
     }
 
     /// The number of points.
@@ -520,6 +607,54 @@ mod tests {
             .map(|&g| cell_key(grid.coords[g], &grid.layout))
             .collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn colours_filling_a_thin_slab_get_cells_finer_than_the_256_units() {
+        // 200 x 16 x 16 colours over 1 x t x t: on the 256 units a fine cell held 400 (t = 0.06)
+        // or 1600 (t = 0.01) of them; cubes of colours spread over the box stay on 256 units.
+        let slab = |t: f64| -> Vec<Color> {
+            (0..200 * 16 * 16)
+                .map(|i| {
+                    let (a, b, c) = (i / 256, i / 16 % 16, i % 16);
+                    [
+                        f64::from(a) / 199.0,
+                        f64::from(b) * t / 15.0,
+                        f64::from(c) * t / 15.0,
+                    ]
+                })
+                .collect()
+        };
+        let cube: Vec<Color> = (0..16 * 16 * 16)
+            .map(|i| [i / 256, i / 16 % 16, i % 16].map(|v| f64::from(v) / 15.0 - 0.5))
+            .collect();
+        for (coords, finer) in [(slab(0.06), 2.0), (slab(0.01), 4.0), (cube, 1.0)] {
+            let n = coords.len();
+            let points = Points::new(coords, vec![1; n]).unwrap();
+            let grid = Grid::new(&points);
+            let layout = grid.layout;
+            assert_eq!(layout.cell_scale, finer * layout.scale, "{layout:?}");
+            // (Each set is 1 wide at its widest.)
+            assert_eq!(layout.scale, 255.0);
+            // Fine cells are 8 of the finer units wide, and hold at most DENSE colours on average.
+            assert_partition(&grid, n, 8.0 / layout.cell_scale);
+            let unsplit = grid
+                .coords
+                .iter()
+                .map(|&x| cell_key(x, &layout))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            assert!(n <= DENSE * unsplit, "{n} colours in {unsplit} cells");
+            // Ties are still ranked by the 8-unit cells of the 256 units.
+            let mut by_rank: Vec<usize> = (0..n).collect();
+            by_rank.sort_by_key(|&g| grid.tie_rank(g));
+            let cells: Vec<[usize; 3]> = by_rank
+                .iter()
+                .map(|&g| layout.units(grid.coords[g]).map(|v| v >> FINE_BITS))
+                .collect();
+            let coarse = |q: [usize; 3]| q.map(|v| v >> SPLIT_BITS);
+            assert!(cells.windows(2).all(|w| coarse(w[0]) <= coarse(w[1])));
+        }
     }
 
     #[test]

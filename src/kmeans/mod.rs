@@ -360,7 +360,7 @@ fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> 
 }
 
 /// [`initial_centroids`] with the grid of `points`, built already (k-means++ weighs by its
-/// boxes; Wu's levels are laid out as its cells are).
+/// boxes; Wu's levels lie on its 256 units).
 fn initial_on_grid(
     points: &Points,
     grid: &grid::Grid,
