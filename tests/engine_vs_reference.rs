@@ -157,8 +157,8 @@ fn engine_matches_reference_in_lab_and_oklab_over_parallel_chunks_at_every_k() {
 #[test]
 fn engine_matches_reference_in_lab_and_oklab_on_cells_finer_than_256_units() {
     // A tube of greys and near-greys and a cube of 4096 colours in it, repeated unevenly: in Oklab
-    // their a and b vary far less than L, and the grid lays them over cells finer than its 256
-    // units; the cube's cells are still crowded, and split.
+    // their a and b vary far less than L, and the grid lays them over cells twice as fine as its
+    // 256 units. (Crowded CIELAB and Oklab cells, split, are in the next test.)
     let mut pixels: Vec<[u8; 3]> = (0..24_000u32)
         .map(|i| {
             let v = (i / 512 * 4 + 32) as u8;
@@ -205,10 +205,10 @@ fn engine_matches_reference_where_colours_crowd_their_cells() {
     let repeats: Vec<[u8; 3]> = pixels.iter().step_by(7).copied().collect();
     pixels.extend(repeats);
     check(&pixels, 16, 7, 20);
+    // In CIELAB and Oklab some cells are crowded too, and split.
     for space in [ColorSpace::Lab, ColorSpace::Oklab] {
         check_in(space, &pixels, 16, 7, 20);
     }
-
     let from_image: Vec<[f64; 3]> = (0..64)
         .map(|j| pixels[j * 541 % pixels.len()].map(f64::from))
         .collect();
