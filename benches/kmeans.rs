@@ -1,15 +1,21 @@
 //! Criterion benchmarks of the k-means core: a full fit (20 restarts, at most 20 epochs) and the best
 //! mode (k-means++, reseeding, one restart, to convergence) over a grid
-//! of distinct-colour counts and K, the cost of one epoch, and the histogram of a large picture.
+//! of distinct-colour counts and K, also in CIELAB and Oklab, the cost of one epoch, and the
+//! histogram of a large picture and its conversion to CIELAB and Oklab points.
 //! Inputs are built outside the timed loops. `cargo bench`; the whole-process comparison with other
 //! tools is `bench/compare.sh`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kquant::kmeans::{lloyd, random_centroids};
-use kquant::{fit, ColorHistogram, EmptyPolicy, Init, KMeansParams, Picture, Points};
+use kquant::{fit, ColorHistogram, ColorSpace, EmptyPolicy, Init, KMeansParams, Picture, Points};
 
 /// `n` distinct colours shaped like a photo's: a few smooth clusters, with uneven weights.
 fn photo_like_points(n: usize) -> Points {
+    photo_like_points_in(n, ColorSpace::Rgb)
+}
+
+/// [`photo_like_points`] in `space`.
+fn photo_like_points_in(n: usize, space: ColorSpace) -> Points {
     let mut seen = std::collections::HashSet::new();
     let mut colors = Vec::with_capacity(n);
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -40,7 +46,7 @@ fn photo_like_points(n: usize) -> Points {
     Points::new(
         colors
             .iter()
-            .map(|&c| kquant::kmeans::to_color(c))
+            .map(|&c| space.encode(kquant::kmeans::to_color(c)))
             .collect(),
         weights,
     )
@@ -101,6 +107,33 @@ fn bench_fast_mode(c: &mut Criterion) {
     });
 }
 
+/// The best mode with one restart in CIELAB and Oklab, where the grid's cells follow the colours'
+/// extent in that space (a photo's Oklab colours fill a thin slab).
+fn bench_best_mode_in_spaces(c: &mut Criterion) {
+    let mut group = c.benchmark_group("best_mode_1_restart_in_space");
+    group.sample_size(10);
+    let n = 400_000;
+    for space in [ColorSpace::Lab, ColorSpace::Oklab] {
+        let points = photo_like_points_in(n, space);
+        for &k in &[16usize, 256] {
+            let params = KMeansParams::new(k)
+                .seed(1)
+                .restarts(1)
+                .max_epochs(300)
+                .init(Init::KMeansPlusPlus)
+                .empty(EmptyPolicy::Reseed)
+                .history(false)
+                .space(space);
+            group.throughput(Throughput::Elements(n as u64));
+            let id = BenchmarkId::new(format!("{}_k{k}", space.name()), n);
+            group.bench_with_input(id, &points, |b, p| {
+                b.iter(|| fit(p, &params, |_| {}).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
 fn bench_epoch(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_epoch");
     let points = photo_like_points(100_000);
@@ -128,6 +161,13 @@ fn bench_histogram(c: &mut Criterion) {
     group.bench_function("12MP", |b| {
         b.iter(|| ColorHistogram::from_picture(&picture))
     });
+    // The histogram's colours converted to CIELAB and Oklab (the points of `--space`).
+    let hist = ColorHistogram::from_picture(&picture);
+    for space in [ColorSpace::Lab, ColorSpace::Oklab] {
+        group.bench_function(format!("12MP_points_{}", space.name()), |b| {
+            b.iter(|| Points::from_histogram_in(&hist, space))
+        });
+    }
     group.finish();
 }
 
@@ -135,6 +175,7 @@ criterion_group!(
     benches,
     bench_fit,
     bench_best_mode,
+    bench_best_mode_in_spaces,
     bench_fast_mode,
     bench_epoch,
     bench_histogram
