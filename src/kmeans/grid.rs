@@ -258,9 +258,6 @@ impl Layout {
             coarse: [8; 3],
         };
         for finer in [2.0, 4.0] {
-            if coords.len() <= DENSE || coords.len() <= DENSE * layout.occupied(coords) {
-                break;
-            }
             let cell_scale = scale * finer;
             let coarse = std::array::from_fn(|d| {
                 let units = ((hi[d] - lo[d]) * cell_scale).floor() as usize + 1;
@@ -271,7 +268,11 @@ impl Layout {
                 coarse,
                 ..layout
             };
-            if next.keys() > 1 << MAX_KEY_BITS {
+            // (The cheap test first: counting the cells takes a pass over the colours.)
+            if next.keys() > 1 << MAX_KEY_BITS
+                || coords.len() <= DENSE
+                || coords.len() <= DENSE * layout.occupied(coords)
+            {
                 break;
             }
             layout = next;
@@ -279,17 +280,34 @@ impl Layout {
         layout
     }
 
-    /// The number of fine cells that hold some of `coords`.
+    /// The number of fine cells that hold some of `coords`: one bit per key, set on every core
+    /// for its share of the colours (at most 64 KiB a share).
     fn occupied(&self, coords: &[Color]) -> usize {
-        let keys: Vec<u32> = coords
-            .par_iter()
-            .with_min_len(PAR_MIN)
-            .map(|&x| cell_key(x, self) as u32)
-            .collect();
-        let mut seen = vec![false; self.keys()];
-        keys.iter()
-            .filter(|&&k| !std::mem::replace(&mut seen[k as usize], true))
-            .count()
+        let words = self.keys().div_ceil(64);
+        let share = coords
+            .len()
+            .div_ceil(rayon::current_num_threads())
+            .max(PAR_MIN);
+        coords
+            .par_chunks(share)
+            .map(|xs| {
+                let mut bits = vec![0u64; words];
+                for &x in xs {
+                    let k = cell_key(x, self);
+                    bits[k / 64] |= 1 << (k % 64);
+                }
+                bits
+            })
+            .reduce(
+                || vec![0u64; words],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, y)| *x |= y);
+                    a
+                },
+            )
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum()
     }
 
     /// Where `x` lies on each axis, in 0..=255 (whole units).
