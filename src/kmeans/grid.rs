@@ -1,12 +1,13 @@
 //! A two-level grid over the RGB cube that lets an epoch assign whole boxes of colours at once.
 //!
 //! Colours are sorted into coarse cells (32 units a side) split into fine cells (8 units a side, or 4
-//! where integer colours crowd a cell), each with the bounding box of its colours and their exact
-//! weighted sums. If every point of a box is provably closer to one centroid than to any other, the
-//! whole box is assigned to it without looking at its points (the "filtering" idea of Kanungo et al.,
-//! "An efficient k-means clustering algorithm: analysis and implementation", IEEE TPAMI 2002, on a
+//! where colours crowd a cell), each with the bounding box of its colours and their exact weighted
+//! sums. If every point of a box is provably closer to one centroid than to any other, the whole box
+//! is assigned to it without looking at its points (the "filtering" idea of Kanungo et al., "An
+//! efficient k-means clustering algorithm: analysis and implementation", IEEE TPAMI 2002, on a
 //! fixed two-level tree). Coordinates other than integer sRGB (CIELAB, Oklab) are first laid over
-//! the cube's 256 units by [`Layout`], so that cells divide the space the points fill.
+//! 256 units by [`Layout`], so that cells divide the space the points fill, or over 512 or 1024
+//! where they fill only a thin slab of it.
 
 use rayon::prelude::*;
 
