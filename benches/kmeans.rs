@@ -82,18 +82,20 @@ fn bench_fit(c: &mut Criterion) {
     });
 }
 
-/// The best mode (k-means++ seeding, empty clusters reseeded, run to convergence) with one restart:
-/// seeding and epochs, over K and distinct-colour counts.
+/// The best mode (k-means++ seeding, empty clusters reseeded, run to convergence) with one restart.
+fn best_mode(k: usize) -> KMeansParams {
+    KMeansParams::new(k)
+        .seed(1)
+        .restarts(1)
+        .max_epochs(300)
+        .init(Init::KMeansPlusPlus)
+        .empty(EmptyPolicy::Reseed)
+        .history(false)
+}
+
+/// The best mode with one restart: seeding and epochs, over K and distinct-colour counts.
 fn bench_best_mode(c: &mut Criterion) {
-    bench_fits(c, "best_mode_1_restart", &[100_000, 400_000], |k| {
-        KMeansParams::new(k)
-            .seed(1)
-            .restarts(1)
-            .max_epochs(300)
-            .init(Init::KMeansPlusPlus)
-            .empty(EmptyPolicy::Reseed)
-            .history(false)
-    });
+    bench_fits(c, "best_mode_1_restart", &[100_000, 400_000], best_mode);
 }
 
 /// `--fast` (Wu's start, empty clusters reseeded, 20 epochs), over K and distinct-colour counts.
@@ -116,14 +118,7 @@ fn bench_best_mode_in_spaces(c: &mut Criterion) {
     for space in [ColorSpace::Lab, ColorSpace::Oklab] {
         let points = photo_like_points_in(n, space);
         for &k in &[16usize, 256] {
-            let params = KMeansParams::new(k)
-                .seed(1)
-                .restarts(1)
-                .max_epochs(300)
-                .init(Init::KMeansPlusPlus)
-                .empty(EmptyPolicy::Reseed)
-                .history(false)
-                .space(space);
+            let params = best_mode(k).space(space);
             group.throughput(Throughput::Elements(n as u64));
             let id = BenchmarkId::new(format!("{}_k{k}", space.name()), n);
             group.bench_with_input(id, &points, |b, p| {

@@ -104,8 +104,9 @@ pub(crate) struct Grid {
 /// blocks near its boundary, not of the whole cell.
 pub(crate) const BLOCK: usize = 8;
 
-/// The fewest points a thread takes in the grid's parallel passes: below, one thread does it all.
-const PAR_MIN: usize = 1 << 14;
+/// The fewest points a thread takes in the grid's parallel passes (and in converting colours to
+/// CIELAB or Oklab): below, one thread does it all.
+pub(super) const PAR_MIN: usize = 1 << 14;
 
 /// log2 of a fine cell's side, in colour units.
 const FINE_BITS: usize = 3;
@@ -257,7 +258,8 @@ impl Layout {
             scale,
             cell_scale: scale,
             coarse: [8; 3],
-        };
+        }
+        .on_256_units();
         for finer in [2.0, 4.0] {
             let cell_scale = scale * finer;
             let coarse = std::array::from_fn(|d| {
@@ -326,6 +328,16 @@ impl Layout {
         })
     }
 
+    /// This layout with its cells on the 256 units of [`Self::units`] (as they were before they
+    /// could be finer).
+    fn on_256_units(self) -> Self {
+        Self {
+            cell_scale: self.scale,
+            coarse: [8; 3],
+            ..self
+        }
+    }
+
     /// The number of cell keys ([`cell_key`] is below it).
     fn keys(&self) -> usize {
         self.coarse.iter().product::<usize>() << WITHIN_BITS
@@ -338,18 +350,6 @@ fn cell_key(x: Color, layout: &Layout) -> usize {
     let mask = (1 << SPLIT_BITS) - 1;
     let c = layout.coarse;
     let coarse = ((q[0] >> SPLIT_BITS) * c[1] + (q[1] >> SPLIT_BITS)) * c[2] + (q[2] >> SPLIT_BITS);
-    let fine = ((q[0] & mask) << (2 * SPLIT_BITS)) | ((q[1] & mask) << SPLIT_BITS) | (q[2] & mask);
-    (coarse << WITHIN_BITS) | fine
-}
-
-/// The 8-unit cell of `x` in the 256 units of [`Layout::units`] (cells as they were before they
-/// could be finer, so that ties of points are ranked as before).
-fn tie_key(x: Color, layout: &Layout) -> usize {
-    let q = layout.units(x).map(|v| v >> FINE_BITS);
-    let mask = (1 << SPLIT_BITS) - 1;
-    let hi = 8 - FINE_BITS - SPLIT_BITS;
-    let coarse =
-        ((q[0] >> SPLIT_BITS) << (2 * hi)) | ((q[1] >> SPLIT_BITS) << hi) | (q[2] >> SPLIT_BITS);
     let fine = ((q[0] & mask) << (2 * SPLIT_BITS)) | ((q[1] & mask) << SPLIT_BITS) | (q[2] & mask);
     (coarse << WITHIN_BITS) | fine
 }
@@ -506,7 +506,8 @@ impl Grid {
     /// crowded cells were split and before cells could be finer, so a tie goes the same way
     /// whatever became of its cell.
     pub fn tie_rank(&self, g: usize) -> (u32, u32) {
-        (tie_key(self.coords[g], &self.layout) as u32, self.order[g])
+        let key = cell_key(self.coords[g], &self.layout.on_256_units());
+        (key as u32, self.order[g])
     }
 
     /// The number of points.

@@ -96,7 +96,7 @@ impl Points {
             coords: hist
                 .colors
                 .par_iter()
-                .with_min_len(1 << 14)
+                .with_min_len(grid::PAR_MIN)
                 .map(|&c| space.encode(to_color(c)))
                 .collect(),
             weights: hist.counts.clone(),
