@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
+use image::{Rgb, Rgba};
 use predicates::prelude::*;
 use tempfile::tempdir;
 
@@ -63,45 +64,55 @@ fn the_sweep_writes_a_graph_and_a_row_per_k_and_leaves_no_temporary_files() {
     assert_eq!(all_entries(tmp.path()), Vec::<std::path::PathBuf>::new());
 }
 
+/// The children read the sweep's copy of the picture (its colours, sorted), not the image: their
+/// losses are what `k_means` gives on the image itself, for lossless and lossy files, pixels with
+/// every alpha, and the modes whose draws depend on the order of the colours' sums.
 #[test]
 fn sweep_losses_equal_what_k_means_writes_with_the_same_seed() {
     let dir = tempdir().unwrap();
     let tmp = tempdir().unwrap();
     save(dir.path(), "scene.png", &gradient_image(40, 40));
-    find_k(dir.path(), tmp.path())
-        .args([
+    save(dir.path(), "scene.jpg", &gradient_image(45, 31));
+    // Alpha 0 (no colour), 1, 128 and 255 (colour, whatever the alpha), in no order.
+    let alpha = image::RgbaImage::from_fn(33, 21, |x, y| {
+        let Rgb([r, g, b]) = *gradient_image(33, 21).get_pixel(x, y);
+        Rgba([r, g, b, [0, 1, 128, 255][((x * 7 + y * 3) % 4) as usize]])
+    });
+    save(dir.path(), "alpha.png", &alpha);
+    let cases: [(&str, &[&str]); 4] = [
+        ("scene.png", &["--restarts", "3"]),
+        ("scene.jpg", &["-o", "--space", "lab"]),
+        ("alpha.png", &["--restarts", "2", "--empty", "reseed"]),
+        (
             "scene.png",
-            "--seed",
-            "8",
-            "--restarts",
-            "3",
-            "--k-min",
-            "3",
-            "--k-max",
-            "6",
-        ])
-        .assert()
-        .success();
-    let rows = read_csv(&only_run_dir(&dir.path().join("output")));
-    assert_eq!(rows.len(), 4);
-    for (k, loss) in rows {
-        let out = format!("k{k}");
-        let run = k_means_run(
-            dir.path(),
-            &[
-                "scene.png",
-                &k.to_string(),
-                "-l",
-                "--seed",
-                "8",
-                "--restarts",
-                "3",
-                "--out-dir",
-                &out,
-            ],
-        );
-        let text = fs::read_to_string(run.join(format!("loss_k{k}.txt"))).unwrap();
-        assert_eq!(text.trim(), format!("{loss:.6}"), "k = {k}");
+            &["--best", "--restarts", "2", "--space", "oklab"],
+        ),
+    ];
+    for (n, (image, options)) in cases.into_iter().enumerate() {
+        let sweep = format!("sweep{n}");
+        let mut args = vec![image, "--seed", "8", "--k-min", "3", "--k-max", "6"];
+        args.extend(options);
+        args.extend(["--out-dir", &sweep]);
+        find_k(dir.path(), tmp.path())
+            .args(&args)
+            .assert()
+            .success();
+        let rows = read_csv(&only_run_dir(&dir.path().join(&sweep)));
+        assert_eq!(rows.len(), 4);
+        for (k, loss) in rows {
+            let out = format!("k{n}_{k}");
+            let k_text = k.to_string();
+            let mut args = vec![image, &k_text, "-l", "--seed", "8"];
+            args.extend(options);
+            args.extend(["--out-dir", &out]);
+            let run = k_means_run(dir.path(), &args);
+            let text = fs::read_to_string(run.join(format!("loss_k{k}.txt"))).unwrap();
+            assert_eq!(
+                text.trim(),
+                format!("{loss:.6}"),
+                "{image} {options:?}, k = {k}"
+            );
+        }
     }
 }
 
@@ -166,25 +177,59 @@ fn default_jobs_fit_the_picture_within_the_pixel_limit() {
     assert_eq!(jobs(&["--max-pixels", "2000", "-j", "3"], "given"), 3);
 }
 
+/// An image that cannot be read is the sweep's own error, in `k_means`' words, before any child runs.
 #[test]
-fn a_failing_child_stops_the_sweep_with_its_error_and_leaves_nothing() {
+fn an_unreadable_image_is_reported_before_any_child_runs() {
     let dir = tempdir().unwrap();
     let tmp = tempdir().unwrap();
     fs::write(dir.path().join("bad.jpg"), b"not an image at all").unwrap();
+    // A child would fail loudly: none runs.
+    let never = k_means_stand_in(
+        dir.path(),
+        "never.sh",
+        "echo 'error: a child ran' >&2\nexit 1",
+    );
     let out = find_k(dir.path(), tmp.path())
-        .args(["bad.jpg", "-o"])
+        .args(["bad.jpg", "-o", "--k-means"])
+        .arg(&never)
         .assert()
         .code(1)
         .get_output()
         .clone();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.starts_with("error: k_means failed for k = ")
-            && stderr.contains("cannot read image 'bad.jpg'"),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        "error: cannot read image 'bad.jpg': not a recognised image format\n"
     );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only bad.jpg");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "bad.jpg, never.sh"
+    );
+    assert!(all_entries(tmp.path()).is_empty());
+}
+
+#[test]
+fn a_failing_child_stops_the_sweep_with_its_error_and_leaves_nothing() {
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    save(dir.path(), "scene.png", &gradient_image(20, 20));
+    // The real k_means, except that K = 4 fails as a child out of memory would.
+    let failing = k_means_stand_in(
+        dir.path(),
+        "fails_at_4.sh",
+        "for k; do :; done\n[ \"$k\" = 4 ] && { echo 'error: out of memory' >&2; exit 1; }\nexec \"$K\" \"$@\"",
+    );
+    let out = find_k(dir.path(), tmp.path())
+        .args(["scene.png", "-o", "-j", "1", "--k-means"])
+        .arg(&failing)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr, "error: k_means failed for k = 4: out of memory\n");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "no output/");
     assert!(all_entries(tmp.path()).is_empty());
 }
 

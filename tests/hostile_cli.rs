@@ -14,7 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    all_entries, blob_image, gradient_image, k_means_run, only_run_dir, read_colors, save,
+    all_entries, blob_image, gradient_image, k_means_run, k_means_stand_in, only_run_dir,
+    read_colors, save,
 };
 use image::{ImageFormat, RgbImage};
 use tempfile::tempdir;
@@ -1270,24 +1271,110 @@ fn find_k_in(dir: &Path, tmp: &Path) -> Command {
     cmd
 }
 
-/// Every child reads the image, so a pipe would reach the first alone (and a FIFO no one writes to
-/// would hold every child for ever): find_k refuses one before any child runs.
+/// find_k reads the image once and gives every child a copy of it, so a picture that arrives through
+/// a pipe (a FIFO, as `<(curl ...)` gives it, or `-`, standard input) is swept like a file, with the
+/// same losses; a child never reads the pipe (which would hold every child but the first for ever).
 #[test]
-fn find_k_refuses_a_pipe_before_any_child_reads_it() {
+fn find_k_reads_a_pipe_once_and_sweeps_it_like_the_file() {
     let dir = tempdir().unwrap();
     let tmp = tempdir().unwrap();
-    make_fifo(&dir.path().join("photo.jpg"));
-    // A FIFO, and `-`, standard input.
-    for name in ["photo.jpg", "-"] {
-        // (The time limit only stops a hang from stalling the tests; nothing is timed.)
-        let out = assert_cmd::Command::from_std(find_k_in(dir.path(), tmp.path()))
-            .args(["-o", "--", name])
-            .write_stdin(encode(&blob_image(3, 30, 20), ImageFormat::Png))
-            .timeout(Duration::from_secs(300))
+    let png = encode(&blob_image(3, 30, 20), ImageFormat::Png);
+    fs::write(dir.path().join("photo.png"), &png).unwrap();
+    let losses = |out_dir: &str| {
+        let run = only_run_dir(&dir.path().join(out_dir));
+        fs::read_to_string(run.join("losses.csv")).unwrap()
+    };
+    let args = ["-o", "--seed", "3", "--k-max", "6", "--out-dir"];
+    assert_success(
+        &find_k_in(dir.path(), tmp.path())
+            .args(args)
+            .args(["file", "--", "photo.png"])
             .output()
+            .unwrap(),
+    );
+    let fifo = dir.path().join("pipe.png");
+    make_fifo(&fifo);
+    let bytes = png.clone();
+    let writer = std::thread::spawn(move || fs::write(fifo, bytes).unwrap());
+    // (The time limit only stops a hang from stalling the tests; nothing is timed.)
+    let out = assert_cmd::Command::from_std(find_k_in(dir.path(), tmp.path()))
+        .args(args)
+        .args(["fifo", "--", "pipe.png"])
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert_success(&out);
+    let out = assert_cmd::Command::from_std(find_k_in(dir.path(), tmp.path()))
+        .args(args)
+        .args(["stdin", "--", "-"])
+        .write_stdin(png)
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(losses("fifo"), losses("file"));
+    assert_eq!(losses("stdin"), losses("file"));
+    assert_eq!(losses("file").lines().count(), 6, "a header and K = 2..=6");
+    assert!(all_entries(tmp.path()).is_empty());
+    // A pipe that holds no image is the sweep's own error, before any child runs.
+    let out = assert_cmd::Command::from_std(find_k_in(dir.path(), tmp.path()))
+        .args(["-o", "--out-dir", "none", "--", "-"])
+        .write_stdin(b"not an image".to_vec())
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    assert_one_error(
+        &out,
+        1,
+        "cannot read image '-': not a recognised image format",
+    );
+    assert!(!dir.path().join("none").exists() && all_entries(tmp.path()).is_empty());
+}
+
+/// Reading a FIFO nobody writes to, or standard input nobody feeds, waits for ever: a signal still
+/// stops find_k, which removes its private folder and exits with 128 + the signal's number.
+#[test]
+fn find_k_waiting_for_a_pipe_still_stops_on_a_signal() {
+    use rustix::process::Signal;
+    let dir = tempdir().unwrap();
+    let tmp = tempdir().unwrap();
+    make_fifo(&dir.path().join("pipe.png"));
+    for (name, sig, code) in [("pipe.png", Signal::INT, 130), ("-", Signal::TERM, 143)] {
+        let mut child = find_k_in(dir.path(), tmp.path())
+            .args(["-o", "--out-dir", "sweep", "--", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
-        assert_one_error(&out, 1, &format!("'{name}': it is a pipe or a device"));
-        assert!(all_entries(dir.path()).len() == 1 && all_entries(tmp.path()).is_empty());
+        // The private folder is made once the handler is in place, before the picture is read.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while all_entries(tmp.path()).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            !all_entries(tmp.path()).is_empty(),
+            "{name}: no private folder"
+        );
+        wait_for_handler(&mut child);
+        signal(child.id(), sig);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            panic!("{name}: find_k went on waiting after {sig:?}");
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "error: interrupted; nothing was written\n"
+        );
+        assert!(all_entries(tmp.path()).is_empty(), "{name}");
+        assert!(!dir.path().join("sweep").exists(), "{name}");
     }
 }
 
@@ -1313,19 +1400,6 @@ fn find_k_names_a_bad_tmpdir() {
         assert!(!stderr.contains(".find_k-"), "{stderr}");
         assert_eq!(all_entries(dir.path()).len(), 1, "only p.png");
     }
-}
-
-/// A `--k-means` stand-in script in `dir` with `body`; `$K` is the real k_means.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    let k_means = bin("k_means");
-    fs::write(
-        &path,
-        format!("#!/bin/sh\nK='{}'\n{body}\n", k_means.display()),
-    )
-    .unwrap();
-    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    path
 }
 
 fn alive(pid: i32) -> bool {
@@ -1355,7 +1429,7 @@ fn find_k_stops_children_and_grandchildren_on_sigterm_and_hanging_ones_on_timeou
     let tmp = tempdir().unwrap();
     save(dir.path(), "p.png", &blob_image(3, 30, 20));
     let pids = dir.path().join("pids");
-    let hang = script(
+    let hang = k_means_stand_in(
         dir.path(),
         "hang.sh",
         &format!(
@@ -1404,7 +1478,7 @@ fn find_k_reads_a_chatty_childs_stderr_as_it_comes() {
     let tmp = tempdir().unwrap();
     save(dir.path(), "p.png", &blob_image(3, 30, 20));
     // 300 KB on stderr: far more than a pipe holds.
-    let chatty = script(
+    let chatty = k_means_stand_in(
         dir.path(),
         "chatty.sh",
         "i=0\nwhile [ $i -lt 3000 ]; do echo 'chatter chatter chatter chatter chatter chatter chatter chatter chatter chatter' >&2; i=$((i+1)); done\nexec \"$K\" \"$@\"",
@@ -1445,7 +1519,7 @@ fn find_k_arguments_and_childrens_results_are_checked() {
 
     // An out-dir that is a file is refused before any child runs (this one would hang).
     fs::write(dir.path().join("file"), b"x").unwrap();
-    let hang = script(dir.path(), "hang.sh", "sleep 600");
+    let hang = k_means_stand_in(dir.path(), "hang.sh", "sleep 600");
     let out = find_k_in(dir.path(), tmp.path())
         .args(["--out-dir", "file", "--timeout", "30", "--k-means"])
         .arg(&hang)
@@ -1456,7 +1530,7 @@ fn find_k_arguments_and_childrens_results_are_checked() {
 
     // A child whose loss file says something no k_means run writes.
     for fake in ["-1.000000", "1e308", &format!("{}.000000", "9".repeat(309))] {
-        let liar = script(
+        let liar = k_means_stand_in(
             dir.path(),
             "liar.sh",
             &format!(
@@ -1478,7 +1552,7 @@ fn find_k_arguments_and_childrens_results_are_checked() {
     fs::create_dir(&victim).unwrap();
     fs::write(victim.join("loss_k2.txt"), "1.000000\n").unwrap();
     for printed in ["../../victim", "victim", "/"] {
-        let liar = script(
+        let liar = k_means_stand_in(
             dir.path(),
             "points_elsewhere.sh",
             &format!("\"$K\" \"$@\" > /dev/null || exit $?\necho 'output folder name: {printed}'"),
@@ -1502,7 +1576,7 @@ fn ctrl_c_at_the_terminal_interrupts_find_k_not_its_children() {
     let tmp = tempdir().unwrap();
     save(dir.path(), "p.png", &blob_image(3, 30, 20));
     let pids = dir.path().join("pids");
-    let hang = script(
+    let hang = k_means_stand_in(
         dir.path(),
         "hang.sh",
         &format!("echo $$ >> '{}'\nexec sleep 600", pids.display()),

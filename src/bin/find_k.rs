@@ -16,8 +16,9 @@ use kquant::app::{
 static ALLOCATOR: kquant::app::ExitOnOutOfMemory = kquant::app::ExitOnOutOfMemory;
 
 const AFTER_HELP: &str = "\
-Runs the k_means binary (found next to find_k) with -l for each K, reads each loss and removes what
-the child made, then writes OUT_DIR/find_k_output<SHA-256 of the arguments>/:
+Reads the image once (a file, a pipe, or - for standard input) and runs the k_means binary (found
+next to find_k) with -l for each K on a copy of its colours, reads each loss and removes what the
+child made, then writes OUT_DIR/find_k_output<SHA-256 of the arguments>/:
   loss_graph.png   loss against K, the suggested K circled
   losses.csv       k,loss rows
   details.txt      the arguments, seed, losses and suggested K
@@ -42,7 +43,7 @@ const SIGPIPE: i32 = 13;
 #[derive(Debug, Parser)]
 #[command(name = "find_k", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// The image (any format k_means reads).
+    /// The image (any format k_means reads; - for standard input).
     image: PathBuf,
     /// One round: each K gets a single restart instead of 20.
     #[arg(short = 'o', conflicts_with = "restarts")]
@@ -87,13 +88,7 @@ impl Cli {
             options: self.cluster.options(),
             k_min: usize::from(self.k_min),
             k_max: usize::from(self.k_max),
-            jobs: self.jobs.map_or_else(
-                || {
-                    let limits = self.cluster.options().load_limits();
-                    kquant::app::default_jobs(&self.image, limits.max_pixels)
-                },
-                |j| j as usize,
-            ),
+            jobs: self.jobs.map(|j| j as usize),
             out_dir: self.out_dir.clone(),
             k_means: self.k_means.clone(),
             timeout: self.timeout,

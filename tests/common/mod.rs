@@ -77,6 +77,21 @@ pub fn find_k(dir: &Path, tmp: &Path) -> Command {
     cmd
 }
 
+/// A `--k-means` stand-in for `find_k`: a shell script `name` in `dir` running `body`, with `$K` the
+/// real `k_means` (so a body can wrap it, or fail, or hang).
+pub fn k_means_stand_in(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    let k_means = assert_cmd::cargo::cargo_bin("k_means");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nK='{}'\n{body}\n", k_means.display()),
+    )
+    .expect("write the stand-in");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make the stand-in executable");
+    path
+}
+
 /// The single run folder under `out`.
 pub fn only_run_dir(out: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(out)

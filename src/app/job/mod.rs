@@ -9,7 +9,7 @@ mod outputs;
 
 use std::hash::BuildHasher;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::app::error::{AppError as Error, Result};
@@ -17,7 +17,7 @@ use crate::app::report::{details_text, plural};
 use crate::app::run_dir::Staging;
 use crate::app::spec::JobSpec;
 use crate::colorspace::ColorSpace;
-use crate::io::{load_picture_with, read_picture};
+use crate::io::{load_picture_with, read_picture, LoadLimits};
 use crate::kmeans::{fit_on, to_color, Clustering, Color, Grid, KMeansParams, Points};
 use crate::palette::Palette;
 use crate::pixels::{ColorHistogram, Picture};
@@ -83,26 +83,33 @@ fn load(spec: &JobSpec, decoded: Option<Decoded>, timings: &mut Timings) -> Resu
     let picture = if let Some(decoded) = decoded {
         took = Some(decoded.took);
         decoded.picture?
-    } else if spec.reads_stdin() {
-        let stdin = std::io::stdin();
-        if stdin.is_terminal() {
-            return Err(crate::io::ImageError::Read {
-                path: spec.image.clone(),
-                source: std::io::Error::other(
-                    "standard input is a terminal: pipe an image into it, or name a file",
-                ),
-            }
-            .into());
-        }
-        read_picture(stdin.lock(), &spec.image, &limits)?
     } else {
-        load_picture_with(&spec.image, &limits)?
+        read_image(&spec.image, &limits)?
     };
     timings.decode = took.unwrap_or_else(|| start.elapsed());
     let start = Instant::now();
     let loaded = counted(spec, picture)?;
     timings.histogram = start.elapsed();
     Ok(loaded)
+}
+
+/// Reads the picture of `image` within `limits`: from standard input when it is `-` (refused when
+/// that is a terminal), else from the file.
+pub(crate) fn read_image(image: &Path, limits: &LoadLimits) -> Result<Picture> {
+    if image.as_os_str() != "-" {
+        return Ok(load_picture_with(image, limits)?);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(crate::io::ImageError::Read {
+            path: image.to_path_buf(),
+            source: std::io::Error::other(
+                "standard input is a terminal: pipe an image into it, or name a file",
+            ),
+        }
+        .into());
+    }
+    Ok(read_picture(stdin.lock(), image, limits)?)
 }
 
 /// The distinct colours of `picture`, in the space `spec` clusters in.

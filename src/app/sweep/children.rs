@@ -14,17 +14,14 @@ use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 
 use crate::app::error::{AppError as Error, Result};
 use crate::app::report::parse_loss;
-use crate::io::picture_size;
 
-/// Children at once by default for a sweep of `image`: two per core (measured on a 2-core machine,
-/// that keeps the cores busy while other children decode, start up and write), but no more than
-/// fit, by pixels, within `max_pixels`, the pixel limit of one picture. Every child holds the
-/// whole picture, so a sweep then needs no more memory than one picture at the limit, however
-/// many cores the machine has. A picture whose size its header does not give (or that is not a
-/// regular file) gets one child at a time.
-pub fn default_jobs(image: &Path, max_pixels: u64) -> usize {
+/// Children at once by default for a sweep of a picture of `pixels` pixels: two per core (measured
+/// on a 2-core machine, that keeps the cores busy while other children read the picture, start up
+/// and write), but no more than fit, by pixels, within `max_pixels`, the pixel limit of one
+/// picture. Every child holds the whole picture, so a sweep then needs no more memory than one
+/// picture at the limit, however many cores the machine has.
+pub fn default_jobs(pixels: u64, max_pixels: u64) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-    let pixels = picture_size(image).map_or(max_pixels, |(w, h)| u64::from(w) * u64::from(h));
     usize::try_from(max_pixels / pixels.max(1))
         .unwrap_or(usize::MAX)
         .clamp(1, cores)

@@ -22,6 +22,7 @@ pub fn losses_csv(losses: &[(usize, f64)]) -> String {
 pub(super) fn write_sweep_folder(
     spec: &SweepSpec,
     seed: u64,
+    jobs: usize,
     losses: Vec<(usize, f64)>,
     suggested: Option<usize>,
     cancel: &AtomicI32,
@@ -67,7 +68,7 @@ pub(super) fn write_sweep_folder(
         ("init", init_name(spec.options.init).to_string()),
         ("empty clusters", empty_name(spec.options.empty).to_string()),
         ("space", spec.options.space.name().to_string()),
-        ("parallel jobs", spec.jobs.to_string()),
+        ("parallel jobs", jobs.to_string()),
         (
             "suggested k",
             suggested.map_or("none".into(), |k| k.to_string()),

@@ -1,11 +1,14 @@
 //! `find_k`'s sweep: run the real `k_means` binary with `-l` for every K, collect the losses, and
 //! write the loss-against-K graph, a CSV and the details into a run folder.
 //!
-//! Children write only into a private temporary folder that the sweep removes on success, failure and
-//! interruption alike, so a run folder the user made with `k_means` is never touched.
+//! The sweep reads the image once and gives every child the same copy of its colours
+//! ([`picture_copy`]). Children write only into a private temporary folder that the sweep removes
+//! on success, failure and interruption alike, so a run folder the user made with `k_means` is
+//! never touched.
 
 mod children;
 mod folder;
+mod picture_copy;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -17,7 +20,6 @@ use crate::app::error::{AppError as Error, Result};
 use crate::app::run_dir::{canonical_text, folder_name, path_entry};
 use crate::app::spec::{ClusterOptions, JobSpec, Outputs, DEFAULT_OUT_DIR};
 use crate::elbow::suggest_k;
-use crate::io::DEFAULT_MAX_PIXELS;
 use children::{collect_child, spawn_child, stop_all, Running};
 pub use children::{default_jobs, locate_k_means};
 pub use folder::{loss_line, suggestion_line};
@@ -30,7 +32,7 @@ pub const DEFAULT_K_MAX: usize = 20;
 /// Everything a `find_k` run is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepSpec {
-    /// The image, as the user wrote its path.
+    /// The image, as the user wrote its path (`-`: standard input).
     pub image: PathBuf,
     /// `-o`: one restart per K.
     pub one_round: bool,
@@ -40,8 +42,8 @@ pub struct SweepSpec {
     pub k_min: usize,
     /// Last K.
     pub k_max: usize,
-    /// How many children run at once.
-    pub jobs: usize,
+    /// How many children run at once; when absent, [`default_jobs`] for the picture read.
+    pub jobs: Option<usize>,
     /// Where the run folder goes.
     pub out_dir: PathBuf,
     /// The `k_means` binary; found next to the current executable when absent.
@@ -51,13 +53,11 @@ pub struct SweepSpec {
 }
 
 impl SweepSpec {
-    /// A sweep of K = 2..=20 on `image` with every default; its jobs are [`default_jobs`] for the
-    /// default pixel limit (which reads the image's header).
+    /// A sweep of K = 2..=20 on `image` with every default.
     pub fn new(image: impl Into<PathBuf>) -> Self {
-        let image = image.into();
         Self {
-            jobs: default_jobs(&image, DEFAULT_MAX_PIXELS),
-            image,
+            jobs: None,
+            image: image.into(),
             one_round: false,
             options: ClusterOptions::default(),
             k_min: DEFAULT_K_MIN,
@@ -82,7 +82,7 @@ impl SweepSpec {
                 max,
             });
         }
-        if self.jobs == 0 {
+        if self.jobs == Some(0) {
             return Err(Error::NoJobs);
         }
         if self.timeout == Some(0) {
@@ -111,8 +111,9 @@ impl SweepSpec {
         folder_name("find_k_output", &self.canonical_text())
     }
 
-    /// The `k_means` run for one K, writing into `out_dir`, with the sweep's seed.
-    pub fn child_spec(&self, k: usize, seed: u64, out_dir: &Path) -> JobSpec {
+    /// The `k_means` run for one K on `image` (the sweep's copy of the picture), writing into
+    /// `out_dir`, with the sweep's seed.
+    pub fn child_spec(&self, k: usize, seed: u64, image: &Path, out_dir: &Path) -> JobSpec {
         JobSpec {
             outputs: Outputs {
                 loss: true,
@@ -126,7 +127,7 @@ impl SweepSpec {
                 ..self.options.clone()
             },
             out_dir: out_dir.to_path_buf(),
-            ..JobSpec::new(self.image.clone(), k)
+            ..JobSpec::new(image, k)
         }
     }
 }
@@ -161,15 +162,16 @@ pub struct SweepReport {
     pub lines: Vec<String>,
 }
 
-/// Runs the sweep. `on_loss(k, loss)` is called in increasing K as soon as every smaller K is done;
-/// `on_finish(k)` as each child finishes, in any order. `cancel` is polled: once it holds a signal
-/// number, children are stopped, everything made is removed, and [`Error::Interrupted`] is
+/// Runs the sweep: reads the image once, then runs the children on its copy. `on_loss(k, loss)` is
+/// called in increasing K as soon as every smaller K is done; `on_finish(k)` as each child
+/// finishes, in any order. `cancel` is polled: once it holds a signal number (also while the image
+/// is being read), children are stopped, everything made is removed, and [`Error::Interrupted`] is
 /// returned.
 ///
 /// # Errors
-/// Invalid parameters, a missing `k_means`, an out-dir that is not a folder, a child that fails
-/// (with its own error line) or times out, or a run folder that cannot be written. Nothing is left
-/// behind in any of these cases.
+/// Invalid parameters, a missing `k_means`, an out-dir that is not a folder, an image that cannot
+/// be read, a child that fails (with its own error line) or times out, or a run folder that cannot
+/// be written. Nothing is left behind in any of these cases.
 pub fn run_sweep(
     spec: &SweepSpec,
     cancel: &AtomicI32,
@@ -177,23 +179,10 @@ pub fn run_sweep(
     mut on_finish: impl FnMut(usize),
 ) -> Result<SweepReport> {
     spec.validate()?;
-    // (A missing image is left to the first child, whose error line says so.)
-    let meta = std::fs::metadata(&spec.image).ok();
-    let why = if meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
-        Some("it is a folder; find_k sweeps one image")
-    } else if spec.image.as_os_str() == "-" || meta.is_some_and(|m| !m.is_file()) {
-        // Every child reads the image: a pipe's bytes would go to the first alone.
-        Some(
-            "it is a pipe or a device, which find_k cannot read once for each K; save it to a \
-             file first",
-        )
-    } else {
-        None
-    };
-    if let Some(why) = why {
+    if std::fs::metadata(&spec.image).is_ok_and(|m| m.is_dir()) {
         return Err(Error::NotOneImage {
             path: spec.image.clone(),
-            why,
+            why: "it is a folder; find_k sweeps one image",
         });
     }
     let k_means = locate_k_means(spec.k_means.as_deref())?;
@@ -216,16 +205,28 @@ pub fn run_sweep(
     let cleanup_id = crate::app::cleanup::register();
     crate::app::cleanup::set_stage(cleanup_id, private.path().to_path_buf());
     let mut running: Vec<Running> = Vec::new();
-    let outcome = run_children(
-        spec,
-        &k_means,
-        seed,
-        private.path(),
-        &mut running,
-        cancel,
-        &mut on_loss,
-        &mut on_finish,
-    );
+    let limits = spec.options.load_limits();
+    let outcome =
+        picture_copy::write_copy(&spec.image, &limits, private.path(), cancel).and_then(|copy| {
+            let jobs = spec
+                .jobs
+                .unwrap_or_else(|| default_jobs(copy.pixels, limits.max_pixels));
+            let losses = run_children(
+                spec,
+                &k_means,
+                Children {
+                    seed,
+                    image: &copy.path,
+                    jobs,
+                },
+                private.path(),
+                &mut running,
+                cancel,
+                &mut on_loss,
+                &mut on_finish,
+            )?;
+            Ok((losses, jobs))
+        });
     stop_all(&mut running);
     let removed = {
         let _busy = crate::app::cleanup::busy();
@@ -233,23 +234,33 @@ pub fn run_sweep(
         private.close()
     };
     crate::app::cleanup::unregister(cleanup_id);
-    let losses = outcome?;
+    let (losses, jobs) = outcome?;
     removed.map_err(|source| Error::Write {
         path: std::env::temp_dir(),
         source,
     })?;
     let suggested = suggest_k(&losses);
-    folder::write_sweep_folder(spec, seed, losses, suggested, cancel)
+    folder::write_sweep_folder(spec, seed, jobs, losses, suggested, cancel)
 }
 
-/// Runs a child for every K, at most `spec.jobs` at once, until all are done or one fails (or
+/// What every child of a sweep is given besides its K.
+struct Children<'a> {
+    /// The seed they all use.
+    seed: u64,
+    /// The copy of the picture they read.
+    image: &'a Path,
+    /// How many run at once.
+    jobs: usize,
+}
+
+/// Runs a child for every K, at most `children.jobs` at once, until all are done or one fails (or
 /// `cancel` is set); returns the losses in increasing K. The children still running when it
 /// returns are in `running`, for the caller to stop.
 #[allow(clippy::too_many_arguments)]
 fn run_children(
     spec: &SweepSpec,
     k_means: &Path,
-    seed: u64,
+    children: Children<'_>,
     private: &Path,
     running: &mut Vec<Running>,
     cancel: &AtomicI32,
@@ -267,9 +278,9 @@ fn run_children(
         if let Some(e) = interrupted() {
             return Err(e);
         }
-        while running.len() < spec.jobs {
+        while running.len() < children.jobs {
             let Some(k) = pending.next() else { break };
-            let args = k_means_args(&spec.child_spec(k, seed, private));
+            let args = k_means_args(&spec.child_spec(k, children.seed, children.image, private));
             running.push(spawn_child(k_means, k, args)?);
         }
         if running.is_empty() {
@@ -350,7 +361,7 @@ mod tests {
         let mut spec = SweepSpec::new("a b.png");
         spec.one_round = true;
         spec.options.max_epochs = Some(7);
-        let child = spec.child_spec(5, 99, Path::new("/tmp/x"));
+        let child = spec.child_spec(5, 99, Path::new("/tmp/x/picture.png"), Path::new("/tmp/x"));
         let args: Vec<String> = k_means_args(&child)
             .into_iter()
             .map(|a| a.into_string().unwrap())
@@ -367,7 +378,7 @@ mod tests {
                 "--out-dir",
                 "/tmp/x",
                 "--",
-                "a b.png",
+                "/tmp/x/picture.png",
                 "5",
             ]
         );
@@ -377,7 +388,7 @@ mod tests {
     fn jobs_do_not_change_the_folder_but_options_do() {
         let a = SweepSpec::new("x.png");
         let mut b = a.clone();
-        b.jobs = 7;
+        b.jobs = Some(7);
         assert_eq!(a.folder_name(), b.folder_name());
         b.k_max = 10;
         assert_ne!(a.folder_name(), b.folder_name());
