@@ -297,8 +297,8 @@ fn bombs_are_refused_from_their_header_within_a_memory_limit() {
 
 /// A PNG's colour profile is compressed and inflated whole before the pixels: a 1 MB file claimed
 /// 1 GB for a 16x16 picture, alone or inside an icon (whose decoder reads it with no limit at
-/// all, also when find_k reads its size). kquant does not use the profile: the picture is drawn
-/// as if it had none.
+/// all, also when its size is read from its header). kquant does not use the profile: the
+/// picture is drawn as if it had none.
 #[test]
 fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
     let dir = tempdir().unwrap();
@@ -316,7 +316,7 @@ fn a_png_profile_that_inflates_to_gigabytes_costs_megabytes() {
         assert_success(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("3 of 3 colours used"), "{name}: {stdout}");
-        // find_k reads the picture's size from its header first, within the same limit.
+        // find_k reads the picture once itself, within the same limit, before its children do.
         let tmp = tempdir().unwrap();
         let args = [name, "-o", "--k-max", "3", "--seed", "1"];
         let env = [("TMPDIR", tmp.path().to_str().unwrap())];
