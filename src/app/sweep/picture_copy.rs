@@ -130,7 +130,8 @@ fn encode(
     let transparent = pixels - visible;
     let file = OpenOptions::new().write(true).create_new(true).open(path)?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), width, height);
-    // Alpha only where some pixel has none: any other alpha clusters as opaque.
+    // An alpha channel only when some pixel is fully transparent: a pixel with any other alpha
+    // is clustered as an opaque one.
     let channels = if transparent > 0 { 4 } else { 3 };
     encoder.set_color(if transparent > 0 {
         png::ColorType::Rgba
