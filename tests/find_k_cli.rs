@@ -74,8 +74,9 @@ fn sweep_losses_equal_what_k_means_writes_with_the_same_seed() {
     save(dir.path(), "scene.png", &gradient_image(40, 40));
     save(dir.path(), "scene.jpg", &gradient_image(45, 31));
     // Alpha 0 (no colour), 1, 128 and 255 (colour, whatever the alpha), in no order.
+    let scene = gradient_image(33, 21);
     let alpha = image::RgbaImage::from_fn(33, 21, |x, y| {
-        let Rgb([r, g, b]) = *gradient_image(33, 21).get_pixel(x, y);
+        let Rgb([r, g, b]) = *scene.get_pixel(x, y);
         Rgba([r, g, b, [0, 1, 128, 255][((x * 7 + y * 3) % 4) as usize]])
     });
     save(dir.path(), "alpha.png", &alpha);

@@ -112,14 +112,21 @@ pub(crate) fn read_image(image: &Path, limits: &LoadLimits) -> Result<Picture> {
     Ok(read_picture(stdin.lock(), image, limits)?)
 }
 
-/// The distinct colours of `picture`, in the space `spec` clusters in.
-fn counted(spec: &JobSpec, picture: Picture) -> Result<Loaded> {
-    let hist = ColorHistogram::from_picture(&picture);
+/// The histogram of the colours of `picture` (read from `image`); a picture whose every pixel is
+/// fully transparent has none to cluster, and is refused.
+pub(crate) fn visible_colours(image: &Path, picture: &Picture) -> Result<ColorHistogram> {
+    let hist = ColorHistogram::from_picture(picture);
     if hist.is_empty() {
         return Err(Error::NoOpaquePixels {
-            path: spec.image.clone(),
+            path: image.to_path_buf(),
         });
     }
+    Ok(hist)
+}
+
+/// The distinct colours of `picture`, in the space `spec` clusters in.
+fn counted(spec: &JobSpec, picture: Picture) -> Result<Loaded> {
+    let hist = visible_colours(&spec.image, &picture)?;
     let points = Points::from_histogram_in(&hist, spec.options.space);
     let rgb_points = (spec.options.space != ColorSpace::Rgb).then(|| Points::from_histogram(&hist));
     Ok(Loaded {

@@ -104,12 +104,7 @@ pub(super) fn write_copy(
 /// The size and colours of the picture of `image`.
 fn read_colours(image: &Path, limits: &LoadLimits) -> Result<Counted> {
     let picture = crate::app::job::read_image(image, limits)?;
-    let hist = ColorHistogram::from_picture(&picture);
-    if hist.is_empty() {
-        return Err(Error::NoOpaquePixels {
-            path: image.to_path_buf(),
-        });
-    }
+    let hist = crate::app::job::visible_colours(image, &picture)?;
     Ok(Counted {
         width: picture.width,
         height: picture.height,
