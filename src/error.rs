@@ -46,6 +46,17 @@ pub enum Error {
         /// What is empty (`points`, `palette`, ...).
         what: &'static str,
     },
+    /// A picture of more pixels than a colour's count holds ([`crate::MAX_PICTURE_PIXELS`]).
+    #[error(
+        "invalid picture: {width}x{height} is more than the {} pixels a picture may have",
+        crate::MAX_PICTURE_PIXELS
+    )]
+    PictureTooLarge {
+        /// Width given.
+        width: u32,
+        /// Height given.
+        height: u32,
+    },
     /// A picture whose pixel buffers do not match its size.
     #[error("invalid picture: {width}x{height} needs {expected} pixels, got {got}")]
     PictureSize {

@@ -123,4 +123,4 @@ pub use palette_text::{
     colors_text, gpl_text, hex, hex_text, json_text, parse_palette_text, PaletteFormat,
     PaletteTextError,
 };
-pub use pixels::{ColorHistogram, Picture};
+pub use pixels::{ColorHistogram, Picture, MAX_PICTURE_PIXELS};

@@ -25,7 +25,8 @@ impl Picture {
     /// A fully opaque picture from its pixels, row by row.
     ///
     /// # Errors
-    /// [`Error::PictureSize`] if `rgb.len() != width * height`.
+    /// [`Error::PictureSize`] if `rgb.len() != width * height`, [`Error::PictureTooLarge`] if that
+    /// is more than [`MAX_PICTURE_PIXELS`].
     pub fn from_rgb(width: u32, height: u32, rgb: Vec<[u8; 3]>) -> Result<Self> {
         check_size(width, height, rgb.len())?;
         Ok(Self {
@@ -40,7 +41,8 @@ impl Picture {
     /// out of clustering and stay transparent when drawn).
     ///
     /// # Errors
-    /// [`Error::PictureSize`] if `rgba.len() != width * height`.
+    /// [`Error::PictureSize`] if `rgba.len() != width * height`, [`Error::PictureTooLarge`] if
+    /// that is more than [`MAX_PICTURE_PIXELS`].
     pub fn from_rgba(width: u32, height: u32, rgba: &[[u8; 4]]) -> Result<Self> {
         check_size(width, height, rgba.len())?;
         Ok(Self {
@@ -54,7 +56,8 @@ impl Picture {
     /// A picture from RGB pixels and one alpha value per pixel.
     ///
     /// # Errors
-    /// [`Error::PictureSize`] if either buffer does not hold `width * height` values.
+    /// [`Error::PictureSize`] if either buffer does not hold `width * height` values,
+    /// [`Error::PictureTooLarge`] if that is more than [`MAX_PICTURE_PIXELS`].
     pub fn from_rgb_alpha(
         width: u32,
         height: u32,
@@ -105,9 +108,16 @@ impl Picture {
     }
 }
 
-/// Checks that `len` pixels fill a `width` x `height` picture.
+/// The most pixels a picture may have: a colour's count in a [`ColorHistogram`] is 32-bit, so a
+/// picture of one colour must not have more.
+pub const MAX_PICTURE_PIXELS: u64 = u32::MAX as u64;
+
+/// Checks that `len` pixels fill a `width` x `height` picture, of at most [`MAX_PICTURE_PIXELS`].
 fn check_size(width: u32, height: u32, len: usize) -> Result<()> {
     let expected = u64::from(width) * u64::from(height);
+    if expected > MAX_PICTURE_PIXELS {
+        return Err(Error::PictureTooLarge { width, height });
+    }
     if len as u64 != expected {
         return Err(Error::PictureSize {
             width,
@@ -203,11 +213,17 @@ impl ColorHistogram {
     }
 
     /// Counts the colours of plain RGB pixels.
+    ///
+    /// # Panics
+    /// If there are more than [`MAX_PICTURE_PIXELS`] pixels (a count could not hold them).
     pub fn from_rgb(pixels: &[[u8; 3]]) -> Self {
         Self::from_parts(pixels, None)
     }
 
     /// Counts the colours of RGBA pixels, leaving out those with alpha 0.
+    ///
+    /// # Panics
+    /// As [`Self::from_rgb`].
     pub fn from_rgba(pixels: &[[u8; 4]]) -> Self {
         let rgb: Vec<[u8; 3]> = pixels.iter().map(|p| [p[0], p[1], p[2]]).collect();
         let alpha: Vec<u8> = pixels.iter().map(|p| p[3]).collect();
@@ -220,6 +236,11 @@ impl ColorHistogram {
     }
 
     fn from_parts(rgb: &[[u8; 3]], alpha: Option<&[u8]>) -> Self {
+        // A picture is never this large ([`Picture`]'s constructors and the loader refuse it).
+        assert!(
+            rgb.len() as u64 <= MAX_PICTURE_PIXELS,
+            "more pixels than a colour's count holds"
+        );
         if rgb.len() < DENSE_THRESHOLD {
             Self::by_sorting(rgb, |i| alpha.is_none_or(|a| a[i] != 0))
         } else if rgb.len() < TABLE_THRESHOLD {

@@ -90,3 +90,27 @@ proptest! {
         let _ = suggest_k(&curve);
     }
 }
+
+#[test]
+fn a_picture_larger_than_a_colour_count_holds_is_refused_by_its_size() {
+    // 65536 x 65536 is 2^32 pixels: all of one colour, their count would pass u32. Refused from the
+    // size alone, before any buffer is looked at (none this large is made here).
+    for (width, height) in [(65536, 65536), (u32::MAX, 2)] {
+        let err = Picture::from_rgb(width, height, Vec::new()).unwrap_err();
+        assert!(
+            matches!(err, kquant::Error::PictureTooLarge { .. }),
+            "{width}x{height}: {err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid picture: {width}x{height} is more than the 4294967295 pixels a picture may have"
+            )
+        );
+        assert!(Picture::from_rgba(width, height, &[]).is_err());
+    }
+    // One pixel fewer than that is only a buffer of the wrong size.
+    let err = Picture::from_rgb(65535, 65537, Vec::new()).unwrap_err();
+    assert!(matches!(err, kquant::Error::PictureSize { .. }), "{err}");
+    assert_eq!(kquant::MAX_PICTURE_PIXELS, u64::from(u32::MAX));
+}

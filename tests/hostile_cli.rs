@@ -503,6 +503,32 @@ fn the_pixel_limit_is_an_option() {
         1,
         "the file is larger than the limit of 1049376 bytes for pictures of up to 100 pixels (--max-pixels raises it)",
     );
+    // A colour's count is 32-bit, so no limit lets a picture of 2^32 pixels (all of one colour,
+    // a PNG of a few megabytes) be counted: above that the option is a usage error, and at it a
+    // 65536x65536 picture is refused from its header.
+    for (bin, args) in [
+        ("k_means", &["p.png", "2", "--max-pixels", "4294967296"][..]),
+        ("find_k", &["p.png", "--max-pixels", "4294967296"][..]),
+    ] {
+        let out = limited(bin, dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{bin}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("4294967296 is not in 1..=4294967295"),
+            "{bin}: {err}"
+        );
+    }
+    fs::write(dir.path().join("square.png"), png_bomb(65536, 65536)).unwrap();
+    let out = limited(
+        "k_means",
+        dir.path(),
+        &["square.png", "2", "--max-pixels", "4294967295"],
+    );
+    assert_one_error(
+        &out,
+        1,
+        "it is 65536x65536 pixels, more than the limit of 4294967295 pixels",
+    );
 }
 
 /// Makes a FIFO (a named pipe) at `path`.

@@ -151,7 +151,7 @@ pub fn run_batch_decoded(
     // consecutive images, each wave in parallel. (A budget that rayon's threads waited on could
     // deadlock: the thread waiting could be the one holding it, deep in a clustering.)
     let mut runs = Vec::with_capacity(images.len());
-    for wave in image_waves(images, spec.options.load_limits().max_pixels) {
+    for wave in image_waves(images, spec.options.load_limits().pixel_limit()) {
         let first = wave.start;
         let pictures: Vec<_> = decoded[wave.clone()].iter_mut().map(Option::take).collect();
         let wave = images[wave].par_iter().zip(pictures);
@@ -273,7 +273,7 @@ pub fn shared_palette(
         .collect();
     // Saturating: headers claiming 4 billion pixels a side must not wrap the sum into a small one.
     let known_pixels = pixels.iter().fold(0u64, |sum, &p| sum.saturating_add(p));
-    let mut keep = known_pixels <= limits.max_pixels;
+    let mut keep = known_pixels <= limits.pixel_limit();
     let mut decoded: Vec<Option<Decoded>> = Vec::new();
     decoded.resize_with(images.len(), || None);
     // One image's histogram, with its picture (or why it could not be read).
@@ -295,7 +295,7 @@ pub fn shared_palette(
         // All at once: they fit the limit together.
         std::iter::once(0..known.len()).collect()
     } else {
-        waves(&pixels, limits.max_pixels)
+        waves(&pixels, limits.pixel_limit())
     };
     for wave in waves {
         let pictures: Vec<_> = known[wave].par_iter().map(|&i| histogram_of(i)).collect();

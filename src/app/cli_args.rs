@@ -44,9 +44,10 @@ pub struct ClusterArgs {
     /// in that space, and in RGB units in details.txt; every file holds sRGB colours.
     #[arg(long, value_enum, default_value_t = ColorSpace::Rgb)]
     pub space: ColorSpace,
-    /// The largest picture read, in pixels; larger ones are refused from their header, before
-    /// decoding. Files may be up to 8 bytes per pixel of it [default: 256000000]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// The largest picture read, in pixels (at most 4294967295, the most a colour's count holds);
+    /// larger ones are refused from their header, before decoding. Files may be up to 8 bytes per
+    /// pixel of it [default: 256000000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::MAX_PICTURE_PIXELS))]
     pub max_pixels: Option<u64>,
 }
 

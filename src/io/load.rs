@@ -24,7 +24,7 @@ use super::jpeg_check;
 use super::jpeg_split;
 use super::png_rows;
 use super::tiff_chunks;
-use crate::pixels::Picture;
+use crate::pixels::{Picture, MAX_PICTURE_PIXELS};
 
 /// The largest picture read by default: 256 megapixels, more than any camera makes (a 100 MP
 /// medium-format photo is 11648 x 8736), as libvips and ImageMagick policies do.
@@ -90,21 +90,29 @@ impl Default for LoadLimits {
 }
 
 impl LoadLimits {
-    /// Limits allowing pictures of up to `max_pixels` pixels.
+    /// Limits allowing pictures of up to `max_pixels` pixels (at most [`MAX_PICTURE_PIXELS`]).
     pub fn new(max_pixels: u64) -> Self {
-        Self { max_pixels }
+        Self {
+            max_pixels: max_pixels.min(MAX_PICTURE_PIXELS),
+        }
+    }
+
+    /// The largest picture read, in pixels: `max_pixels`, but never more than
+    /// [`MAX_PICTURE_PIXELS`], however the field was set.
+    pub fn pixel_limit(&self) -> u64 {
+        self.max_pixels.min(MAX_PICTURE_PIXELS)
     }
 
     /// The largest file read: 8 bytes per allowed pixel, plus 1 MiB for headers and metadata.
     pub fn max_file_bytes(&self) -> u64 {
-        self.max_pixels
+        self.pixel_limit()
             .saturating_mul(FILE_BYTES_PER_PIXEL)
             .saturating_add(1 << 20)
     }
 
     /// The most the decoder may allocate for pixels: the largest allowed picture at 16-bit RGBA.
     fn max_alloc(&self) -> u64 {
-        self.max_pixels.saturating_mul(FILE_BYTES_PER_PIXEL)
+        self.pixel_limit().saturating_mul(FILE_BYTES_PER_PIXEL)
     }
 }
 
@@ -161,7 +169,7 @@ pub(crate) fn decode_read(
         return Err(Error::FileTooLarge {
             path: path.to_path_buf(),
             max_bytes: limits.max_file_bytes(),
-            max_pixels: limits.max_pixels,
+            max_pixels: limits.pixel_limit(),
         });
     }
     if bytes.is_empty() {
@@ -441,10 +449,10 @@ fn decode_guarded(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Pict
         path: path.to_path_buf(),
         width,
         height,
-        max_pixels: limits.max_pixels,
+        max_pixels: limits.pixel_limit(),
     };
     let check_size = |width: u32, height: u32| {
-        if u64::from(width) * u64::from(height) > limits.max_pixels {
+        if u64::from(width) * u64::from(height) > limits.pixel_limit() {
             return Err(too_large(width, height));
         }
         if width == 0 || height == 0 {
@@ -653,7 +661,7 @@ fn read_stream(
     let file_too_large = || Error::FileTooLarge {
         path: path.to_path_buf(),
         max_bytes: max,
-        max_pixels: limits.max_pixels,
+        max_pixels: limits.pixel_limit(),
     };
     let mut bytes = Vec::new();
     (&mut stream)
@@ -1367,6 +1375,41 @@ mod tests {
     #[test]
     fn the_file_limit_follows_the_pixel_limit() {
         assert_eq!(LoadLimits::new(1000).max_file_bytes(), 8000 + (1 << 20));
-        assert_eq!(LoadLimits::new(u64::MAX).max_file_bytes(), u64::MAX);
+        // No limit passes what a colour's count holds, however it is set.
+        let most = MAX_PICTURE_PIXELS * 8 + (1 << 20);
+        assert_eq!(LoadLimits::new(u64::MAX).max_file_bytes(), most);
+        // (A caller outside the crate sets the public field so.)
+        let set = LoadLimits {
+            max_pixels: u64::MAX,
+        };
+        assert_eq!(set.pixel_limit(), MAX_PICTURE_PIXELS);
+        assert_eq!(set.max_file_bytes(), most);
+    }
+
+    #[test]
+    fn a_header_of_more_pixels_than_a_count_holds_is_refused_at_any_limit() {
+        // An RGB PNG claiming 65536x65536 (2^32 pixels) and holding a byte of data: refused from its
+        // header, before a buffer of 12 GB is asked for.
+        let mut ihdr = 65536u32.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&65536u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let idat = [0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1];
+        for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", &idat), (b"IEND", &[])] {
+            png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut typed = kind.to_vec();
+            typed.extend_from_slice(data);
+            png.extend_from_slice(&typed);
+            png.extend_from_slice(&crc32fast::hash(&typed).to_be_bytes());
+        }
+        let limits = LoadLimits {
+            max_pixels: u64::MAX,
+        };
+        let err = decode_picture(&png, &limits).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("it is 65536x65536 pixels, more than the limit of 4294967295 pixels"),
+            "{err}"
+        );
     }
 }

@@ -210,7 +210,7 @@ pub fn run_sweep(
         picture_copy::write_copy(&spec.image, &limits, private.path(), cancel).and_then(|copy| {
             let jobs = spec
                 .jobs
-                .unwrap_or_else(|| default_jobs(copy.pixels, limits.max_pixels));
+                .unwrap_or_else(|| default_jobs(copy.pixels, limits.pixel_limit()));
             let losses = run_children(
                 spec,
                 &k_means,
