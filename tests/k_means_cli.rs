@@ -269,6 +269,73 @@ fn transparent_pixels_are_left_out_and_grayscale_works() {
 }
 
 #[test]
+fn an_animation_or_a_file_of_pages_gives_its_first_picture() {
+    // Two frames (pages): red, then blue. Only the first is clustered, whatever the format.
+    let dir = tempdir().unwrap();
+    let frames = [[255u8, 0, 0], [0, 0, 255]];
+    let frame =
+        |c: [u8; 3]| image::RgbaImage::from_pixel(8, 6, image::Rgba([c[0], c[1], c[2], 255]));
+
+    let mut gif = Vec::new();
+    image::codecs::gif::GifEncoder::new(&mut gif)
+        .encode_frames(frames.map(|c| image::Frame::new(frame(c))))
+        .unwrap();
+    fs::write(dir.path().join("two.gif"), gif).unwrap();
+
+    let mut apng = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut apng, 8, 6);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_animated(2, 0).unwrap();
+        let mut writer = encoder.write_header().unwrap();
+        for c in frames {
+            writer.write_image_data(frame(c).as_raw()).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    fs::write(dir.path().join("two.png"), apng).unwrap();
+
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    {
+        let mut encoder = tiff::encoder::TiffEncoder::new(&mut tiff).unwrap();
+        for c in frames {
+            let rgb: Vec<u8> = c.iter().copied().cycle().take(8 * 6 * 3).collect();
+            encoder
+                .write_image::<tiff::encoder::colortype::RGB8>(8, 6, &rgb)
+                .unwrap();
+        }
+    }
+    fs::write(dir.path().join("two.tif"), tiff.into_inner()).unwrap();
+
+    // Each file holds both pictures, as its decoder sees it.
+    let read = |name: &str| fs::read(dir.path().join(name)).unwrap();
+    let gif = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(read("two.gif"))).unwrap();
+    assert_eq!(image::AnimationDecoder::into_frames(gif).count(), 2);
+    let apng = png::Decoder::new(std::io::Cursor::new(read("two.png")))
+        .read_info()
+        .unwrap();
+    assert_eq!(apng.info().animation_control().unwrap().num_frames, 2);
+    let mut pages = tiff::decoder::Decoder::new(std::io::Cursor::new(read("two.tif"))).unwrap();
+    assert!(pages.more_images());
+    pages.next_image().unwrap();
+    assert!(!pages.more_images());
+
+    for name in ["two.gif", "two.png", "two.tif"] {
+        let out = format!("out_{name}");
+        let run = k_means_run(
+            dir.path(),
+            &[name, "2", "-c", "--seed", "1", "--out-dir", &out],
+        );
+        assert_eq!(read_colors(&run, 2), [frames[0]], "{name}");
+        let details = fs::read_to_string(run.join("details.txt")).unwrap();
+        assert!(
+            details.contains("pixels clustered: 48\n"),
+            "{name}: {details}"
+        );
+    }
+}
+
+#[test]
 fn a_jpeg_input_works_and_any_size_is_kept() {
     let dir = tempdir().unwrap();
     save(dir.path(), "wide.jpg", &gradient_image(257, 31));
