@@ -90,11 +90,10 @@ impl Default for LoadLimits {
 }
 
 impl LoadLimits {
-    /// Limits allowing pictures of up to `max_pixels` pixels (at most [`MAX_PICTURE_PIXELS`]).
+    /// Limits allowing pictures of up to `max_pixels` pixels (at most [`MAX_PICTURE_PIXELS`]:
+    /// see [`Self::pixel_limit`]).
     pub fn new(max_pixels: u64) -> Self {
-        Self {
-            max_pixels: max_pixels.min(MAX_PICTURE_PIXELS),
-        }
+        Self { max_pixels }
     }
 
     /// The largest picture read, in pixels: `max_pixels`, but never more than
@@ -1099,19 +1098,7 @@ mod tests {
         assert!(tiff.len() as u64 > PROBE_BYTES);
         assert_eq!(picture_size(&save("big.tif", &tiff)), Some((800, 600)));
         // A bomb's header is read, not believed into an allocation.
-        let mut ihdr = 100_000u32.to_be_bytes().to_vec();
-        ihdr.extend(100_000u32.to_be_bytes());
-        ihdr.extend([8, 2, 0, 0, 0]);
-        let chunk = |kind: &[u8], data: &[u8]| {
-            let mut c = (data.len() as u32).to_be_bytes().to_vec();
-            c.extend([kind, data].concat());
-            c.extend(crc32fast::hash(&[kind, data].concat()).to_be_bytes());
-            c
-        };
-        let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
-        bomb.extend(chunk(b"IHDR", &ihdr));
-        bomb.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1]));
-        bomb.extend(chunk(b"IEND", &[]));
+        let bomb = png_bomb(100_000, 100_000);
         assert_eq!(
             picture_size(&save("bomb.png", &bomb)),
             Some((100_000, 100_000))
@@ -1372,6 +1359,24 @@ mod tests {
         assert!(!panic_is_handled());
     }
 
+    /// An RGB PNG whose header claims `width` x `height` and whose data is a single byte.
+    fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+        let mut ihdr = width.to_be_bytes().to_vec();
+        ihdr.extend(height.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]);
+        let chunk = |kind: &[u8], data: &[u8]| {
+            let mut c = (data.len() as u32).to_be_bytes().to_vec();
+            c.extend([kind, data].concat());
+            c.extend(crc32fast::hash(&[kind, data].concat()).to_be_bytes());
+            c
+        };
+        let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
+        bomb.extend(chunk(b"IHDR", &ihdr));
+        bomb.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1]));
+        bomb.extend(chunk(b"IEND", &[]));
+        bomb
+    }
+
     #[test]
     fn the_file_limit_follows_the_pixel_limit() {
         assert_eq!(LoadLimits::new(1000).max_file_bytes(), 8000 + (1 << 20));
@@ -1390,18 +1395,7 @@ mod tests {
     fn a_header_of_more_pixels_than_a_count_holds_is_refused_at_any_limit() {
         // An RGB PNG claiming 65536x65536 (2^32 pixels) and holding a byte of data: refused from its
         // header, before a buffer of 12 GB is asked for.
-        let mut ihdr = 65536u32.to_be_bytes().to_vec();
-        ihdr.extend_from_slice(&65536u32.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        let idat = [0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1];
-        for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", &idat), (b"IEND", &[])] {
-            png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            let mut typed = kind.to_vec();
-            typed.extend_from_slice(data);
-            png.extend_from_slice(&typed);
-            png.extend_from_slice(&crc32fast::hash(&typed).to_be_bytes());
-        }
+        let png = png_bomb(65536, 65536);
         let limits = LoadLimits {
             max_pixels: u64::MAX,
         };
