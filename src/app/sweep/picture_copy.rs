@@ -121,18 +121,17 @@ fn encode(
     pixels: u64,
     path: &Path,
 ) -> std::io::Result<()> {
-    let visible: u64 = hist.counts().iter().map(|&n| u64::from(n)).sum();
-    let transparent = pixels - visible;
+    let transparent = pixels - hist.total();
     let file = OpenOptions::new().write(true).create_new(true).open(path)?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), width, height);
     // An alpha channel only when some pixel is fully transparent: a pixel with any other alpha
     // is clustered as an opaque one.
-    let channels = if transparent > 0 { 4 } else { 3 };
-    encoder.set_color(if transparent > 0 {
-        png::ColorType::Rgba
+    let (color, channels) = if transparent > 0 {
+        (png::ColorType::Rgba, 4)
     } else {
-        png::ColorType::Rgb
-    });
+        (png::ColorType::Rgb, 3)
+    };
+    encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
     // Runs of one colour become runs of zeros under the Sub filter, which fdeflate's fast mode
     // packs tightly: the copy is written and read in a fraction of the picture's own decode.
