@@ -213,13 +213,13 @@ pub fn run_sweep(
                 .unwrap_or_else(|| default_jobs(copy.pixels, limits.pixel_limit()));
             let losses = run_children(
                 spec,
-                &k_means,
                 Children {
+                    k_means: &k_means,
                     seed,
                     image: &copy.path,
+                    private: private.path(),
                     jobs,
                 },
-                private.path(),
                 &mut running,
                 cancel,
                 &mut on_loss,
@@ -245,10 +245,14 @@ pub fn run_sweep(
 
 /// What every child of a sweep is given besides its K.
 struct Children<'a> {
+    /// The `k_means` binary they run.
+    k_means: &'a Path,
     /// The seed they all use.
     seed: u64,
     /// The copy of the picture they read.
     image: &'a Path,
+    /// The sweep's private folder, where they write their run folders.
+    private: &'a Path,
     /// How many run at once.
     jobs: usize,
 }
@@ -256,12 +260,9 @@ struct Children<'a> {
 /// Runs a child for every K, at most `children.jobs` at once, until all are done or one fails (or
 /// `cancel` is set); returns the losses in increasing K. The children still running when it
 /// returns are in `running`, for the caller to stop.
-#[allow(clippy::too_many_arguments)]
 fn run_children(
     spec: &SweepSpec,
-    k_means: &Path,
     children: Children<'_>,
-    private: &Path,
     running: &mut Vec<Running>,
     cancel: &AtomicI32,
     on_loss: &mut impl FnMut(usize, f64),
@@ -280,8 +281,8 @@ fn run_children(
         }
         while running.len() < children.jobs {
             let Some(k) = pending.next() else { break };
-            let args = k_means_args(&spec.child_spec(k, children.seed, children.image, private));
-            running.push(spawn_child(k_means, k, args)?);
+            let child = spec.child_spec(k, children.seed, children.image, children.private);
+            running.push(spawn_child(children.k_means, k, k_means_args(&child))?);
         }
         if running.is_empty() {
             return Ok(done.into_iter().collect());
@@ -293,7 +294,7 @@ fn run_children(
         // A child that timed out is still running: the caller stops it.
         let result = status.and_then(|status| {
             let mut r = running.swap_remove(i);
-            collect_child(&mut r, status, private).map(|loss| (r.k, loss))
+            collect_child(&mut r, status, children.private).map(|loss| (r.k, loss))
         });
         match result {
             Ok((k, loss)) => {
