@@ -610,6 +610,25 @@ mod tests {
     }
 
     #[test]
+    fn a_rerun_replaces_only_the_files_of_its_own_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = Staging::begin(tmp.path(), "run").unwrap();
+        s.write("x.txt", b"old").unwrap();
+        s.write("y.txt", b"old").unwrap();
+        s.commit().unwrap();
+        // The user's own file beside them, and a rerun that writes fewer files.
+        fs::write(tmp.path().join("run/notes.txt"), b"mine").unwrap();
+        let mut s = Staging::begin(tmp.path(), "run").unwrap();
+        s.write("x.txt", b"new").unwrap();
+        s.commit().unwrap();
+        let run = tmp.path().join("run");
+        assert_eq!(fs::read(run.join("x.txt")).unwrap(), b"new");
+        assert_eq!(fs::read(run.join("y.txt")).unwrap(), b"old");
+        assert_eq!(fs::read(run.join("notes.txt")).unwrap(), b"mine");
+        assert_eq!(names_in(&run), ["notes.txt", "x.txt", "y.txt"]);
+    }
+
+    #[test]
     fn an_abandoned_rerun_keeps_the_earlier_files() {
         let tmp = tempfile::tempdir().unwrap();
         let mut s = Staging::begin(tmp.path(), "run").unwrap();
