@@ -32,7 +32,7 @@ pub fn parse_loss(text: &str) -> Option<f64> {
 }
 
 /// `details.txt`: a header naming the tool, `name: value` lines, then the lines the run printed,
-/// each one line whatever the file names in it hold ([`printable`]).
+/// each one line whatever the file names in it hold ([`mod@super::printable`]).
 pub fn details_text(tool: &str, entries: &[(&str, String)], printed: &[String]) -> String {
     let mut out = format!("{tool} (kquant {})\n", env!("CARGO_PKG_VERSION"));
     for (name, value) in entries {

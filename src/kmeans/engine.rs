@@ -1015,7 +1015,7 @@ pub(crate) fn lloyd(
     lloyd_fixed(points, initial, 0, max_epochs, record_history)
 }
 
-/// [`lloyd`] with the first `fixed` centroids held where they are: they take points like the
+/// [`crate::kmeans::lloyd`] with the first `fixed` centroids held where they are: they take points like the
 /// others, but never move (colours that must be in the palette).
 ///
 /// # Panics
@@ -1079,7 +1079,7 @@ pub(crate) struct Epochs {
     pub cache: bool,
 }
 
-/// [`lloyd`] on points already sorted into a grid (shared by all restarts of a fit), each epoch
+/// [`crate::kmeans::lloyd`] on points already sorted into a grid (shared by all restarts of a fit), each epoch
 /// on several threads when `parallel` (for a single run; restarts run in parallel already). The
 /// labels are in grid order ([`Grid::unpermute`] puts them in the points' order): only the best restart's
 /// are wanted in the points' order.

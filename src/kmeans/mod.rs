@@ -361,8 +361,9 @@ fn initial_centroids(points: &Points, params: &KMeansParams, restart: usize) -> 
     initial_on_grid(points, &grid::Grid::new(points), params, restart)
 }
 
-/// [`initial_centroids`] with the grid of `points`, built already (k-means++ weighs by its
-/// boxes; Wu's levels lie on its 256 units).
+/// The initial centroids of restart `restart` under `params.init`, from the restart's own stream,
+/// with the grid of `points` built already (k-means++ weighs by its boxes; Wu's levels lie on its
+/// 256 units).
 fn initial_on_grid(
     points: &Points,
     grid: &grid::Grid,
