@@ -12,8 +12,8 @@
 //! - a run killed before its commit finished leaves a staging or set-aside folder whose lock died
 //!   with it; the next run of the same folder recognises it (its lock can be taken) and removes it,
 //!   putting an earlier set back where a commit was cut short;
-//! - an uncommitted staging (an error, or SIGINT/SIGTERM/SIGHUP through [`crate::app::cleanup`]) removes its
-//!   files and every folder it created, and only those.
+//! - an uncommitted staging (an error, or SIGINT/SIGTERM/SIGHUP through [`crate::app::cleanup`])
+//!   removes its files and every folder it created, and only those.
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -1015,8 +1015,8 @@ pub(crate) fn lloyd(
     lloyd_fixed(points, initial, 0, max_epochs, record_history)
 }
 
-/// [`crate::kmeans::lloyd`] with the first `fixed` centroids held where they are: they take points like the
-/// others, but never move (colours that must be in the palette).
+/// [`crate::kmeans::lloyd`] with the first `fixed` centroids held where they are: they take points
+/// like the others, but never move (colours that must be in the palette).
 ///
 /// # Panics
 /// If `initial` is empty, has more than 256 centroids, or fewer than `fixed`.
@@ -1079,10 +1079,10 @@ pub(crate) struct Epochs {
     pub cache: bool,
 }
 
-/// [`crate::kmeans::lloyd`] on points already sorted into a grid (shared by all restarts of a fit), each epoch
-/// on several threads when `parallel` (for a single run; restarts run in parallel already). The
-/// labels are in grid order ([`Grid::unpermute`] puts them in the points' order): only the best restart's
-/// are wanted in the points' order.
+/// [`crate::kmeans::lloyd`] on points already sorted into a grid (shared by all restarts of a fit),
+/// each epoch on several threads when `parallel` (for a single run; restarts run in parallel
+/// already). The labels are in grid order ([`Grid::unpermute`] puts them in the points' order): only
+/// the best restart's are wanted in the points' order.
 pub(crate) fn lloyd_on_grid(
     grid: &Grid,
     initial: Vec<Color>,
@@ -1268,7 +1268,14 @@ mod tests {
                     cache: true,
                 };
                 let run = || lloyd_on_grid(&grid, start_of(&points, k), epochs, true, parallel);
+                let cached_before = CACHED_RUNS.load(std::sync::atomic::Ordering::Relaxed);
                 let fast = run();
+                if max == 300 {
+                    assert!(
+                        CACHED_RUNS.load(std::sync::atomic::Ordering::Relaxed) > cached_before,
+                        "{space:?} k {k}: the long run kept centroids"
+                    );
+                }
                 PORTABLE_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
                 let portable = run();
                 PORTABLE_ONLY.store(false, std::sync::atomic::Ordering::Relaxed);
